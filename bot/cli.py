@@ -1,0 +1,137 @@
+"""The `backportbot` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bot import config as config_mod
+from bot import report
+from bot.engine import source as source_mod
+from bot.engine.backport import Engine, Outcome, Plan
+from bot.errors import BackportFailure, BadInput, ConfigError
+from bot.repos import Repo, from_path, from_spec
+from bot.store import Store
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="backportbot", description="Carry fixes back to release branches.")
+    p.add_argument("--data-dir", type=Path, help="state directory (default: $BACKPORTBOT_HOME)")
+    p.add_argument("--config", type=Path, help="config file (TOML); not needed with --repo PATH")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def repo_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--repo", required=False, help="a local repository path, or a configured repository name")
+        sp.add_argument("--main", help="the main branch (default: guessed, or from config)")
+
+    bp = sub.add_parser("backport", help="backport a fix to release branches")
+    bp.add_argument("ref", help="commit SHA, #N (a PR number found by its (#N) subject) or A..B")
+    bp.add_argument("--to", nargs="+", required=True, metavar="BRANCH", help="target branches, or `all`")
+    bp.add_argument("--json", action="store_true", help="one JSON object per line per branch")
+    repo_args(bp)
+
+    wp = sub.add_parser("why", help="explain the last attempt of a backport")
+    wp.add_argument("ref")
+    wp.add_argument("branch")
+    repo_args(wp)
+
+    sp = sub.add_parser("status", help="which branches have the fix")
+    sp.add_argument("ref")
+    repo_args(sp)
+
+    cp = sub.add_parser("check-config", help="validate a config file")
+    cp.add_argument("file", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            config_mod.load(args.file)
+            print(f"{args.file}: ok")
+            return EXIT_OK
+        cfg = config_mod.load(args.config) if args.config else None
+        data_dir = config_mod.data_dir(args.data_dir, cfg)
+        store = Store(data_dir / "backportbot.db")
+        engine = Engine(store)
+        engine.recover()
+        repo = _repo(args, cfg, data_dir)
+        if args.command == "backport":
+            return _backport(args, repo, engine, store)
+        if args.command == "why":
+            branch = repo.branch(args.branch)[0]
+            print(report.why(store, repo.key, _source_key(repo, args.ref), branch))
+            return EXIT_OK
+        if args.command == "status":
+            print(report.status(store, repo, source_mod.resolve(repo.workspace.git, args.ref, repo.main_ref)))
+            return EXIT_OK
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BadInput as e:
+        print(f"backportbot: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackportFailure as e:  # e.g. status of an unknown PR
+        print(f"backportbot: {e.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_BAD_INPUT
+
+
+def _repo(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path) -> Repo:
+    if cfg is not None and (args.repo is None or not Path(args.repo).exists()):
+        repo = from_spec(cfg.repo(args.repo), data_dir)
+        repo.workspace.fetch()
+        return repo
+    if args.repo is None:
+        raise BadInput("name a repository with --repo PATH (or give --config)")
+    return from_path(Path(args.repo), data_dir, args.main)
+
+
+def _source_key(repo: Repo, ref: str) -> str:
+    """How the store names a fix the user typed: `#N` or a full SHA."""
+    if m := re.fullmatch(r"#?(\d{1,6})", ref.strip()):
+        return f"#{m.group(1)}"
+    return repo.workspace.git.rev(ref) or ref
+
+
+def _backport(args: argparse.Namespace, repo: Repo, engine: Engine, store: Store) -> int:
+    branches = repo.expand(args.to)  # BadInput before anything is recorded
+    key = _source_key(repo, args.ref)
+    request = store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
+    attempts = {b: store.add_attempt(request, repo.key, key, b) for b in branches}
+    try:
+        source = source_mod.resolve(repo.workspace.git, args.ref, repo.main_ref)
+    except BackportFailure as failure:
+        outcomes = [engine.fail(attempts[b], failure) for b in branches]
+    else:
+        def one(branch: str) -> Outcome:
+            plan = Plan(repo.workspace, source, branch, repo.branch(branch)[1], repo.main_ref,
+                        repo.commands, repo.fix_labels)
+            return engine.run(attempts[branch], plan)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:  # each branch is independent
+            outcomes = list(pool.map(one, branches))
+    for o in outcomes:
+        print(json.dumps(o.as_json()) if args.json else _line(o))
+    return EXIT_OK if all(o.succeeded for o in outcomes) else EXIT_FAILED
+
+
+def _line(o: Outcome) -> str:
+    if o.succeeded:
+        note = " (needs a maintainer's approval)" if o.needs_approval else ""
+        return f"{o.branch}: ok: {o.result_branch} at {(o.result_commit or '')[:10]}{note}"
+    text = f"{o.branch}: failed at {o.stage} ({o.failure_kind}): {o.reason}"
+    return text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

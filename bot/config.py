@@ -1,0 +1,168 @@
+"""Typed configuration: one TOML file; secrets only from the environment.
+
+Pydantic does the validation so that every problem comes back with its key path, which is
+what `backportbot check-config` prints as `FILE: key.path: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import BadInput, ConfigError
+
+# Keys that look like secrets are refused with a pointer to the environment variable to use.
+SECRET_KEY = re.compile(r"(token|secret|password|api_key|apikey|private_key)$", re.I)
+SECRET_ENV_VARS = (
+    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN", "GITHUB_TOKEN",
+    "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", "OPENAI_API_KEY",
+)
+DEFAULT_FIX_LABELS = ["bug", "security", "critical"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommandSpec(Strict):
+    """A build or test command run in the backport's work tree."""
+
+    name: str = Field(min_length=1)
+    run: str = Field(min_length=1)
+    timeout: int = Field(default=1800, gt=0, description="seconds")
+
+
+class BranchSpec(Strict):
+    name: str = Field(min_length=1, description="what people type and what titles show, e.g. 8.1")
+    ref: str | None = Field(default=None, description="git branch, e.g. release/8.1; default: name")
+    aliases: list[str] = []
+
+    @property
+    def git_branch(self) -> str:
+        return self.ref or self.name
+
+
+class RepoSpec(Strict):
+    name: str = Field(min_length=1)
+    url: str | None = None
+    path: Path | None = None
+    main_branch: str = "main"
+    branches: list[BranchSpec] = Field(min_length=1)
+    fix_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_FIX_LABELS))
+    commands: list[CommandSpec] = []
+
+    @model_validator(mode="after")
+    def _one_location(self) -> RepoSpec:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give exactly one of 'url' (a clone URL) or 'path' (a local repository)")
+        names: dict[str, str] = {}
+        for b in self.branches:
+            for n in (b.name, *b.aliases):
+                if n in names and names[n] != b.name:
+                    raise ValueError(f"branch name or alias {n!r} is used by both {names[n]!r} and {b.name!r}")
+                if n == self.main_branch:
+                    raise ValueError(f"release branch {n!r} is the main branch")
+                names[n] = b.name
+        return self
+
+    def branch(self, name: str) -> BranchSpec:
+        """The release branch called `name` (or one of its aliases or its git ref)."""
+        for b in self.branches:
+            if name in (b.name, b.ref, *b.aliases):
+                return b
+        valid = ", ".join(b.name for b in self.branches)
+        raise BadInput(f"unknown branch {name!r} for {self.name}; valid branches: {valid}")
+
+
+class BotSpec(Strict):
+    data_dir: Path | None = None
+
+
+class Config(Strict):
+    bot: BotSpec = BotSpec()
+    repos: list[RepoSpec] = Field(min_length=1)
+
+    @field_validator("repos")
+    @classmethod
+    def _unique_names(cls, repos: list[RepoSpec]) -> list[RepoSpec]:
+        seen = set()
+        for r in repos:
+            if r.name in seen:
+                raise ValueError(f"repository name {r.name!r} appears twice")
+            seen.add(r.name)
+        return repos
+
+    def repo(self, name: str | None) -> RepoSpec:
+        if name is None and len(self.repos) == 1:
+            return self.repos[0]
+        for r in self.repos:
+            if r.name == name:
+                return r
+        raise BadInput(f"unknown repository {name!r}; configured: {', '.join(r.name for r in self.repos)}")
+
+
+def _secret_keys(data: Any, path: str = "") -> list[tuple[str, str]]:
+    found = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f"{path}.{k}" if path else str(k)
+            if SECRET_KEY.search(str(k)):
+                found.append((key, "secrets are not read from files; set it in the environment "
+                                   f"({', '.join(SECRET_ENV_VARS)})"))
+            found.extend(_secret_keys(v, key))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found.extend(_secret_keys(v, f"{path}[{i}]"))
+    return found
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse(text: str, source: str, base_dir: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, [("(syntax)", str(e))]) from None
+    problems = _secret_keys(data)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(source, [(_key_path(err["loc"]), err["msg"].removeprefix("Value error, "))
+                                   for err in e.errors()]) from None
+    if base_dir is not None:  # relative paths are relative to the config file
+        repos = [r.model_copy(update={"path": base_dir / r.path}) if r.path and not r.path.is_absolute() else r
+                 for r in config.repos]
+        config = config.model_copy(update={"repos": repos})
+    return config
+
+
+def load(path: Path) -> Config:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(str(path), [("(file)", e.strerror or str(e))]) from None
+    return parse(text, str(path), base_dir=path.parent.resolve())
+
+
+def data_dir(cli_value: Path | None, config: Config | None = None) -> Path:
+    """--data-dir, then BACKPORTBOT_HOME, then the config file, then ~/.local/share/backportbot."""
+    if cli_value:
+        return cli_value
+    if env := os.environ.get("BACKPORTBOT_HOME"):
+        return Path(env)
+    if config and config.bot.data_dir:
+        return config.bot.data_dir
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "backportbot"

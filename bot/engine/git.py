@@ -1,0 +1,107 @@
+"""Running git: one place that fixes the environment, captures output and maps errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Config the engine always wants, whatever the user's own git config says.
+BASE_CONFIG: tuple[str, ...] = (
+    "-c", "core.quotePath=false",
+    "-c", "merge.conflictStyle=zdiff3",
+    "-c", "merge.renames=true",
+    "-c", "diff.renames=true",
+    "-c", "rerere.enabled=true",
+    "-c", "rerere.autoUpdate=false",
+    "-c", "gc.auto=0",
+    "-c", "advice.detachedHead=false",
+    "-c", "commit.gpgSign=false",
+)
+
+DEFAULT_IDENTITY = {"name": "backportbot", "email": "backportbot@localhost"}
+
+
+class GitError(Exception):
+    """A git command failed in a way the caller did not expect."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
+        self.args_ = list(args)
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"git {' '.join(self.args_[:3])} failed ({returncode}): {self.stderr[-500:]}")
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Git:
+    """git bound to one directory (a work tree or a git dir)."""
+
+    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        self.cwd = Path(cwd)
+        self.env = dict(env or {})
+
+    def with_env(self, **extra: str) -> Git:
+        return Git(self.cwd, {**self.env, **extra})
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true"})
+        # The committer is the bot unless the environment names someone.
+        env.setdefault("GIT_COMMITTER_NAME", DEFAULT_IDENTITY["name"])
+        env.setdefault("GIT_COMMITTER_EMAIL", DEFAULT_IDENTITY["email"])
+        env.update(self.env)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> Result:
+        data = input.encode() if isinstance(input, str) else input
+        proc = subprocess.run(
+            ["git", *BASE_CONFIG, *args],
+            cwd=self.cwd,
+            input=data,
+            capture_output=True,
+            env=self._env(),
+            timeout=timeout,
+        )
+        out = proc.stdout.decode("utf-8", "replace")
+        err = proc.stderr.decode("utf-8", "replace")
+        if check and proc.returncode != 0:
+            raise GitError(args, proc.returncode, err or out)
+        return Result(proc.returncode, out, err)
+
+    def out(self, *args: str, input: str | bytes | None = None) -> str:
+        """stdout of a command that must succeed, without the final newline."""
+        return self.run(*args, input=input).stdout.rstrip("\n")
+
+    def raw(self, *args: str, input: bytes | None = None) -> bytes:
+        """stdout as bytes (file contents, -z output)."""
+        proc = subprocess.run(
+            ["git", *BASE_CONFIG, *args], cwd=self.cwd, input=input, capture_output=True, env=self._env()
+        )
+        if proc.returncode != 0:
+            raise GitError(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        return proc.stdout
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+    def rev(self, ref: str) -> str | None:
+        """Full SHA of a commit-ish, or None when it does not name a commit."""
+        res = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return res.stdout.strip() or None if res.returncode == 0 else None
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return self.ok("merge-base", "--is-ancestor", a, b)

@@ -1,0 +1,103 @@
+"""Prerequisite detection: for a hunk that still conflicts, the main-branch commits missing on
+the target that last touched those lines ("backport #1200 first")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.engine.conflicts import Hunk
+from bot.engine.git import Git
+from bot.engine.policy import find_present
+from bot.engine.source import Source, read_commits
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    commit: str
+    subject: str
+    pr: int | None
+    paths: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"commit": self.commit, "subject": self.subject, "pr": self.pr, "paths": list(self.paths)}
+
+    def __str__(self) -> str:
+        pr = f" (#{self.pr})" if self.pr and f"(#{self.pr})" not in self.subject else ""
+        return f"{self.commit[:10]} {self.subject}{pr}"
+
+
+def _locate(lines: list[str], needle: tuple[str, ...]) -> int | None:
+    n = len(needle)
+    for i in range(len(lines) - n + 1):
+        if tuple(lines[i:i + n]) == needle:
+            return i
+    return None
+
+
+def _ranges(git: Git, parent: str, commit: str, path: str, hunk: Hunk | None) -> list[tuple[int, int]]:
+    """1-based line ranges of `path` in the fix's parent to blame for this hunk."""
+    if hunk is not None:
+        text = git.run("show", f"{parent}:{path}", check=False).stdout
+        lines = text.splitlines(keepends=True)
+        at = _locate(lines, hunk.base) if hunk.base else None
+        if at is None and hunk.before:
+            near = _locate(lines, hunk.before)
+            if near is not None:
+                at = near + len(hunk.before)
+        if at is not None:
+            return [(max(1, at), min(len(lines), at + len(hunk.base) + 1) or 1)]
+    # Fall back to every hunk of the fix in that file (its old side, one line either way).
+    diff = git.out("diff", "-U0", "--no-color", parent, commit, "--", path)
+    out = []
+    for m in re.finditer(r"^@@ -(\d+)(?:,(\d+))? ", diff, re.M):
+        start, count = int(m.group(1)), int(m.group(2) or 1)
+        out.append((max(1, start - 1), start + max(count, 1)))
+    return out
+
+
+def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]]) -> set[str]:
+    if not ranges:
+        return set()
+    args = ["blame", "--porcelain"]
+    for start, end in ranges:
+        args += ["-L", f"{start},{end}"]
+    res = git.run(*args, f"{base}..{parent}", "--", path, check=False)
+    found, boundary, current = set(), set(), None
+    for line in res.stdout.splitlines():
+        if m := re.match(r"^([0-9a-f]{40}) \d+ \d+", line):
+            current = m.group(1)
+            found.add(current)
+        elif line == "boundary" and current:
+            boundary.add(current)
+    return found - boundary
+
+
+def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
+         unresolved: list[tuple[str, Hunk | None]]) -> list[Prerequisite]:
+    """Commits on the main branch, missing on the target, that last touched the conflicting lines.
+
+    `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
+    not exist on the target): then the commit that added the file is the prerequisite.
+    """
+    base = git.out("merge-base", target_ref, main_ref)
+    touched: dict[str, set[str]] = {}
+    for path, hunk in unresolved:
+        if hunk is None:
+            shas = git.out("log", "--format=%H", "--diff-filter=A", f"{base}..{parent}", "--", path).split()
+            shas = shas[-1:]  # the first time it was added
+        else:
+            shas = list(_blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk)))
+        for sha in shas:
+            touched.setdefault(sha, set()).add(path)
+    if not touched:
+        return []
+    result = []
+    for c in read_commits(git, *touched):
+        if git.is_ancestor(c.sha, target_ref):
+            continue
+        if find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number), target_ref, main_ref):
+            continue  # already backported
+        result.append(Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha]))))
+    order = {sha: i for i, sha in enumerate(git.out("rev-list", "--reverse", f"{base}..{parent}").split())}
+    return sorted(result, key=lambda p: order.get(p.commit, 0))

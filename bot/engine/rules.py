@@ -1,0 +1,125 @@
+"""Deterministic resolution rules, one function per rule, each taking a hunk and returning the
+resolved lines or None. They only ever claim a hunk when the answer is unambiguous."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+
+from bot.engine.conflicts import Hunk
+
+Lines = Sequence[str]
+_WS = re.compile(r"\s+")
+
+
+# Files where leading whitespace is syntax: a change of indentation there is a real change.
+_INDENT_SIGNIFICANT = re.compile(r"(\.(py|pyi|pyx|yml|yaml|coffee|haml|nim|sass|pug)|Makefile|\.mk)$")
+
+
+def _norm(lines: Lines, keep_indent: bool) -> list[str]:
+    """Lines with whitespace folded; blank lines dropped (reformatters add and remove them)."""
+    out = []
+    for line in lines:
+        folded = _WS.sub(" ", line).strip()
+        if folded and keep_indent:
+            folded = line[: len(line) - len(line.lstrip())] + folded
+        if folded:
+            out.append(folded)
+    return out
+
+
+def _edits(base: Lines, theirs: Lines) -> list[tuple[str, int, int, int, int]]:
+    matcher = difflib.SequenceMatcher(a=list(base), b=list(theirs), autojunk=False)
+    return [op for op in matcher.get_opcodes() if op[0] != "equal"]
+
+
+def _find(haystack: Lines, needle: Lines) -> list[int]:
+    n = len(needle)
+    return [i for i in range(len(haystack) - n + 1) if list(haystack[i:i + n]) == list(needle)]
+
+
+def _significant(lines: Lines) -> bool:
+    """Enough text that finding it elsewhere is not a coincidence."""
+    return sum(len(line.strip()) for line in lines) >= 8
+
+
+def whitespace(h: Hunk, path: str) -> list[str] | None:
+    """The conflict exists only because one side changed whitespace."""
+    keep = bool(_INDENT_SIGNIFICANT.search(path))
+    ours, base, theirs = _norm(h.ours, keep), _norm(h.base, keep), _norm(h.theirs, keep)
+    if ours == theirs:  # same change, different formatting: keep the branch's formatting
+        return list(h.ours)
+    if base == theirs:  # the fix only reformatted these lines
+        return list(h.ours)
+    if base == ours and len(h.base) == len(h.ours):
+        # The branch only reformatted: apply the fix's edits, keeping the branch's version of
+        # every line the fix left alone.
+        matcher = difflib.SequenceMatcher(a=list(h.base), b=list(h.theirs), autojunk=False)
+        out: list[str] = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            out.extend(h.ours[i1:i2] if tag == "equal" else h.theirs[j1:j2])
+        return out
+    return None
+
+
+def same_change(h: Hunk, path: str) -> list[str] | None:
+    """The branch already carries the fix's change here (alone or among other changes)."""
+    edits = _edits(h.base, h.theirs)
+    if not edits:
+        return None
+    for _tag, i1, i2, j1, j2 in edits:
+        added, removed = h.theirs[j1:j2], h.base[i1:i2]
+        if added and (not _significant(added) or not _find(h.ours, added)):
+            return None
+        if not added and (not _significant(removed) or _find(h.ours, removed)):
+            return None
+        if added and removed and _significant(removed) and _find(h.ours, removed):
+            return None
+    return list(h.ours)
+
+
+def context_moved(h: Hunk, path: str) -> list[str] | None:
+    """The fix's +/- lines apply unchanged to the branch's version; only their context moved.
+
+    Each edit of base->theirs is placed in ours by its removed lines (found exactly once) or, for
+    a pure insertion, by the base line next to it (found exactly once); edits must land in order
+    and must not overlap.
+    """
+    edits = _edits(h.base, h.theirs)
+    if not edits:
+        return None
+    placed: list[tuple[int, int, Lines]] = []  # (start, end) in ours, replacement
+    for _tag, i1, i2, j1, j2 in edits:
+        removed, added = h.base[i1:i2], h.theirs[j1:j2]
+        if removed:
+            hits = _find(h.ours, removed)
+            if len(hits) != 1 or not _significant(removed):
+                return None
+            placed.append((hits[0], hits[0] + len(removed), added))
+            continue
+        anchor_after = _find(h.ours, h.base[i1 - 1:i1]) if i1 > 0 else []
+        anchor_before = _find(h.ours, h.base[i1:i1 + 1]) if i1 < len(h.base) else []
+        if len(anchor_after) == 1 and _significant(h.base[i1 - 1:i1]):
+            at = anchor_after[0] + 1
+        elif len(anchor_before) == 1 and _significant(h.base[i1:i1 + 1]):
+            at = anchor_before[0]
+        else:
+            return None
+        placed.append((at, at, added))
+    for (s1, e1, _), (s2, _e2, _) in zip(placed, placed[1:], strict=False):
+        if s2 < e1 or s2 < s1:
+            return None
+    out = list(h.ours)
+    for start, end, added in reversed(placed):
+        out[start:end] = added
+    # Only a real move counts: when ours is base, git would not have conflicted.
+    return out if list(h.ours) != list(h.base) else None
+
+
+# The order is the ladder's order: cheapest and safest first.
+RULES: list[tuple[str, Callable[[Hunk, str], list[str] | None]]] = [
+    ("whitespace", whitespace),
+    ("same-change", same_change),
+    ("context-moved", context_moved),
+]

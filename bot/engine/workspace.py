@@ -1,0 +1,137 @@
+"""Where the engine works: a repository (the user's own, or a cached clone in the data dir),
+its worktrees, and the locks that keep concurrent attempts from stepping on each other."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from bot.engine.git import Git, GitError
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _thread_lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "repo"
+
+
+class Workspace:
+    """A repository the engine can pick in.
+
+    In place (`--repo PATH`): branches are the repository's own, results are written there.
+    Cached clone (a configured URL): a bare clone under the data dir, fetched before work; the
+    remote's branches live under refs/remotes/origin/.
+    """
+
+    def __init__(self, git_dir: Path, data_dir: Path, key: str, remote_url: str | None = None) -> None:
+        self.git_dir = git_dir
+        self.key = key
+        self.remote_url = remote_url
+        self.git = Git(git_dir)
+        self.worktrees_dir = data_dir / "worktrees" / safe_name(key)
+        self.logs_dir = data_dir / "logs" / safe_name(key)
+        self._lock_file = data_dir / "locks" / f"{safe_name(key)}.lock"
+
+    @classmethod
+    def in_place(cls, path: Path, data_dir: Path, key: str | None = None) -> Workspace:
+        git = Git(path)
+        res = git.run("rev-parse", "--show-toplevel", check=False)
+        if res.returncode != 0:
+            bare = git.run("rev-parse", "--is-bare-repository", check=False)
+            if bare.returncode != 0:
+                raise FileNotFoundError(f"{path} is not a git repository")
+            top = Path(path).resolve()
+        else:
+            top = Path(res.stdout.strip())
+        return cls(top, data_dir, key or str(top))
+
+    @classmethod
+    def cached_clone(cls, name: str, url: str, data_dir: Path) -> Workspace:
+        git_dir = data_dir / "repos" / f"{safe_name(name)}.git"
+        ws = cls(git_dir, data_dir, name, remote_url=url)
+        with ws.lock():
+            if not (git_dir / "HEAD").exists():
+                git_dir.mkdir(parents=True, exist_ok=True)
+                Git(git_dir).run("init", "--bare", "--quiet")
+                ws.git.run("remote", "add", "origin", url)
+                ws.git.run("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+        return ws
+
+    # --- refs ----------------------------------------------------------------------------------
+
+    def branch_ref(self, branch: str) -> str | None:
+        """The full ref of a branch as this workspace sees it, or None when it does not exist."""
+        candidates = [f"refs/remotes/origin/{branch}"] if self.remote_url else [
+            f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"]
+        for ref in candidates:
+            if self.git.ok("show-ref", "--verify", "--quiet", ref):
+                return ref
+        return None
+
+    def branches(self) -> list[str]:
+        """Branch names (short), for listing valid choices."""
+        prefix = "refs/remotes/origin/" if self.remote_url else "refs/heads/"
+        out = self.git.out("for-each-ref", "--format=%(refname)", prefix)
+        return [r[len(prefix):] for r in out.splitlines() if r and not r.endswith("/HEAD")]
+
+    def update_branch(self, branch: str, commit: str) -> None:
+        with self.lock():
+            self.git.run("update-ref", "-m", "backportbot", f"refs/heads/{branch}", commit)
+
+    def fetch(self) -> None:
+        if self.remote_url:
+            with self.lock():
+                self.git.run("fetch", "--quiet", "--prune", "origin")
+
+    # --- worktrees -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer at a time for this repository: threads of this process and other processes."""
+        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with _thread_lock(self.key), open(self._lock_file, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def worktree_path(self, name: str) -> Path:
+        return self.worktrees_dir / name
+
+    def add_worktree(self, path: Path, commit: str) -> Git:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            remove_worktree(path)
+        with self.lock():
+            self.git.run("worktree", "add", "--detach", "--force", str(path), commit)
+        return Git(path)
+
+
+def remove_worktree(path: Path) -> None:
+    """Remove a worktree and its registration; safe to call on a half-made or missing one."""
+    path = Path(path)
+    common: str | None = None
+    if (path / ".git").exists():
+        res = Git(path).run("rev-parse", "--git-common-dir", check=False)
+        if res.returncode == 0:
+            common = str((path / res.stdout.strip()).resolve())
+    if common:
+        try:
+            Git(Path(common)).run("worktree", "remove", "--force", "--force", str(path))
+        except GitError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+    if common:
+        Git(Path(common)).run("worktree", "prune", check=False)

@@ -1,0 +1,87 @@
+"""A repository as the bot works with it: its workspace, main branch, release branches and
+commands, from a configured entry or from a local path with no config at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import DEFAULT_FIX_LABELS, CommandSpec, RepoSpec
+from bot.engine.workspace import Workspace
+from bot.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Repo:
+    key: str  # how the store names it: the configured name, or the absolute path
+    workspace: Workspace
+    main_branch: str
+    branches: dict[str, str]  # what people type (names and aliases) -> git branch
+    display: dict[str, str]  # git branch -> the name people use
+    commands: tuple[CommandSpec, ...] = ()
+    fix_labels: tuple[str, ...] = tuple(DEFAULT_FIX_LABELS)
+
+    @property
+    def main_ref(self) -> str:
+        ref = self.workspace.branch_ref(self.main_branch)
+        if ref is None:
+            raise BadInput(f"the main branch {self.main_branch!r} does not exist in {self.key}")
+        return ref
+
+    def release_branches(self) -> list[str]:
+        return list(dict.fromkeys(self.display.values()))
+
+    def branch(self, name: str) -> tuple[str, str]:
+        """(display name, full ref) of a release branch; BadInput lists the valid ones."""
+        git_branch = self.branches.get(name)
+        ref = self.workspace.branch_ref(git_branch) if git_branch else None
+        if git_branch is None or ref is None:
+            valid = ", ".join(self.release_branches()) or "(none)"
+            what = "unknown branch" if git_branch is None else "branch missing from the repository:"
+            raise BadInput(f"{what} {name!r}; valid branches: {valid}")
+        return self.display[git_branch], ref
+
+    def expand(self, names: list[str]) -> list[str]:
+        """`all` means every release branch; duplicates and aliases collapse."""
+        if any(n.lower() == "all" for n in names):
+            return self.release_branches()
+        return list(dict.fromkeys(self.branch(n)[0] for n in names))
+
+
+def from_spec(spec: RepoSpec, data_dir: Path) -> Repo:
+    if spec.path is not None:
+        ws = Workspace.in_place(spec.path, data_dir, key=spec.name)
+    else:
+        assert spec.url is not None
+        ws = Workspace.cached_clone(spec.name, spec.url, data_dir)
+    branches: dict[str, str] = {}
+    display: dict[str, str] = {}
+    for b in spec.branches:
+        display[b.git_branch] = b.name
+        for n in (b.name, b.git_branch, *b.aliases):
+            branches[n] = b.git_branch
+    return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels))
+
+
+def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:
+    """A local repository with no config: every branch but the main one is a release branch."""
+    try:
+        ws = Workspace.in_place(path, data_dir)
+    except FileNotFoundError as e:
+        raise BadInput(str(e)) from None
+    names = ws.branches()
+    main = main_branch or _guess_main(ws, names)
+    if main is None:
+        raise BadInput(f"cannot tell the main branch of {ws.git_dir}; name it with --main")
+    release = [b for b in names if b != main and not b.startswith("backport/")]
+    return Repo(ws.key, ws, main, {b: b for b in release}, {b: b for b in release})
+
+
+def _guess_main(ws: Workspace, names: list[str]) -> str | None:
+    head = ws.git.run("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False).stdout.strip()
+    if head:
+        return head.rsplit("/", 1)[-1]
+    for candidate in ("main", "master", "unstable", "trunk", "develop"):
+        if candidate in names:
+            return candidate
+    return None

@@ -1,0 +1,122 @@
+"""Repositories with realistic drift between main and a release branch, one builder per case.
+
+Each returns the repository and the ref to backport to `rel`."""
+
+from __future__ import annotations
+
+from tests.gitrepo import GitRepo
+
+SERVER = """\
+#include <stdio.h>
+
+int add(int a, int b) {
+    return a + b;
+}
+
+int handle(int x) {
+    int y = x * 2;
+    if (y > 10) {
+        return -1;
+    }
+    return y;
+}
+
+int main(void) {
+    printf("%d\\n", handle(add(1, 2)));
+    return 0;
+}
+"""
+
+
+def fixed(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def base(repo: GitRepo) -> GitRepo:
+    repo.commit("Initial import", {"src/server.c": SERVER, "README": "server\n"})
+    repo.branch("rel")
+    return repo
+
+
+def clean(repo: GitRepo) -> str:
+    base(repo)
+    repo.commit("Unrelated work on main", {"README": "server, now better\n"})
+    repo.commit("Fix overflow in handle (#12)", {"src/server.c": fixed(SERVER, "return -1;", "return 0;")})
+    return "#12"
+
+
+def whitespace(repo: GitRepo) -> str:
+    base(repo)
+    retabbed = SERVER.replace("    int y = x * 2;\n    if (y > 10) {", "\tint y = x * 2;\n\tif (y > 10) {")
+    repo.commit("Reindent handle", {"src/server.c": retabbed}, on="rel")
+    repo.checkout("main")
+    repo.commit("Tighten the limit (#13)", {"src/server.c": fixed(SERVER, "if (y > 10)", "if (y > 8)")})
+    return "#13"
+
+
+def context_moved(repo: GitRepo) -> str:
+    base(repo)
+    repo.commit("Scale by three on rel", {"src/server.c": fixed(SERVER, "x * 2", "x * 3")}, on="rel")
+    repo.checkout("main")
+    repo.commit("Tighten the limit (#14)", {"src/server.c": fixed(SERVER, "if (y > 10)", "if (y > 8)")})
+    return "#14"
+
+
+def same_change(repo: GitRepo) -> str:
+    base(repo)
+    both = fixed(fixed(SERVER, "if (y > 10)", "if (y > 8)"), "x * 2", "x * 3")
+    repo.commit("Rework handle for the old release", {"src/server.c": both}, on="rel")
+    repo.checkout("main")
+    fix = fixed(fixed(SERVER, "if (y > 10)", "if (y > 8)"), "return a + b;", "return a + b; /* checked */")
+    repo.commit("Tighten the limit, note the sum (#15)", {"src/server.c": fix})
+    return "#15"
+
+
+def prerequisite(repo: GitRepo) -> str:
+    """The fix edits a line that an earlier main-branch PR (#10) changed: #10 is missing on rel."""
+    base(repo)
+    with_limit = fixed(fixed(SERVER, "int handle(int x) {", "int handle(int x, int limit) {"),
+                       "if (y > 10)", "if (y > limit)")
+    with_limit = fixed(with_limit, "handle(add(1, 2))", "handle(add(1, 2), 10)")
+    repo.commit("Add a limit parameter to handle (#10)", {"src/server.c": with_limit})
+    repo.commit("Unrelated docs (#11)", {"README": "server docs\n"})
+    repo.commit("Fix off-by-one in the limit (#16)", {"src/server.c": fixed(with_limit, "y > limit", "y >= limit")})
+    return "#16"
+
+
+def renamed(repo: GitRepo) -> str:
+    base(repo)
+    repo.rename("src/server.c", "src/core/server.c", "Move server into core (#17)")
+    repo.commit("Fix overflow in handle (#18)", {"src/core/server.c": fixed(SERVER, "return -1;", "return 0;")})
+    return "#18"
+
+
+def deleted_on_target(repo: GitRepo) -> str:
+    base(repo)
+    repo.commit("Add the cache module (#19)", {"src/cache.c": "int cache_get(void) {\n    return 1;\n}\n"})
+    repo.commit("Fix cache_get (#20)", {"src/cache.c": "int cache_get(void) {\n    return 2;\n}\n"})
+    return "#20"
+
+
+def merge_commit(repo: GitRepo) -> str:
+    base(repo)
+    repo.git("checkout", "-q", "-b", "dev/feature")
+    repo.commit("Fix overflow", {"src/server.c": fixed(SERVER, "return -1;", "return 0;")})
+    repo.commit("Document the fix", {"README": "server\nhandle no longer overflows\n"})
+    repo.checkout("main")
+    repo.commit("Unrelated main work", {"NEWS": "news\n"})
+    repo.merge("dev/feature", "Merge pull request #21 from dev/feature\n\nFix overflow in handle")
+    return "#21"
+
+
+def multi_commit(repo: GitRepo) -> str:
+    base(repo)
+    step1 = fixed(SERVER, "return -1;", "return 0;")
+    repo.commit("Fix overflow in handle (#22)", {"src/server.c": step1})
+    repo.commit("Add a test for the overflow (#22)", {"tests/overflow.c": "int main(void) { return 0; }\n"})
+    return "#22"
+
+
+ALL = {f.__name__: f for f in (clean, whitespace, context_moved, same_change, prerequisite, renamed,
+                                deleted_on_target, merge_commit, multi_commit)}

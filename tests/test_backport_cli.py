@@ -1,0 +1,263 @@
+"""The one-shot CLI on real repositories: each kind of drift, each failure kind, and the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests import scenarios
+from tests.gitrepo import GitRepo
+
+
+def backport(repo: GitRepo, ref: str, *branches: str, capsys: pytest.CaptureFixture[str],
+             extra: tuple[str, ...] = ()) -> tuple[int, list[dict]]:
+    code = main([*extra, "backport", ref, "--to", *(branches or ("rel",)), "--repo", str(repo.path), "--json"])
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def why(repo: GitRepo, ref: str, branch: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["why", ref, branch, "--repo", str(repo.path)]) == 0
+    return capsys.readouterr().out
+
+
+def test_clean_pick_lands_on_a_backport_branch_and_never_moves_the_target(repo, capsys):
+    ref = scenarios.clean(repo)
+    rel_before = repo.head("rel")
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0
+    assert out["status"] == "succeeded" and out["result_branch"] == "backport/12-to-rel"
+    assert repo.head("backport/12-to-rel") == out["result_commit"]
+    assert repo.head("rel") == rel_before
+    assert repo.head("backport/12-to-rel~1") == rel_before
+    assert "return 0;" in repo.show("backport/12-to-rel", "src/server.c")
+    fix = repo.head("main")
+    msg = repo.git("log", "-1", "--format=%B", "backport/12-to-rel")
+    assert msg.endswith(f"(cherry picked from commit {fix})")
+    assert repo.git("log", "-1", "--format=%an <%ae>", "backport/12-to-rel") == "Ada Author <ada@example.org>"
+    assert repo.git("worktree", "list").count("\n") == 0  # no worktree left behind
+
+
+@pytest.mark.parametrize("name,rule", [("whitespace", "whitespace"), ("context_moved", "context-moved"),
+                                       ("same_change", "same-change")])
+def test_deterministic_rules_resolve_and_record_each_hunk(repo, capsys, name, rule):
+    ref = getattr(scenarios, name)(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    assert out["conflicts"] == [{"path": "src/server.c", "kind": "content", "hunks": 1, "resolved_by": [rule]}]
+    result = repo.show(out["result_commit"], "src/server.c")
+    assert "if (y > 8)" in result
+    assert "<<<<<<<" not in result
+    rel = repo.show("rel", "src/server.c")
+    if name == "whitespace":
+        assert "\tint y = x * 2;" in result  # the branch's formatting is kept
+    if name == "context_moved":
+        assert "x * 3" in result
+    if name == "same_change":
+        assert result == rel.replace("return a + b;", "return a + b; /* checked */")
+    assert rule in why(repo, ref, "rel", capsys)
+
+
+def test_missing_prerequisite_is_named_with_its_pr(repo, capsys):
+    ref = scenarios.prerequisite(repo)
+    rel_before = repo.head("rel")
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1
+    assert out["status"] == "failed" and out["kind"] == "conflict" and out["stage"] == "resolving"
+    assert out["conflicts"][0]["resolved_by"] == ["unresolved"]
+    prereq_sha = repo.git("log", "--format=%H", "--grep=(#10)", "main")
+    assert [(p["commit"], p["pr"]) for p in out["prerequisites"]] == [(prereq_sha, 10)]
+    assert "#10" in out["reason"]
+    assert repo.head("rel") == rel_before
+    assert repo.git("branch", "--list", "backport/*") == ""
+    text = why(repo, ref, "rel", capsys)
+    assert "failed at resolving (conflict)" in text
+    assert "Add a limit parameter to handle (#10)" in text
+    assert "src/server.c: 1 hunk" in text and "unresolved" in text
+
+
+def test_renamed_file_follows_the_rename(repo, capsys):
+    ref = scenarios.renamed(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    assert "return 0;" in repo.show(out["result_commit"], "src/server.c")
+    assert repo.git("ls-tree", "-r", "--name-only", out["result_commit"], "src/") == "src/server.c"
+
+
+def test_file_missing_on_target_names_the_commit_that_added_it(repo, capsys):
+    ref = scenarios.deleted_on_target(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1
+    assert out["conflicts"][0]["kind"] == "deleted_on_target"
+    assert [p["pr"] for p in out["prerequisites"]] == [19]
+
+
+def test_merge_commit_is_picked_against_its_first_parent(repo, capsys):
+    ref = scenarios.merge_commit(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    result = out["result_commit"]
+    assert "return 0;" in repo.show(result, "src/server.c")
+    assert "no longer overflows" in repo.show(result, "README")
+    assert repo.git("rev-list", "--count", f"rel..{result}") == "1"
+    assert repo.git("ls-tree", "--name-only", result, "NEWS") == ""  # main's other work stays out
+
+
+def test_multi_commit_pr_is_picked_in_order(repo, capsys):
+    ref = scenarios.multi_commit(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    subjects = repo.git("log", "--reverse", "--format=%s", f"rel..{out['result_commit']}").splitlines()
+    assert subjects == ["Fix overflow in handle (#22)", "Add a test for the overflow (#22)"]
+
+
+def test_several_branches_are_independent(repo, capsys):
+    scenarios.prerequisite(repo)
+    repo.branch("rel2", "main~1")  # has #10 already: the fix applies there
+    code, outs = backport(repo, "#16", "rel", "rel2", capsys=capsys)
+    assert code == 1
+    assert {o["branch"]: o["status"] for o in outs} == {"rel": "failed", "rel2": "succeeded"}
+
+
+def test_unknown_branch_is_bad_input_listing_valid_ones(repo, capsys):
+    ref = scenarios.clean(repo)
+    repo.branch("8.0", "rel")
+    code = main(["backport", ref, "--to", "9.9", "--repo", str(repo.path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown branch '9.9'" in err and "valid branches: 8.0, rel" in err
+
+
+def test_not_a_repository_is_bad_input(tmp_path, capsys):
+    assert main(["backport", "#1", "--to", "rel", "--repo", str(tmp_path)]) == 2
+    assert "not a git repository" in capsys.readouterr().err
+
+
+def test_unknown_pr_is_recorded_as_not_found(repo, capsys):
+    scenarios.clean(repo)
+    code, (out,) = backport(repo, "#999", capsys=capsys)
+    assert code == 1 and out["kind"] == "not_found"
+    assert "(#999)" in out["reason"]
+    assert "not_found" in why(repo, "#999", "rel", capsys)
+
+
+def test_unmerged_commit_is_refused(repo, capsys):
+    scenarios.clean(repo)
+    repo.git("checkout", "-q", "-b", "wip")
+    sha = repo.commit("Work in progress", {"README": "wip\n"})
+    repo.checkout("main")
+    code, (out,) = backport(repo, sha, capsys=capsys)
+    assert code == 1 and out["kind"] == "not_merged"
+
+
+@pytest.mark.parametrize("how", ["trailer", "subject", "patch-id"])
+def test_already_present_is_detected(repo, capsys, how):
+    ref = scenarios.clean(repo)
+    fix = repo.head("main")
+    repo.checkout("rel")
+    expected = {"trailer": "cherry-picked from the fix", "subject": "same (#12)", "patch-id": "same patch"}[how]
+    if how == "trailer":
+        repo.git("cherry-pick", "-x", fix)
+    elif how == "subject":
+        repo.commit("Fix overflow in handle, the 1.x way (#12)", {"src/server.c": scenarios.SERVER + "// 1.x\n"})
+    else:
+        repo.git("cherry-pick", fix)
+        repo.git("commit", "--amend", "-q", "-m", "Backported by hand")
+    repo.checkout("main")
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1 and out["kind"] == "already_present", out
+    assert out["reason"].startswith(f"already on rel as {repo.head('rel')[:10]}: ")
+    assert expected in out["reason"]
+
+
+def test_a_backport_is_not_backported_again(repo, capsys):
+    scenarios.clean(repo)
+    sha = repo.commit("Forward-port a fix\n\n(cherry picked from commit 0123456789abcdef0123456789abcdef01234567)",
+                      {"README": "forward\n"})
+    code, (out,) = backport(repo, sha, capsys=capsys)
+    assert code == 1 and out["kind"] == "circular"
+    assert "0123456789" in out["reason"]
+
+
+def _config(tmp_path: Path, repo: GitRepo, commands: str) -> Path:
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f"""
+[[repos]]
+name = "demo"
+path = "{repo.path}"
+main_branch = "main"
+branches = [{{ name = "1.0", ref = "rel", aliases = ["release/1.0"] }}]
+{commands}
+""")
+    return cfg
+
+
+def test_verification_failure_keeps_the_log_tail(repo, tmp_path, capsys):
+    ref = scenarios.clean(repo)
+    cfg = _config(tmp_path, repo, """
+[[repos.commands]]
+name = "build"
+run = "grep -q 'return 0;' src/server.c && echo built"
+[[repos.commands]]
+name = "test"
+run = "echo running tests; echo 'FAIL: test_overflow'; exit 3"
+timeout = 30
+""")
+    code = main(["--config", str(cfg), "backport", ref, "--to", "release/1.0", "--repo", "demo", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["kind"] == "verify" and out["branch"] == "1.0"
+    assert "`test`" in out["reason"] and "status 3" in out["reason"]
+    assert main(["--config", str(cfg), "why", ref, "1.0", "--repo", "demo"]) == 0
+    text = capsys.readouterr().out
+    assert "FAIL: test_overflow" in text and "failed at verifying (verify)" in text
+
+
+def test_verification_timeout(repo, tmp_path, capsys):
+    ref = scenarios.clean(repo)
+    cfg = _config(tmp_path, repo, '[[repos.commands]]\nname = "slow"\nrun = "sleep 30"\ntimeout = 1\n')
+    code = main(["--config", str(cfg), "backport", ref, "--to", "1.0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and "timed out after 1s" in out["reason"]
+
+
+def test_verification_success_on_a_resolved_conflict(repo, tmp_path, capsys):
+    ref = scenarios.context_moved(repo)
+    cfg = _config(tmp_path, repo, '[[repos.commands]]\nname = "check"\nrun = "grep -q \'x \\\\* 3\' src/server.c"\n')
+    code = main(["--config", str(cfg), "backport", ref, "--to", "1.0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert out["result_branch"] == "backport/14-to-1.0"
+
+
+def test_push_failure_when_the_result_branch_cannot_be_written(repo, capsys):
+    ref = scenarios.clean(repo)
+    lock = repo.path / ".git" / "refs" / "heads" / "backport" / "12-to-rel.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1 and out["kind"] == "push"
+    assert "backport/12-to-rel" in out["reason"]
+
+
+def test_internal_failure_is_recorded_and_cleaned(repo, data_dir, capsys):
+    ref = scenarios.context_moved(repo)  # needs a worktree
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "worktrees").write_text("not a directory")
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1 and out["kind"] == "internal"
+    assert "failed at internal" in why(repo, ref, "rel", capsys)
+
+
+def test_status_shows_each_branch(repo, capsys):
+    ref = scenarios.prerequisite(repo)
+    repo.branch("rel2", "main~1")
+    repo.branch("rel3", "main")
+    backport(repo, ref, "rel", "rel2", capsys=capsys)
+    assert main(["status", ref, "--repo", str(repo.path)]) == 0
+    text = capsys.readouterr().out
+    assert "rel: failed at resolving" in text
+    assert "rel2: ready: backport/16-to-rel2" in text
+    assert "rel3: merged" in text

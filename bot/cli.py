@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("check-config", help="validate a config file")
     cp.add_argument("file", type=Path)
+
+    dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
+    dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
     return p
 
 
@@ -55,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
+        if args.command == "demo":
+            from bot import demo
+
+            return demo.main(args.dir)
         if args.command == "check-config":
             config_mod.load(args.file)
             print(f"{args.file}: ok")
@@ -127,10 +134,11 @@ def _backport(args: argparse.Namespace, repo: Repo, engine: Engine, store: Store
 
 def _line(o: Outcome) -> str:
     if o.succeeded:
-        note = " (needs a maintainer's approval)" if o.needs_approval else ""
+        methods = [m for c in o.conflicts for m in c["resolved_by"]]
+        note = f"; conflicts resolved: {', '.join(methods)}" if methods else ""
+        note += "; needs a maintainer's approval" if o.needs_approval else ""
         return f"{o.branch}: ok: {o.result_branch} at {(o.result_commit or '')[:10]}{note}"
-    text = f"{o.branch}: failed at {o.stage} ({o.failure_kind}): {o.reason}"
-    return text
+    return f"{o.branch}: failed at {o.stage} ({o.failure_kind}): {o.reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

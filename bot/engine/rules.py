@@ -39,6 +39,13 @@ def _find(haystack: Lines, needle: Lines) -> list[int]:
     return [i for i in range(len(haystack) - n + 1) if list(haystack[i:i + n]) == list(needle)]
 
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names(lines: Lines) -> set[str]:
+    return set(_IDENT.findall("".join(lines)))
+
+
 def _significant(lines: Lines) -> bool:
     """Enough text that finding it elsewhere is not a coincidence."""
     return sum(len(line.strip()) for line in lines) >= 8
@@ -88,6 +95,12 @@ def context_moved(h: Hunk, path: str) -> list[str] | None:
     """
     edits = _edits(h.base, h.theirs)
     if not edits:
+        return None
+    # If the fix uses a name that the branch's drift took away here (a parameter, a field), the
+    # context did not merely move: the fix depends on a change the branch does not have.
+    added = _names([line for _t, _i1, _i2, j1, j2 in edits for line in h.theirs[j1:j2]])
+    gone = (_names(h.base) - _names(h.ours) - _names(h.before) - _names(h.after))
+    if added & gone:
         return None
     placed: list[tuple[int, int, Lines]] = []  # (start, end) in ours, replacement
     for _tag, i1, i2, j1, j2 in edits:

@@ -1,0 +1,92 @@
+"""Config loading and `backportbot check-config`: valid files pass, every problem is reported
+as `FILE: key.path: what is wrong`, and secrets are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.cli import main
+from bot.errors import BadInput
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "backportbot.example.toml"
+
+
+def check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    f = tmp_path / "bot.toml"
+    f.write_text(text)
+    code = main(["check-config", str(f)])
+    captured = capsys.readouterr()
+    return code, (captured.err or captured.out).splitlines()
+
+
+def test_example_config_is_valid(capsys):
+    assert main(["check-config", str(EXAMPLE)]) == 0
+    cfg = config.load(EXAMPLE)
+    valkey = cfg.repo("valkey")
+    assert valkey.main_branch == "unstable"
+    assert valkey.branch("release/8.1").name == "8.1"
+    assert [c.name for c in valkey.commands] == ["build", "test"]
+
+
+def test_every_problem_is_reported_with_its_key_path(tmp_path, capsys):
+    code, lines = check(tmp_path, """
+[[repos]]
+name = "demo"
+url = "https://example.org/demo.git"
+main_branch = "main"
+fix_labels = "bug"
+branches = [{ name = "1.0" }, { nme = "2.0" }]
+[[repos.commands]]
+name = "test"
+run = "make test"
+timeout = -5
+""", capsys)
+    f = str(tmp_path / "bot.toml")
+    assert code == 2
+    assert f"{f}: repos[0].fix_labels: Input should be a valid list" in lines
+    assert f"{f}: repos[0].branches[1].name: Field required" in lines
+    assert f"{f}: repos[0].branches[1].nme: Extra inputs are not permitted" in lines
+    assert f"{f}: repos[0].commands[0].timeout: Input should be greater than 0" in lines
+
+
+def test_location_and_branch_rules(tmp_path, capsys):
+    code, lines = check(tmp_path, """
+[[repos]]
+name = "demo"
+main_branch = "main"
+branches = [{ name = "main" }]
+""", capsys)
+    assert code == 2
+    assert any("repos[0]: give exactly one of 'url'" in line for line in lines)
+
+
+def test_secrets_in_the_file_are_refused(tmp_path, capsys):
+    code, lines = check(tmp_path, '[bot]\nslack_token = "xoxb-123"\n[[repos]]\nname = "x"\n', capsys)
+    assert code == 2
+    assert any("bot.slack_token: secrets are not read from files" in line for line in lines)
+    assert not any("xoxb-123" in line for line in lines)
+
+
+def test_syntax_error_and_missing_file(tmp_path, capsys):
+    code, lines = check(tmp_path, "[[repos]\nname=", capsys)
+    assert code == 2 and lines[0].startswith(f"{tmp_path / 'bot.toml'}: (syntax): ")
+    assert main(["check-config", str(tmp_path / "nope.toml")]) == 2
+    assert "(file): No such file or directory" in capsys.readouterr().err
+
+
+def test_unknown_branch_lists_the_valid_ones():
+    cfg = config.load(EXAMPLE)
+    with pytest.raises(BadInput, match=r"unknown branch '6.0' for valkey; valid branches: 9.0, 8.1, 8.0, 7.2"):
+        cfg.repo("valkey").branch("6.0")
+
+
+def test_data_dir_precedence(tmp_path, monkeypatch):
+    cfg = config.load(EXAMPLE)
+    monkeypatch.setenv("BACKPORTBOT_HOME", str(tmp_path / "env"))
+    assert config.data_dir(tmp_path / "cli", cfg) == tmp_path / "cli"
+    assert config.data_dir(None, cfg) == tmp_path / "env"
+    monkeypatch.delenv("BACKPORTBOT_HOME")
+    assert config.data_dir(None, cfg) == Path("/var/lib/backportbot")

@@ -10,6 +10,7 @@ bloated; merged trees and blobs go to the repository when the caller will commit
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import zlib
@@ -44,7 +45,10 @@ class Predictor:
         self.git = git
         common = Path(git.out("rev-parse", "--git-common-dir"))
         self.objects = (git.cwd / common / "objects").resolve()
-        self.tmp = Path(tempfile.mkdtemp(prefix="backportbot-objects-"))
+        # Throwaway objects: memory-backed storage when the machine has it.
+        shm = Path("/dev/shm")
+        where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.tmp = Path(tempfile.mkdtemp(prefix="backportbot-objects-", dir=where))
         self.keep_objects = keep_objects
         self._trees: dict[str, str] = {}
         self._attributes: dict[str, Path | None] = {}
@@ -86,25 +90,32 @@ class Predictor:
             path.write_bytes(zlib.compress(data, 1))
         return sha
 
-    def attributes_of(self, onto: str) -> Path | None:
-        """The target's top-level .gitattributes as a file (merge-tree ignores the tree's own)."""
-        tree = self.trees([onto])[0]
-        if tree not in self._attributes:
-            res = self.git.run("cat-file", "blob", f"{tree}:.gitattributes", check=False)
-            path = None
-            if res.returncode == 0:
-                path = self.tmp / f"attributes-{tree}"
-                path.write_text(res.stdout)
-            self._attributes[tree] = path
-        return self._attributes[tree]
+    def attributes(self, ontos: list[str]) -> list[Path | None]:
+        """Each target's top-level .gitattributes as a file (merge-tree ignores the tree's own),
+        shared between targets whose attributes are the same blob."""
+        trees = self.trees(ontos)
+        out = self.git.out("cat-file", "--batch-check=%(objectname)",
+                           input="".join(f"{t}:.gitattributes\n" for t in trees))
+        paths: list[Path | None] = []
+        for line in out.splitlines():
+            blob = line.split()[0]
+            if line.endswith("missing"):
+                paths.append(None)
+                continue
+            if blob not in self._attributes:
+                path = self.tmp / f"attributes-{blob}"
+                path.write_bytes(self.git.raw("cat-file", "blob", blob))
+                self._attributes[blob] = path
+            paths.append(self._attributes[blob])
+        return paths
 
     def predict(self, picks: list[Pick]) -> list[Prediction]:
         revs = [r for p in picks for r in (p.commit, p.parent or EMPTY_TREE, p.onto)]
         self.trees(revs)
         results: dict[int, Prediction] = {}
         groups: dict[Path | None, list[int]] = {}
-        for i, p in enumerate(picks):
-            groups.setdefault(self.attributes_of(p.onto), []).append(i)
+        for i, attributes in enumerate(self.attributes([p.onto for p in picks])):
+            groups.setdefault(attributes, []).append(i)
         for attributes, indexes in groups.items():
             lines = []
             for i in indexes:

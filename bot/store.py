@@ -79,6 +79,7 @@ class Attempt:
     worktree: str | None
     conflicts: list[dict[str, Any]]
     prerequisites: list[dict[str, Any]]
+    warnings: list[str]
     needs_approval: bool
     created_at: float
     updated_at: float
@@ -92,7 +93,7 @@ class Attempt:
             source_commits=json.loads(row["source_commits"] or "[]"), pr_number=row["pr_number"],
             result_branch=row["result_branch"], result_commit=row["result_commit"],
             worktree=row["worktree"], conflicts=json.loads(row["conflicts"] or "[]"),
-            prerequisites=json.loads(row["prerequisites"] or "[]"),
+            prerequisites=json.loads(row["prerequisites"] or "[]"), warnings=json.loads(row["warnings"] or "[]"),
             needs_approval=bool(row["needs_approval"]), created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -121,7 +122,7 @@ class Store:
                 {"id": int, "request_id": int, "repo": str, "source": str, "branch": str, "state": str,
                  "stage": str, "failure_kind": str, "reason": str, "source_commits": str,
                  "pr_number": int, "result_branch": str, "result_commit": str, "worktree": str,
-                 "owner": str, "conflicts": str, "prerequisites": str, "needs_approval": int,
+                 "owner": str, "conflicts": str, "prerequisites": str, "warnings": str, "needs_approval": int,
                  "created_at": float, "updated_at": float},
                 pk="id", foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,
             )

@@ -118,5 +118,15 @@ def multi_commit(repo: GitRepo) -> str:
     return "#22"
 
 
+def uses_new_api(repo: GitRepo) -> str:
+    """A clean pick that is wrong for the branch: the fix calls a helper only main has."""
+    base(repo)
+    helper = "int clamp_value(int v) {\n    return v < 0 ? 0 : v;\n}\n"
+    repo.commit("Add clamp_value helper (#40)", {"src/util.c": helper})
+    repo.commit("Never return a negative from handle (#41)",
+                {"src/server.c": fixed(SERVER, "return -1;", "return clamp_value(-1);")})
+    return "#41"
+
+
 ALL = {f.__name__: f for f in (clean, whitespace, context_moved, same_change, prerequisite, renamed,
-                                deleted_on_target, merge_commit, multi_commit)}
+                                deleted_on_target, merge_commit, multi_commit, uses_new_api)}

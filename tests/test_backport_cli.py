@@ -41,6 +41,17 @@ def test_clean_pick_lands_on_a_backport_branch_and_never_moves_the_target(repo, 
     assert repo.git("worktree", "list").count("\n") == 0  # no worktree left behind
 
 
+def test_clean_pick_using_an_api_the_branch_lacks_needs_approval(repo, capsys):
+    ref = scenarios.uses_new_api(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0 and out["needs_approval"] is True
+    assert "clamp_value" in out["warnings"][0]
+    assert "Needs a maintainer's approval" in why(repo, ref, "rel", capsys)
+    other = GitRepo.create(repo.path.parent / "other")
+    code, (out,) = backport(other, scenarios.clean(other), capsys=capsys)
+    assert code == 0 and out["warnings"] == [] and out["needs_approval"] is False
+
+
 @pytest.mark.parametrize("name,rule", [("whitespace", "whitespace"), ("context_moved", "context-moved"),
                                        ("same_change", "same-change")])
 def test_deterministic_rules_resolve_and_record_each_hunk(repo, capsys, name, rule):
@@ -261,3 +272,22 @@ def test_status_shows_each_branch(repo, capsys):
     assert "rel: failed at resolving" in text
     assert "rel2: ready: backport/16-to-rel2" in text
     assert "rel3: merged" in text
+
+
+def test_a_configured_url_is_cloned_and_fetched_before_each_backport(tmp_path, data_dir, capsys):
+    upstream = GitRepo.create(tmp_path / "upstream")
+    scenarios.clean(upstream)
+    remote = tmp_path / "remote.git"
+    upstream.git("clone", "-q", "--bare", str(upstream.path), str(remote))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[[repos]]\nname = "demo"\nurl = "{remote.as_uri()}"\nbranches = [{{ name = "rel" }}]\n')
+    assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result_branch"] == "backport/12-to-rel"
+    # A fix merged upstream after the first run is seen by the next one.
+    upstream.commit("Add a security note (#30)", {"SECURITY": "report to security@example.org\n"})
+    upstream.git("push", "-q", str(remote), "main")
+    assert main(["--config", str(cfg), "backport", "#30", "--to", "rel", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cache = GitRepo(data_dir / "repos" / "demo.git")
+    assert cache.show(out["result_commit"], "SECURITY") == "report to security@example.org\n"
+    assert upstream.head("rel") == cache.head("refs/remotes/origin/rel")  # the remote's branch is untouched

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import CommandSpec
-from bot.engine import policy, prereq
+from bot.engine import policy, prereq, symbols
 from bot.engine.git import Git, GitError
 from bot.engine.ladder import UNRESOLVED, FileOutcome, Ladder, unmerged_paths
 from bot.engine.predict import Predictor
@@ -57,6 +57,7 @@ class Outcome:
     failure_kind: str | None
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     prerequisites: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     result_branch: str | None = None
     result_commit: str | None = None
     needs_approval: bool = False
@@ -68,7 +69,7 @@ class Outcome:
     def as_json(self) -> dict[str, Any]:
         return {"branch": self.branch, "status": "succeeded" if self.succeeded else "failed",
                 "stage": self.stage, "reason": self.reason, "kind": self.failure_kind,
-                "conflicts": self.conflicts, "prerequisites": self.prerequisites,
+                "conflicts": self.conflicts, "prerequisites": self.prerequisites, "warnings": self.warnings,
                 "result_branch": self.result_branch, "result_commit": self.result_commit,
                 "needs_approval": self.needs_approval, "attempt": self.attempt_id}
 
@@ -129,7 +130,7 @@ class Engine:
     def outcome(self, attempt_id: int) -> Outcome:
         a = self.store.attempt(attempt_id)
         return Outcome(a.id, a.branch, a.state, a.stage, a.reason, a.failure_kind, a.conflicts, a.prerequisites,
-                       a.result_branch, a.result_commit, a.needs_approval)
+                       a.warnings, a.result_branch, a.result_commit, a.needs_approval)
 
     def fail(self, attempt_id: int, f: BackportFailure) -> Outcome:
         """Record a failure on an attempt (also used when the source cannot even be found)."""
@@ -163,12 +164,12 @@ class Engine:
         skip = {p.commit for p in present}
         commits = [c for c in source.commits if c.sha not in skip]
         if why := policy.needs_approval(source, list(plan.fix_labels)):
-            store.update(attempt_id, needs_approval=1)
-            store.note(attempt_id, {"needs_approval": why})
+            self._flag(attempt_id, why)
 
         target = git.out("rev-parse", f"{plan.target_ref}^{{commit}}")
         store.update(attempt_id, stage="picking")
         result = self._pick_in_memory(git, commits, source.mainline, target)
+        self._check_names(attempt_id, git, commits, source.mainline, target)
         if result is not None:
             store.note(attempt_id, {"picked": "in memory", "commits": [c.sha for c in commits]})
             if plan.commands:
@@ -189,6 +190,22 @@ class Engine:
             raise PushFailed(f"could not write the branch {plan.result_branch}: {e.stderr[:300]}") from None
         store.transition(attempt_id, State.READY, {"result_branch": plan.result_branch, "result_commit": result},
                          stage="ready", result_branch=plan.result_branch, result_commit=result)
+
+    def _flag(self, attempt_id: int, why: str) -> None:
+        """Something a maintainer must look at before this backport is published."""
+        warnings = [*self.store.attempt(attempt_id).warnings, why]
+        self.store.update(attempt_id, needs_approval=1, warnings=warnings)
+        self.store.note(attempt_id, {"needs_approval": why})
+
+    def _check_names(self, attempt_id: int, git: Git, commits: list[Commit], mainline: int | None,
+                     target: str) -> None:
+        for c in commits:
+            if not c.parents:
+                continue
+            missing = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target)
+            if missing:
+                self._flag(attempt_id, f"{c.sha[:10]} uses names found nowhere on the branch: "
+                                       f"{', '.join(missing[:10])} (an API the branch may not have)")
 
     @contextmanager
     def _worktree(self, attempt_id: int, ws: Workspace, commit: str) -> Iterator[Git]:

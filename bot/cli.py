@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import json
 import logging
-import re
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TextIO
 
 from bot import config as config_mod
 from bot import report
@@ -16,6 +19,7 @@ from bot.engine import source as source_mod
 from bot.engine.backport import Engine, Outcome, Plan
 from bot.errors import BackportFailure, BadInput, ConfigError
 from bot.repos import Repo, from_path, from_spec
+from bot.service import Service
 from bot.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -49,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("check-config", help="validate a config file")
     cp.add_argument("file", type=Path)
 
+    for name, text in (("console", "chat with the bot in this terminal"),
+                       ("serve", "run the chat adapters the config names (console for now)")):
+        sp_ = sub.add_parser(name, help=text)
+        sp_.add_argument("--repo", help="a local repository path (when there is no config)")
+        sp_.add_argument("--main", help="the main branch (without config)")
+        sp_.add_argument("--user", help="who you are in the console (default: config, then $USER)")
+
     dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
     dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
     return p
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         cfg = config_mod.load(args.config) if args.config else None
         data_dir = config_mod.data_dir(args.data_dir, cfg)
+        if args.command in ("console", "serve"):
+            return asyncio.run(run_console(args, cfg, data_dir, sys.stdin, sys.stdout))
         store = Store(data_dir / "backportbot.db")
         engine = Engine(store)
         engine.recover()
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             return _backport(args, repo, engine, store)
         if args.command == "why":
             branch = repo.branch(args.branch)[0]
-            print(report.why(store, repo.key, _source_key(repo, args.ref), branch))
+            print(report.why(store, repo.key, repo.source_key(args.ref), branch))
             return EXIT_OK
         if args.command == "status":
             print(report.status(store, repo, source_mod.resolve(repo.workspace.git, args.ref, repo.main_ref)))
@@ -93,6 +106,39 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
+def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
+                  repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> Any:
+    """A console chat over a service with the embedded defaults (local forge, SQLite)."""
+    console_mod = importlib.import_module("adapters.chat.console")
+    local_forge = importlib.import_module("adapters.forge.local")
+    store = Store(data_dir / "backportbot.db")
+    if cfg is not None:
+        repos = [from_spec(spec, data_dir) for spec in cfg.repos]
+        user = user or cfg.chat.console.user
+        maintainers = set(cfg.bot.maintainers) or {user}
+        workers, channel = cfg.bot.workers, cfg.chat.console.channel
+    else:
+        repos = [from_path(Path(repo_path or "."), data_dir, main_branch)]
+        user = user or os.environ.get("USER") or "maintainer"
+        maintainers, workers, channel = {user}, 2, "console"
+    chat = console_mod.ConsoleChat(out, channel)
+    service = Service(repos=repos, store=store, engine=Engine(store), chat=chat, forge=local_forge.LocalForge(store),
+                      maintainers=maintainers, workers=workers)
+    return console_mod.Console(service, chat, user, wait_each_line=not interactive)
+
+
+async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,
+                      stream: TextIO, out: TextIO) -> int:
+    console = build_console(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
+                            interactive=stream.isatty())
+    await console.service.start()
+    try:
+        await console.run(stream)
+    finally:
+        await console.service.stop()
+    return EXIT_OK
+
+
 def _repo(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path) -> Repo:
     if cfg is not None and (args.repo is None or not Path(args.repo).exists()):
         repo = from_spec(cfg.repo(args.repo), data_dir)
@@ -103,16 +149,9 @@ def _repo(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Pat
     return from_path(Path(args.repo), data_dir, args.main)
 
 
-def _source_key(repo: Repo, ref: str) -> str:
-    """How the store names a fix the user typed: `#N` or a full SHA."""
-    if m := re.fullmatch(r"#?(\d{1,6})", ref.strip()):
-        return f"#{m.group(1)}"
-    return repo.workspace.git.rev(ref) or ref
-
-
 def _backport(args: argparse.Namespace, repo: Repo, engine: Engine, store: Store) -> int:
     branches = repo.expand(args.to)  # BadInput before anything is recorded
-    key = _source_key(repo, args.ref)
+    key = repo.source_key(args.ref)
     request = store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
     attempts = {b: store.add_attempt(request, repo.key, key, b) for b in branches}
     try:

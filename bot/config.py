@@ -23,6 +23,7 @@ SECRET_ENV_VARS = (
     "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", "OPENAI_API_KEY",
 )
 DEFAULT_FIX_LABELS = ["bug", "security", "critical"]
+CHAT_ADAPTERS = ("console",)
 
 
 class Strict(BaseModel):
@@ -55,6 +56,7 @@ class RepoSpec(Strict):
     branches: list[BranchSpec] = Field(min_length=1)
     fix_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_FIX_LABELS))
     commands: list[CommandSpec] = []
+    channels: list[str] = Field(default=[], description="chat channels linked to this repository")
 
     @model_validator(mode="after")
     def _one_location(self) -> RepoSpec:
@@ -81,10 +83,36 @@ class RepoSpec(Strict):
 
 class BotSpec(Strict):
     data_dir: Path | None = None
+    maintainers: list[str] = Field(default=[], description="chat user ids whose approvals count")
+    workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
+
+
+class ConsoleSpec(Strict):
+    user: str = Field(default="maintainer", min_length=1, description="who you are in the console")
+    channel: str = "console"
+
+
+class ChatSpec(Strict):
+    adapters: list[str] = Field(default=["console"], description="chat adapters `serve` starts")
+    console: ConsoleSpec = ConsoleSpec()
+
+    @field_validator("adapters")
+    @classmethod
+    def _known(cls, adapters: list[str]) -> list[str]:
+        for a in adapters:
+            if a not in CHAT_ADAPTERS:
+                raise ValueError(f"unknown chat adapter {a!r}; available: {', '.join(CHAT_ADAPTERS)}")
+        return adapters
+
+
+class ForgeSpec(Strict):
+    adapter: str = Field(default="local", pattern="^(local)$", description="where PRs are opened")
 
 
 class Config(Strict):
     bot: BotSpec = BotSpec()
+    chat: ChatSpec = ChatSpec()
+    forge: ForgeSpec = ForgeSpec()
     repos: list[RepoSpec] = Field(min_length=1)
 
     @field_validator("repos")

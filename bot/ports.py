@@ -1,13 +1,13 @@
 """What the core needs from the outside world, as Protocols; adapters implement them.
 
-Values crossing a port are small frozen dataclasses, never SDK objects. Chat and Forge ports
-arrive with the bot service; the engine needs only the LLM's conflict-hunk slot.
+Values crossing a port are small frozen dataclasses, never SDK objects. Chat calls are async
+(adapters talk to networks); Forge calls are blocking and run in worker threads, like git.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,81 @@ class HunkAnswer:
 
 class LLM(Protocol):
     def resolve_hunk(self, request: HunkRequest) -> HunkAnswer: ...
+
+
+# --- chat ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message the bot posted, as the chat identifies it."""
+
+    channel: str
+    id: str
+    thread: str | None = None  # the id of the thread's first message; None at top level
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """Something a person typed to the bot."""
+
+    user: str
+    text: str
+    channel: str
+    thread: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    user: str
+    emoji: str  # as the chat names it: "✅", "white_check_mark", ...
+    message: MessageRef
+
+
+class Chat(Protocol):
+    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef: ...
+
+    async def update(self, message: MessageRef, text: str) -> None: ...
+
+
+# --- forge --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullRequestDraft:
+    title: str
+    body: str
+    head: str  # branch holding the backport
+    base: str  # the release branch (git name)
+    labels: tuple[str, ...]
+    source: str  # "#1234" or a SHA
+    reviewers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+    title: str
+    head: str
+    base: str
+    state: str  # open | merged | closed
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the forge knows about a fix beyond git: labels (None: unknown) and author."""
+
+    labels: tuple[str, ...] | None
+    author: str | None
+
+
+class Forge(Protocol):
+    """`repo` is a bot.repos.Repo: the forge pushes from its workspace."""
+
+    def source_info(self, repo: Any, source: Any) -> SourceInfo: ...
+
+    def find_open(self, repo: Any, head: str) -> PullRequest | None: ...
+
+    def open_pull_request(self, repo: Any, draft: PullRequestDraft) -> PullRequest: ...

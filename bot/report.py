@@ -81,9 +81,78 @@ def status(store: Store, repo: Repo, source: Source) -> str:
             state = "missing"
         elif attempt.state == State.FAILED:
             state = f"failed at {attempt.stage}: {attempt.reason}"
+        elif attempt.state == State.PR_OPEN:
+            state = f"PR open: {attempt.pr_url}"
         elif State(attempt.state) in SUCCEEDED:
             state = f"{attempt.state}: {attempt.result_branch} at {(attempt.result_commit or '')[:10]}"
         else:
             state = attempt.state
         lines.append(f"  {name}: {state}")
+    return "\n".join(lines)
+
+
+ICONS = {State.REQUESTED: "⏳", State.QUEUED: "⏳", State.READY: "🔄", State.AWAITING_APPROVAL: "✋",
+         State.PR_OPEN: "✅", State.MERGED: "✅", State.CLOSED: "🚫", State.FAILED: "❌", State.CANCELLED: "🚫",
+         State.INTERRUPTED: "⚠️"}
+
+
+def _conflicts(a: Attempt) -> str:
+    resolved = [f"{c['path']} ({', '.join(c['resolved_by'])})" for c in a.conflicts]
+    return f"; conflicts: {'; '.join(resolved)}" if resolved else ""
+
+
+def progress(a: Attempt) -> str:
+    """The one progress line of a branch, rewritten as the attempt moves."""
+    state = State(a.state)
+    icon = ICONS.get(state, "🔄")
+    if state == State.PR_OPEN:
+        return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}"
+    if state == State.FAILED:
+        return (f"{icon} {a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}. "
+                f"Details: `/backport why {_name(a.source)} {a.branch}`")
+    if state == State.AWAITING_APPROVAL:
+        return f"{icon} {a.branch}: ready on {a.result_branch}, waiting for a maintainer's ✅{_conflicts(a)}"
+    if state == State.INTERRUPTED:
+        return f"{icon} {a.branch}: interrupted ({a.reason}); react 🔁 to retry"
+    if state == State.READY:
+        return f"{icon} {a.branch}: picked onto {a.result_branch}{_conflicts(a)}; next: the pull request"
+    doing = {State.REQUESTED: "queued", State.QUEUED: "queued", State.OPENING_PR: "opening the pull request"}
+    return f"{icon} {a.branch}: {doing.get(state, state.value)}…{_conflicts(a)}"
+
+
+def summary(attempts: list[Attempt]) -> str:
+    counts = Counter(State(a.state) for a in attempts)
+    parts = [f"{counts[State.PR_OPEN]} PR{'s' if counts[State.PR_OPEN] != 1 else ''} opened"]
+    for state, label in ((State.AWAITING_APPROVAL, "waiting for approval"), (State.FAILED, "failed"),
+                         (State.CANCELLED, "cancelled"), (State.INTERRUPTED, "interrupted")):
+        if counts[state]:
+            parts.append(f"{counts[state]} {label}")
+    return "Summary: " + ", ".join(parts) + "."
+
+
+# Rough minutes a maintainer spends by hand, for the "time saved" estimate in stats.
+MINUTES_PER_BACKPORT = 15
+MINUTES_PER_RESOLVED_HUNK = 10
+
+
+def stats(store: Store) -> str:
+    attempts = store.all_attempts()
+    if not attempts:
+        return "No backports yet."
+    done = [a for a in attempts if State(a.state) in SUCCEEDED]
+    failed = Counter(a.failure_kind for a in attempts if a.state == State.FAILED)
+    finished = len(done) + sum(failed.values())
+    conflicted = sum(1 for a in attempts if a.conflicts)
+    rungs = Counter(h.resolved_by for h in store.all_hunks())
+    resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
+    saved = len(done) * MINUTES_PER_BACKPORT + resolved * MINUTES_PER_RESOLVED_HUNK
+    lines = [f"Backports: {len(attempts)} attempts, {len(done)} succeeded"
+             + (f" ({len(done) / finished:.0%} of finished ones)" if finished else "")
+             + (", failed: " + ", ".join(f"{k} {n}" for k, n in failed.most_common()) if failed else "") + ".",
+             f"Conflicts: {conflicted} attempts had some; {sum(rungs.values())} hunks, "
+             + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
+             f"AI-resolved hunks: {rungs.get('llm', 0)} (no LLM configured)" if not rungs.get("llm") else
+             f"AI-resolved hunks: {rungs['llm']}",
+             f"Time saved: about {saved / 60:.1f} hours ({MINUTES_PER_BACKPORT} min per backport, "
+             f"{MINUTES_PER_RESOLVED_HUNK} min per resolved hunk)."]
     return "\n".join(lines)

@@ -3,6 +3,7 @@ commands, from a configured entry or from a local path with no config at all."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class Repo:
     display: dict[str, str]  # git branch -> the name people use
     commands: tuple[CommandSpec, ...] = ()
     fix_labels: tuple[str, ...] = tuple(DEFAULT_FIX_LABELS)
+    channels: tuple[str, ...] = ()  # chat channels whose commands are about this repository
 
     @property
     def main_ref(self) -> str:
@@ -27,6 +29,12 @@ class Repo:
         if ref is None:
             raise BadInput(f"the main branch {self.main_branch!r} does not exist in {self.key}")
         return ref
+
+    def source_key(self, ref: str) -> str:
+        """How the store names a fix someone typed: `#N`, or a full SHA when the commit exists."""
+        if m := re.fullmatch(r"#?(\d{1,6})", ref.strip()):
+            return f"#{m.group(1)}"
+        return self.workspace.git.rev(ref) or ref
 
     def release_branches(self) -> list[str]:
         return list(dict.fromkeys(self.display.values()))
@@ -60,7 +68,8 @@ def from_spec(spec: RepoSpec, data_dir: Path) -> Repo:
         display[b.git_branch] = b.name
         for n in (b.name, b.git_branch, *b.aliases):
             branches[n] = b.git_branch
-    return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels))
+    return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels),
+                tuple(spec.channels))
 
 
 def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:

@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,9 @@ class Attempt:
     prerequisites: list[dict[str, Any]]
     warnings: list[str]
     needs_approval: bool
+    message: str | None
+    approval_message: str | None
+    pr_url: str | None
     created_at: float
     updated_at: float
 
@@ -94,7 +97,8 @@ class Attempt:
             result_branch=row["result_branch"], result_commit=row["result_commit"],
             worktree=row["worktree"], conflicts=json.loads(row["conflicts"] or "[]"),
             prerequisites=json.loads(row["prerequisites"] or "[]"), warnings=json.loads(row["warnings"] or "[]"),
-            needs_approval=bool(row["needs_approval"]), created_at=row["created_at"],
+            needs_approval=bool(row["needs_approval"]), message=row["message"],
+            approval_message=row["approval_message"], pr_url=row["pr_url"], created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
 
@@ -103,6 +107,8 @@ class Store:
     """Thread-safe: one connection guarded by a lock; other processes share the file via WAL."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
+        self._listeners: list[Callable[[int, State, dict[str, Any]], None]] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
@@ -115,7 +121,7 @@ class Store:
         with self.lock:
             self.db["requests"].create(
                 {"id": int, "repo": str, "source": str, "branches": str, "requested_by": str,
-                 "origin": str, "created_at": float},
+                 "origin": str, "channel": str, "thread": str, "summary": str, "created_at": float},
                 pk="id", if_not_exists=True,
             )
             self.db["attempts"].create(
@@ -123,7 +129,8 @@ class Store:
                  "stage": str, "failure_kind": str, "reason": str, "source_commits": str,
                  "pr_number": int, "result_branch": str, "result_commit": str, "worktree": str,
                  "owner": str, "conflicts": str, "prerequisites": str, "warnings": str, "needs_approval": int,
-                 "created_at": float, "updated_at": float},
+                 "message": str, "approval_message": str, "pr_url": str, "created_at": float,
+                 "updated_at": float},
                 pk="id", foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,
             )
             self.db["events"].create(
@@ -140,13 +147,26 @@ class Store:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str) -> int:
+    def subscribe(self, listener: Callable[[int, State, dict[str, Any]], None]) -> None:
+        """Call `listener(attempt_id, state, detail)` after every transition (from any thread)."""
+        self._listeners.append(listener)
+
+    def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
+                    channel: str | None = None, thread: str | None = None) -> int:
         with self.lock:
             table = self.db["requests"].insert(
-                {"repo": repo, "source": source, "branches": json.dumps(branches),
-                 "requested_by": requested_by, "origin": origin, "created_at": now()}
+                {"repo": repo, "source": source, "branches": json.dumps(branches), "requested_by": requested_by,
+                 "origin": origin, "channel": channel, "thread": thread, "created_at": now()}
             )
             return int(table.last_pk)
+
+    def request(self, request_id: int) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.db["requests"].get(request_id))
+
+    def update_request(self, request_id: int, **columns: Any) -> None:
+        with self.lock:
+            self.db["requests"].update(request_id, columns)
 
     def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int:
         t = now()
@@ -175,6 +195,8 @@ class Store:
         with self.lock, self.db.conn:
             self.db["attempts"].update(attempt_id, updates)
             self._event(attempt_id, state, detail or {})
+        for listener in self._listeners:
+            listener(attempt_id, state, detail or {})
 
     def note(self, attempt_id: int, detail: dict[str, Any]) -> None:
         """An event that records a fact without changing the state."""
@@ -226,6 +248,29 @@ class Store:
         with self.lock:
             rows = self.db["hunks"].rows_where("attempt_id = ?", [attempt_id], order_by="id")
             return [HunkRecord(r["path"], r["hunk"], r["resolved_by"], json.loads(r["detail"])) for r in rows]
+
+    def in_state(self, *states: State) -> list[Attempt]:
+        placeholders = ",".join("?" for _ in states)
+        with self.lock:
+            rows = self.db["attempts"].rows_where(f"state in ({placeholders})", [s.value for s in states],
+                                                  order_by="id")
+            return [Attempt.from_row(r) for r in rows]
+
+    def by_message(self, message_id: str) -> Attempt | None:
+        """The attempt whose progress or approval message this is."""
+        with self.lock:
+            rows = list(self.db["attempts"].rows_where("message = ? or approval_message = ?",
+                                                       [message_id, message_id], order_by="id desc", limit=1))
+        return Attempt.from_row(rows[0]) if rows else None
+
+    def all_attempts(self) -> list[Attempt]:
+        with self.lock:
+            return [Attempt.from_row(r) for r in self.db["attempts"].rows_where(order_by="id")]
+
+    def all_hunks(self) -> list[HunkRecord]:
+        with self.lock:
+            return [HunkRecord(r["path"], r["hunk"], r["resolved_by"], json.loads(r["detail"]))
+                    for r in self.db["hunks"].rows_where()]
 
     def orphaned(self) -> Iterator[Attempt]:
         """Attempts some process was working on and that process is gone (killed, crashed)."""

@@ -188,7 +188,8 @@ class Engine:
             ws.update_branch(plan.result_branch, result)
         except GitError as e:
             raise PushFailed(f"could not write the branch {plan.result_branch}: {e.stderr[:300]}") from None
-        store.transition(attempt_id, State.READY, {"result_branch": plan.result_branch, "result_commit": result},
+        store.transition(attempt_id, State.READY, {"result_branch": plan.result_branch, "result_commit": result,
+                                                   "base_commit": target},
                          stage="ready", result_branch=plan.result_branch, result_commit=result)
 
     def _flag(self, attempt_id: int, why: str) -> None:
@@ -306,5 +307,6 @@ def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[
             parts.append(f"{o.path} ({len(bad)} of {len(o.hunks)} hunks unresolved, at line {lines})")
     reason = f"{commit.sha[:10]} does not apply: conflicts in " + "; ".join(parts)
     if prereqs:
-        reason += ". Missing prerequisite: " + "; ".join(str(p) for p in prereqs) + " — backport it first"
+        reason += (". Missing prerequisite: " + "; ".join(str(p) for p in prereqs)
+                   + (" — backport them first" if len(prereqs) > 1 else " — backport it first"))
     return reason

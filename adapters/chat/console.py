@@ -1,0 +1,110 @@
+"""The terminal chat: the embedded default. Messages are numbered, thread replies indented, edits
+shown as such; reactions are typed (`react 7 ✅`). `as bob: ...` speaks as someone else, so one
+terminal can play a maintainer and a passer-by."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TextIO
+
+from bot.ports import Incoming, MessageRef, Reaction
+from bot.service import Service
+
+CONSOLE_HELP = """\
+Type a command (/backport help), `react N ✅|❌|🔁` to react to message N,
+`as NAME: ...` to speak as someone else, `wait` to wait for running work, `quit` to leave."""
+_REACT = re.compile(r"^react\s+(\d+)\s+(\S+)\s*$", re.I)
+_AS = re.compile(r"^as\s+([\w.@-]+)\s*:\s*(.+)$", re.I)
+
+
+class ConsoleChat:
+    """The Chat port on a text stream."""
+
+    def __init__(self, out: TextIO, channel: str = "console") -> None:
+        self.out = out
+        self.channel = channel
+        self._count = 0
+        self._threads: dict[str, str | None] = {}
+
+    def _next(self) -> str:
+        self._count += 1
+        return str(self._count)
+
+    def _show(self, number: str, who: str, text: str, thread: str | None, edited: bool = False) -> None:
+        indent = "    " if thread else ""
+        mark = " (edited)" if edited else ""
+        first, *rest = text.splitlines() or [""]
+        self.out.write(f"{indent}[{number}]{mark} {who}: {first}\n")
+        for line in rest:
+            self.out.write(f"{indent}     {line}\n")
+        self.out.flush()
+
+    def said(self, user: str, text: str, thread: str | None = None) -> MessageRef:
+        """Number and show a line a person typed."""
+        number = self._next()
+        self._threads[number] = thread
+        self._show(number, user, text, thread)
+        return MessageRef(self.channel, number, thread)
+
+    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef:
+        number = self._next()
+        self._threads[number] = thread
+        self._show(number, "bot", text, thread)
+        return MessageRef(channel, number, thread)
+
+    async def update(self, message: MessageRef, text: str) -> None:
+        self._show(message.id, "bot", text, message.thread or self._threads.get(message.id), edited=True)
+
+    def thread_of(self, number: str) -> str | None:
+        return self._threads.get(number)
+
+
+class Console:
+    """Reads lines, turns them into commands and reactions for the service."""
+
+    def __init__(self, service: Service, chat: ConsoleChat, user: str, wait_each_line: bool) -> None:
+        self.service, self.chat, self.user = service, chat, user
+        self.wait_each_line = wait_each_line
+
+    async def line(self, text: str) -> bool:
+        """Handle one line; False when the user wants to leave."""
+        text = text.strip()
+        if not text or text.startswith("#"):
+            return True
+        user = self.user
+        if m := _AS.match(text):
+            user, text = m.group(1), m.group(2).strip()
+        if text.lower() in ("quit", "exit"):
+            return False
+        if text.lower() == "wait":
+            await self.service.idle()
+            return True
+        if text.lower() in ("help", "?"):
+            self.chat.out.write(CONSOLE_HELP + "\n")
+            return True
+        if m := _REACT.match(text):
+            number, emoji = m.group(1), m.group(2)
+            self.chat.out.write(f"    {user} reacted {emoji} to [{number}]\n")
+            ref = MessageRef(self.chat.channel, number, self.chat.thread_of(number))
+            await self.service.react(Reaction(user, emoji, ref))
+        else:
+            said = self.chat.said(user, text)
+            await self.service.handle(Incoming(user, text, self.chat.channel, said.thread))
+        if self.wait_each_line:
+            await self.service.idle()
+        return True
+
+    async def run(self, stream: TextIO) -> None:
+        if stream.isatty():
+            self.chat.out.write(CONSOLE_HELP + "\n")
+        while True:
+            if stream.isatty():
+                self.chat.out.write(f"{self.user}> ")
+                self.chat.out.flush()
+            text = await asyncio.to_thread(stream.readline)
+            if not text:
+                break
+            if not await self.line(text):
+                break
+        await self.service.idle()

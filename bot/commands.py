@@ -1,0 +1,127 @@
+"""Chat text -> Command: the one grammar of DESIGN §2, for every chat, the console and PR comments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+HELP = """\
+Usage:
+  /backport 1234 to 8.1            backport PR #1234 (also: #1234, a commit SHA, a PR URL)
+  /backport 1234 to 8.0 8.1        several branches (also: to 8.0,8.1 · to all)
+  /backport status 1234            which branches have the fix
+  /backport why 1234 8.1           why the last attempt ended as it did
+  /backport retry 1234 8.1         try again
+  /backport cancel 1234 8.1        cancel a queued or waiting backport
+  /backport digest                 the candidate digest
+  /backport stats                  success rate, conflicts, time saved
+  /backport help                   this text
+Approve a waiting backport by reacting to its message: ✅ approve · ❌ reject · 🔁 retry."""
+
+
+class ParseError(Exception):
+    """The text is not a valid command; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Backport:
+    ref: str  # "#1234" or a commit SHA
+    branches: tuple[str, ...]  # as typed; "all" is expanded by the service
+
+
+@dataclass(frozen=True)
+class Status:
+    ref: str
+
+
+@dataclass(frozen=True)
+class Why:
+    ref: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    ref: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    ref: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    pass
+
+
+@dataclass(frozen=True)
+class Stats:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+Command = Backport | Status | Why | Retry | Cancel | Digest | Stats | Help
+
+_PREFIX = re.compile(r"^\s*(?:<@[\w.-]+>|@[\w.-]+)?[\s,:]*(?:/?backport\b)?\s*", re.I)
+_PR_URL = re.compile(r"^https?://[^\s/]+/[^\s/]+/[^\s/]+/pulls?/(\d+)/?$")
+_FREE_WHY = re.compile(r"^why\s+(?:did|does|is|has)\s+(?:the\s+backport\s+of\s+)?(\S+)\s+(?:fail|failing|failed|stuck|"
+                       r"waiting|not\s+\w+)?\s*(?:on|to|for|in)\s+(\S+?)\s*\??$", re.I)
+
+
+def parse_ref(text: str) -> str:
+    """`1234`, `#1234` and PR URLs name a pull request; 7-40 hex digits name a commit."""
+    text = text.strip().rstrip(".,;")
+    if m := _PR_URL.match(text):
+        return f"#{m.group(1)}"
+    if m := re.fullmatch(r"#?(\d{1,6})", text):
+        return f"#{m.group(1)}"
+    if re.fullmatch(r"[0-9a-fA-F]{7,40}", text):
+        return text.lower()
+    raise ParseError(f"{text!r} is not a pull request (1234, #1234, a PR URL) or a commit SHA (7 to 40 hex digits)")
+
+
+def _two(verb: str, args: list[str]) -> tuple[str, str]:
+    if len(args) != 2:
+        raise ParseError(f"usage: /backport {verb} <PR or commit> <branch>")
+    return parse_ref(args[0]), args[1]
+
+
+def parse(text: str) -> Command:
+    """Parse one message. Raises ParseError with a specific message."""
+    body = _PREFIX.sub("", text, count=1).strip()
+    if m := _FREE_WHY.match(body):
+        return Why(parse_ref(m.group(1)), m.group(2))
+    words = body.replace(",", " ").split()
+    if not words:
+        return Help()
+    verb, args = words[0].lower(), words[1:]
+    if verb in ("help", "-h", "--help", "?"):
+        return Help()
+    if verb in ("digest", "stats"):
+        if args:
+            raise ParseError(f"/backport {verb} takes no arguments")
+        return Digest() if verb == "digest" else Stats()
+    if verb == "status":
+        if len(args) != 1:
+            raise ParseError("usage: /backport status <PR or commit>")
+        return Status(parse_ref(args[0]))
+    if verb == "why":
+        return Why(*_two("why", args))
+    if verb == "retry":
+        return Retry(*_two("retry", args))
+    if verb == "cancel":
+        return Cancel(*_two("cancel", args))
+    # /backport <ref> to <branch> [<branch> ...]
+    if len(words) < 3 or words[1].lower() not in ("to", "onto", "into"):
+        raise ParseError(f"I did not understand {text.strip()!r}. Try: /backport 1234 to 8.1 (or /backport help)")
+    branches = tuple(dict.fromkeys(w for w in words[2:] if w.lower() != "and"))
+    if not branches:
+        raise ParseError("name at least one branch: /backport 1234 to 8.1 (or: to all)")
+    return Backport(parse_ref(words[0]), branches)

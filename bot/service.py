@@ -1,0 +1,369 @@
+"""The bot's brain: commands and reactions in, engine jobs and chat messages out.
+
+One thread per request, one progress message per branch edited as the attempt moves through its
+states, a summary when every branch is done. Work is queued in the store (so it survives a
+restart) and run by a few asyncio workers; git work runs in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot import commands as cmd
+from bot import pullrequest, report
+from bot.engine import source as source_mod
+from bot.engine.backport import Engine, Plan
+from bot.engine.source import Source
+from bot.errors import BackportFailure, BadInput, Internal
+from bot.ports import Chat, Forge, Incoming, MessageRef, Reaction
+from bot.repos import Repo
+from bot.states import FINISHED, WORKING, State
+from bot.store import Attempt, Store
+
+log = logging.getLogger(__name__)
+
+APPROVE = {"✅", "✔️", "☑️", "white_check_mark", "heavy_check_mark", "ballot_box_with_check"}
+REJECT = {"❌", "✖️", "x", "heavy_multiplication_x", "negative_squared_cross_mark"}
+RETRY = {"🔁", "🔄", "repeat", "arrows_counterclockwise"}
+# Still alive: a new request for the same fix and branch joins it instead of starting another.
+OPEN = frozenset({State.REQUESTED, State.QUEUED, State.READY, State.AWAITING_APPROVAL, State.PR_OPEN}) | WORKING
+QUEUED_TEXT = "⏳ {branch}: queued…"  # what report.progress shows for a queued attempt
+DIGEST_NOT_YET = "The candidate digest is not available yet: it comes with the scheduler (weekly digest)."
+
+
+def emoji_kind(emoji: str) -> str | None:
+    name = emoji.strip().strip(":")
+    if name in APPROVE:
+        return "approve"
+    if name in REJECT:
+        return "reject"
+    if name in RETRY:
+        return "retry"
+    return None
+
+
+class Service:
+    def __init__(self, *, repos: list[Repo], store: Store, engine: Engine, chat: Chat, forge: Forge,
+                 maintainers: set[str], workers: int = 2) -> None:
+        self.repos = {r.key: r for r in repos}
+        self.store, self.engine, self.chat, self.forge = store, engine, chat, forge
+        self.maintainers = maintainers
+        self.workers = workers
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self._cancel: set[int] = set()
+        self._refreshing: dict[int, asyncio.Task[None]] = {}
+        self._dirty: set[int] = set()
+        self._shown: dict[int, str] = {}  # last text of each progress message: skip edits that change nothing
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from a previous run, resume queued work, start the workers."""
+        self._loop = asyncio.get_running_loop()
+        self.store.subscribe(self._on_transition)
+        for repo in self.repos.values():
+            try:
+                await asyncio.to_thread(repo.workspace.fetch)
+            except Exception:  # a remote that is down must not keep the bot from starting
+                log.exception("could not fetch %s", repo.key)
+        for attempt_id in await asyncio.to_thread(self.engine.recover):
+            a = self.store.attempt(attempt_id)
+            await self._reply_in_thread(a, f"⚠️ The backport to {a.branch} was interrupted ({a.reason}). "
+                                           f"React 🔁 on its message or type `/backport retry {a.source} {a.branch}`.")
+        for a in self.store.in_state(State.REQUESTED, State.QUEUED, State.READY):
+            if a.repo in self.repos:
+                self.queue.put_nowait(a.id)
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until every queued job is done and every message is up to date."""
+        await self.queue.join()
+        while self._refreshing:
+            await asyncio.gather(*list(self._refreshing.values()), return_exceptions=True)
+
+    # --- commands --------------------------------------------------------------------------------
+
+    async def handle(self, msg: Incoming) -> None:
+        try:
+            command = cmd.parse(msg.text)
+        except cmd.ParseError as e:
+            await self.chat.post(msg.channel, str(e), msg.thread)
+            return
+        try:
+            await self._dispatch(command, msg)
+        except BadInput as e:
+            await self.chat.post(msg.channel, str(e), msg.thread)
+        except BackportFailure as e:
+            await self.chat.post(msg.channel, e.reason, msg.thread)
+
+    async def _dispatch(self, command: cmd.Command, msg: Incoming) -> None:
+        say: Callable[[str], Awaitable[MessageRef]] = lambda text: self.chat.post(msg.channel, text, msg.thread)  # noqa: E731
+        if isinstance(command, cmd.Help):
+            await say(cmd.HELP)
+        elif isinstance(command, cmd.Digest):
+            await say(DIGEST_NOT_YET)
+        elif isinstance(command, cmd.Stats):
+            await say(report.stats(self.store))
+        elif isinstance(command, cmd.Backport):
+            await self._backport(command, msg)
+        else:
+            repo = self.repo_for(msg.channel)
+            key = await asyncio.to_thread(repo.source_key, command.ref)
+            if isinstance(command, cmd.Status):
+                source = await asyncio.to_thread(self._resolve, repo, key)
+                await say(await asyncio.to_thread(report.status, self.store, repo, source))
+            elif isinstance(command, cmd.Why):
+                await say(report.why(self.store, repo.key, key, repo.branch(command.branch)[0]))
+            elif isinstance(command, cmd.Retry):
+                self._require_maintainer(msg.user, "retry backports")
+                await say(await self._retry(repo, key, repo.branch(command.branch)[0], msg.user))
+            elif isinstance(command, cmd.Cancel):
+                self._require_maintainer(msg.user, "cancel backports")
+                await say(await self._cancel_attempt(repo, key, repo.branch(command.branch)[0], msg.user))
+
+    def repo_for(self, channel: str) -> Repo:
+        if len(self.repos) == 1:
+            return next(iter(self.repos.values()))
+        for repo in self.repos.values():
+            if channel == repo.key or channel in repo.channels:
+                return repo
+        raise BadInput(f"this channel is not linked to a repository; configured: {', '.join(self.repos)}")
+
+    def _require_maintainer(self, user: str, what: str) -> None:
+        if user not in self.maintainers:
+            raise BadInput(f"Sorry {user}, only maintainers can {what} ({', '.join(sorted(self.maintainers))}).")
+
+    def _resolve(self, repo: Repo, key: str) -> Source:
+        repo.workspace.fetch()
+        source = source_mod.resolve(repo.workspace.git, key, repo.main_ref)
+        info = self.forge.source_info(repo, source)
+        return dataclasses.replace(source, labels=info.labels, author=info.author)
+
+    async def _backport(self, command: cmd.Backport, msg: Incoming) -> None:
+        self._require_maintainer(msg.user, "request backports")
+        repo = self.repo_for(msg.channel)
+        await asyncio.to_thread(repo.workspace.fetch)
+        branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
+        key = await asyncio.to_thread(repo.source_key, command.ref)
+        failure: BackportFailure | None = None
+        try:
+            source: Source | None = await asyncio.to_thread(self._resolve, repo, key)
+            title = f"{source.key if source.key.startswith('#') else source.key[:10]} {source.title}"
+        except BackportFailure as f:
+            source, failure, title = None, f, command.ref
+        key = source.key if source else key
+        fresh, notes = [], []
+        for branch in branches:
+            current = self.store.latest(repo.key, key, branch)
+            if current and State(current.state) in OPEN:
+                where = f" ({current.pr_url})" if current.pr_url else ""
+                notes.append(f"{branch}: already {current.state.replace('_', ' ')}{where}; not starting a second one.")
+            else:
+                fresh.append(branch)
+        if not fresh:
+            await self.chat.post(msg.channel, f"Backport of {title}: " + " ".join(notes), msg.thread)
+            return
+        root = await self.chat.post(msg.channel, f"Backport of {title} to {', '.join(fresh)}, "
+                                                 f"requested by {msg.user}.", msg.thread)
+        thread = root.thread or root.id
+        request = self.store.add_request(repo.key, key, fresh, msg.user, "chat", msg.channel, thread)
+        for text in notes:
+            await self.chat.post(msg.channel, text, thread)
+        for branch in fresh:
+            attempt = self.store.add_attempt(request, repo.key, key, branch)
+            note = await self.chat.post(msg.channel, QUEUED_TEXT.format(branch=branch), thread)
+            self._shown[attempt] = QUEUED_TEXT.format(branch=branch)
+            self.store.update(attempt, message=note.id)
+            if failure is not None:
+                self.engine.fail(attempt, failure)
+                continue
+            self.store.transition(attempt, State.QUEUED)
+            self.queue.put_nowait(attempt)
+
+    async def _retry(self, repo: Repo, key: str, branch: str, user: str) -> str:
+        current = self.store.latest(repo.key, key, branch)
+        if current is None:
+            return f"Nothing to retry: {key} was never backported to {branch}. Try `/backport {key} to {branch}`."
+        if State(current.state) not in FINISHED and current.state != State.AWAITING_APPROVAL:
+            return f"The backport of {key} to {branch} is still {current.state.replace('_', ' ')}."
+        if current.state == State.AWAITING_APPROVAL:
+            self.store.transition(current.id, State.CANCELLED, {"by": user, "reason": "retried"})
+        request = self.store.request(current.request_id)
+        attempt = self.store.add_attempt(current.request_id, repo.key, key, branch)
+        note = await self.chat.post(request["channel"] or "", QUEUED_TEXT.format(branch=branch), request["thread"])
+        self._shown[attempt] = QUEUED_TEXT.format(branch=branch)
+        self.store.update(attempt, message=note.id)
+        self.store.transition(attempt, State.QUEUED, {"retry_of": current.id, "by": user})
+        self.queue.put_nowait(attempt)
+        return f"Retrying the backport of {key} to {branch} (see the request's thread)."
+
+    async def _cancel_attempt(self, repo: Repo, key: str, branch: str, user: str) -> str:
+        current = self.store.latest(repo.key, key, branch)
+        if current is None or State(current.state) in FINISHED or current.state == State.PR_OPEN:
+            state = current.state.replace("_", " ") if current else "never requested"
+            return f"Nothing to cancel for {key} on {branch} ({state})."
+        if State(current.state) in WORKING or current.state == State.READY:
+            self._cancel.add(current.id)
+            return f"The backport of {key} to {branch} will stop after its current step."
+        await asyncio.to_thread(self._discard, current)
+        self.store.transition(current.id, State.CANCELLED, {"by": user})
+        return f"Cancelled the backport of {key} to {branch}."
+
+    # --- reactions -------------------------------------------------------------------------------
+
+    async def react(self, reaction: Reaction) -> None:
+        kind = emoji_kind(reaction.emoji)
+        attempt = self.store.by_message(reaction.message.id) if kind else None
+        if attempt is None or kind is None:
+            return  # not a reaction the bot acts on
+        if reaction.user not in self.maintainers:
+            await self._reply_in_thread(attempt, f"{reaction.user}: only maintainers' reactions count "
+                                                 f"({', '.join(sorted(self.maintainers))}); yours was ignored.")
+            return
+        repo = self.repos.get(attempt.repo)
+        if repo is None:
+            return
+        if kind == "approve":
+            if attempt.state != State.AWAITING_APPROVAL:
+                await self._reply_in_thread(attempt, f"{attempt.branch}: nothing waits for approval "
+                                                     f"(it is {attempt.state.replace('_', ' ')}).")
+                return
+            self.store.note(attempt.id, {"approved_by": reaction.user})
+            self.store.transition(attempt.id, State.READY, {"approved_by": reaction.user})
+            self.queue.put_nowait(attempt.id)
+        elif kind == "reject":
+            await self._reply_in_thread(attempt, await self._cancel_attempt(repo, attempt.source, attempt.branch,
+                                                                            reaction.user))
+        else:
+            await self._reply_in_thread(attempt, await self._retry(repo, attempt.source, attempt.branch,
+                                                                   reaction.user))
+
+    # --- the work --------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            attempt_id = await self.queue.get()
+            try:
+                await self._process(attempt_id)
+            except Exception as exc:  # never silent: the attempt records what happened
+                log.exception("attempt %s", attempt_id)
+                self.engine.fail(attempt_id, Internal(f"{type(exc).__name__}: {exc}"))
+            finally:
+                self.queue.task_done()
+
+    async def _process(self, attempt_id: int) -> None:
+        a = self.store.attempt(attempt_id)
+        repo = self.repos[a.repo]
+        if a.state in (State.REQUESTED, State.QUEUED):
+            try:
+                source = await asyncio.to_thread(self._resolve, repo, a.source)
+            except BackportFailure as f:
+                self.engine.fail(attempt_id, f)
+                return
+            display, ref = repo.branch(a.branch)
+            plan = Plan(repo.workspace, source, display, ref, repo.main_ref, repo.commands, repo.fix_labels)
+            await asyncio.to_thread(self.engine.run, attempt_id, plan)
+            a = self.store.attempt(attempt_id)
+        if a.state != State.READY:
+            return
+        if attempt_id in self._cancel:
+            self._cancel.discard(attempt_id)
+            await asyncio.to_thread(self._discard, a)
+            self.store.transition(attempt_id, State.CANCELLED, {"reason": "cancelled while running"})
+            return
+        approved = any("approved_by" in e.detail for e in self.store.events(attempt_id))
+        if a.needs_approval and not approved:
+            self.store.transition(attempt_id, State.AWAITING_APPROVAL, {"why": a.warnings})
+            reasons = "; ".join(a.warnings) or "policy"
+            note = await self._reply_in_thread(
+                a, f"✋ {a.branch}: waiting for a maintainer's approval: {reasons}. "
+                   f"React ✅ to open the PR, ❌ to cancel, 🔁 to retry.")
+            if note:
+                self.store.update(attempt_id, approval_message=note.id)
+            return
+        await asyncio.to_thread(self._open_pr, repo, a)
+
+    def _open_pr(self, repo: Repo, a: Attempt) -> None:
+        self.store.transition(a.id, State.OPENING_PR)
+        try:
+            existing = self.forge.find_open(repo, a.result_branch or "")
+            if existing is None:
+                source = self._resolve(repo, a.source)
+                request = self.store.request(a.request_id)
+                draft = pullrequest.draft(repo.workspace.git, self.store, self.store.attempt(a.id), source,
+                                          repo.branches[a.branch], request["requested_by"])
+                pr = self.forge.open_pull_request(repo, draft)
+            else:
+                pr = existing
+        except BackportFailure as f:
+            self.engine.fail(a.id, f)
+            return
+        self.store.transition(a.id, State.PR_OPEN, {"pr": pr.number, "url": pr.url, "reused": existing is not None},
+                              pr_url=pr.url, stage="pr_open")
+
+    def _discard(self, a: Attempt) -> None:
+        """Delete a result branch nobody will use (cancelled): nothing is left half-done."""
+        repo = self.repos.get(a.repo)
+        if repo and a.result_branch and a.result_commit:
+            repo.workspace.git.run("update-ref", "-d", f"refs/heads/{a.result_branch}", a.result_commit, check=False)
+
+    # --- messages --------------------------------------------------------------------------------
+
+    def _on_transition(self, attempt_id: int, state: State, detail: dict[str, Any]) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._schedule_refresh, attempt_id)
+
+    def _schedule_refresh(self, attempt_id: int) -> None:
+        if attempt_id in self._refreshing:
+            self._dirty.add(attempt_id)  # coalesce: one more edit after the one in flight
+            return
+        self._refreshing[attempt_id] = asyncio.create_task(self._refresh(attempt_id))
+
+    async def _refresh(self, attempt_id: int) -> None:
+        try:
+            while True:
+                self._dirty.discard(attempt_id)
+                a = self.store.attempt(attempt_id)
+                request = self.store.request(a.request_id)
+                text = report.progress(a)
+                if a.message and self._shown.get(attempt_id) != text:
+                    self._shown[attempt_id] = text
+                    await self.chat.update(MessageRef(request["channel"] or "", a.message, request["thread"]), text)
+                if attempt_id not in self._dirty:
+                    break
+            await self._summarize(a.request_id)
+        except Exception:
+            log.exception("could not update the message of attempt %s", attempt_id)
+        finally:
+            self._refreshing.pop(attempt_id, None)
+
+    async def _summarize(self, request_id: int) -> None:
+        request = self.store.request(request_id)
+        latest: dict[str, Attempt] = {}
+        for a in self.store.attempts(request["repo"], request["source"]):
+            if a.request_id == request_id:
+                latest[a.branch] = a
+        if not latest or any(State(a.state) not in FINISHED | {State.PR_OPEN, State.AWAITING_APPROVAL}
+                             for a in latest.values()):
+            return
+        text = report.summary(list(latest.values()))
+        if text != request.get("summary"):
+            self.store.update_request(request_id, summary=text)
+            await self.chat.post(request["channel"] or "", text, request["thread"])
+
+    async def _reply_in_thread(self, a: Attempt, text: str) -> MessageRef | None:
+        request = self.store.request(a.request_id)
+        if request.get("channel") is None:
+            return None  # a request from the CLI: no chat thread to answer in
+        return await self.chat.post(request["channel"], text, request["thread"])

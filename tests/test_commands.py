@@ -1,0 +1,46 @@
+"""The one grammar: every form of DESIGN §2 and specific errors for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import Backport, Cancel, Digest, Help, ParseError, Retry, Stats, Status, Why, parse
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("/backport 1234 to 8.1", Backport("#1234", ("8.1",))),
+    ("/backport #1234 to 8.0 8.1", Backport("#1234", ("8.0", "8.1"))),
+    ("/backport 1234 to 8.0,8.1", Backport("#1234", ("8.0", "8.1"))),
+    ("backport 1234 to 8.0, 8.1 and 9.0", Backport("#1234", ("8.0", "8.1", "9.0"))),
+    ("/backport 1234 to all", Backport("#1234", ("all",))),
+    ("/backport 3f2a9c1 to 8.1", Backport("3f2a9c1", ("8.1",))),
+    ("/backport https://github.com/o/r/pull/1234 to 8.1", Backport("#1234", ("8.1",))),
+    ("@backportbot 1234 to 8.1", Backport("#1234", ("8.1",))),
+    ("<@U123ABC> backport 1234 to 8.1", Backport("#1234", ("8.1",))),
+    ("1234 to 8.1", Backport("#1234", ("8.1",))),
+    ("/backport status 1234", Status("#1234")),
+    ("/backport why 1234 8.1", Why("#1234", "8.1")),
+    ("@bot why did 1234 fail on 8.1?", Why("#1234", "8.1")),
+    ("why did the backport of #1234 fail on 8.1", Why("#1234", "8.1")),
+    ("/backport retry 1234 8.1", Retry("#1234", "8.1")),
+    ("/backport cancel 1234 8.1", Cancel("#1234", "8.1")),
+    ("/backport digest", Digest()),
+    ("/backport stats", Stats()),
+    ("/backport help", Help()),
+    ("/backport", Help()),
+])
+def test_grammar(text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("/backport 1234 8.1", "Try: /backport 1234 to 8.1"),
+    ("/backport 1234 to", "Try: /backport 1234 to 8.1"),
+    ("/backport foo to 8.1", "'foo' is not a pull request"),
+    ("/backport why 1234", "usage: /backport why <PR or commit> <branch>"),
+    ("/backport status", "usage: /backport status"),
+    ("/backport stats now", "takes no arguments"),
+])
+def test_bad_input_gets_a_specific_answer(text, message):
+    with pytest.raises(ParseError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(text)

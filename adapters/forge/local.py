@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from bot.engine.git import GitError
+from bot.engine.git import GitError, brief
 from bot.engine.source import Source
 from bot.errors import PushFailed
 from bot.ports import PullRequest, PullRequestDraft, SourceInfo
@@ -48,7 +48,7 @@ class LocalForge:
             try:
                 ws.git.run("push", "--quiet", "--force", "origin", f"refs/heads/{draft.head}:refs/heads/{draft.head}")
             except GitError as e:
-                raise PushFailed(f"could not push {draft.head}: {e.stderr[:300]}") from None
+                raise PushFailed(f"could not push {draft.head}: {brief(e.stderr)}") from None
         with self.store.lock:
             table = self.store.db["local_prs"].insert(
                 {"repo": repo.key, "title": draft.title, "body": draft.body, "labels": json.dumps(list(draft.labels)),

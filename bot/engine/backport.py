@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.config import CommandSpec
 from bot.engine import policy, prereq, symbols
-from bot.engine.git import Git, GitError
+from bot.engine.git import Git, GitError, brief
 from bot.engine.ladder import UNRESOLVED, FileOutcome, Ladder, unmerged_paths
 from bot.engine.predict import Predictor
 from bot.engine.source import Commit, Source
@@ -187,7 +187,7 @@ class Engine:
         try:
             ws.update_branch(plan.result_branch, result)
         except GitError as e:
-            raise PushFailed(f"could not write the branch {plan.result_branch}: {e.stderr[:300]}") from None
+            raise PushFailed(f"could not write the branch {plan.result_branch}: {brief(e.stderr)}") from None
         store.transition(attempt_id, State.READY, {"result_branch": plan.result_branch, "result_commit": result,
                                                    "base_commit": target},
                          stage="ready", result_branch=plan.result_branch, result_commit=result)

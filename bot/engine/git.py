@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,13 +25,29 @@ BASE_CONFIG: tuple[str, ...] = (
 DEFAULT_IDENTITY = {"name": "backportbot", "email": "backportbot@localhost"}
 
 
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+_URL = re.compile(r"\w+://[^\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """Hide credentials embedded in URLs (https://x-access-token:...@github.com/...)."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+def brief(text: str, limit: int = 300) -> str:
+    """git's stderr on one line, without hints or URLs (they may carry credentials), for chat."""
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith(("hint:", "To "))]  # "To <remote URL>" says nothing new
+    return _URL.sub("<remote>", " | ".join(lines))[:limit]
+
+
 class GitError(Exception):
     """A git command failed in a way the caller did not expect."""
 
     def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
-        self.args_ = list(args)
+        self.args_ = [redact(a) for a in args]
         self.returncode = returncode
-        self.stderr = stderr.strip()
+        self.stderr = redact(stderr.strip())
         super().__init__(f"git {' '.join(self.args_[:3])} failed ({returncode}): {self.stderr[-500:]}")
 
 

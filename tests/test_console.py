@@ -1,0 +1,228 @@
+"""Whole conversations through the console chat's input and output, on real repositories with a
+bare remote (the local forge pushes PR branches there)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.cli import build_console
+from bot.store import Store
+from tests import scenarios
+from tests.gitrepo import GitRepo
+
+ROOT = Path(__file__).parent.parent
+
+
+def setup(tmp_path: Path, scenario, branches: str = '{ name = "rel" }', extra: str = "",
+          maintainers: str = '["ada"]') -> tuple[GitRepo, Path, str]:
+    work = GitRepo.create(tmp_path / "work")
+    ref = scenario(work)
+    remote = tmp_path / "remote.git"
+    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = {maintainers}\n\n[chat.console]\nuser = "ada"\n\n[[repos]]\nname = "demo"\n'
+                   f'url = "{remote.as_uri()}"\nbranches = [{branches}]\n{extra}')
+    return work, cfg, ref
+
+
+def converse(cfg: Path, data_dir: Path, lines: list[str]) -> str:
+    async def run() -> str:
+        out = io.StringIO()
+        console = build_console(config.load(cfg), data_dir, out)
+        await console.service.start()
+        try:
+            for line in lines:
+                await console.line(line)
+        finally:
+            await console.service.stop()
+        return out.getvalue()
+
+    return asyncio.run(run())
+
+
+def prs(data_dir: Path) -> list[dict]:
+    return list(Store(data_dir / "backportbot.db").db["local_prs"].rows)
+
+
+def test_multi_branch_backport_opens_one_pr_per_branch(tmp_path, data_dir):
+    work, cfg, ref = setup(tmp_path, scenarios.context_moved, '{ name = "rel" }, { name = "rel2" }')
+    work.branch("rel2", "main~1")
+    work.git("push", "-q", str(tmp_path / "remote.git"), "rel2")
+    out = converse(cfg, data_dir, ["/backport 14 to rel, rel2"])
+    assert re.search(r"\[1\] ada: /backport 14 to rel, rel2\n\[2\] bot: Backport of #14 Tighten the limit to rel, rel2",
+                     out)
+    assert "    [3] bot: ⏳ rel: queued…" in out and "    [4] bot: ⏳ rel2: queued…" in out
+    assert re.search(r"    \[3\] \(edited\) bot: ✅ rel: PR opened: local://demo/pull/\d; conflicts: src/server.c "
+                     r"\(context-moved\)", out)
+    assert re.search(r"    \[4\] \(edited\) bot: ✅ rel2: PR opened: local://demo/pull/\d\n", out)
+    assert "Summary: 2 PRs opened." in out
+    by_base = {p["base"]: p for p in prs(data_dir)}
+    assert by_base["rel"]["title"] == "[Backport rel] Tighten the limit"
+    assert by_base["rel"]["labels"] == '["backport"]'
+    body = by_base["rel"]["body"]
+    assert "`src/server.c`, hunk at line" in body and "context-moved" in body
+    assert "Difference from the original patch:" in body and "+     int y = x * 3;" in body
+    assert "The backport's patch is identical to the original." in by_base["rel2"]["body"]
+    remote = GitRepo(tmp_path / "remote.git")
+    assert "if (y > 8)" in remote.show("backport/14-to-rel", "src/server.c")
+
+
+def test_approval_counts_only_maintainers(tmp_path, data_dir):
+    def non_fix(repo: GitRepo) -> str:
+        scenarios.base(repo)
+        repo.commit("Add a banner (#50)\n\nLabels: enhancement", {"README": "server\nbanner\n"})
+        return "#50"
+
+    _, cfg, _ = setup(tmp_path, non_fix)
+    out = converse(cfg, data_dir, ["/backport 50 to rel"])
+    number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval: the source is not labelled", out)
+    assert number and prs(data_dir) == []
+    out = converse(cfg, data_dir, [f"as bob: react {number.group(1)} ✅", f"as bob: react {number.group(1)} ❌"])
+    assert out.count("bob: only maintainers' reactions count (ada); yours was ignored.") == 2
+    assert prs(data_dir) == []
+    out = converse(cfg, data_dir, [f"react {number.group(1)} ✅"])
+    assert "✅ rel: PR opened: local://demo/pull/1" in out
+    assert len(prs(data_dir)) == 1
+
+
+def test_a_maintainer_can_reject_and_retry(tmp_path, data_dir):
+    def non_fix(repo: GitRepo) -> str:
+        scenarios.base(repo)
+        repo.commit("Add a banner (#50)\n\nLabels: enhancement", {"README": "server\nbanner\n"})
+        return "#50"
+
+    _, cfg, _ = setup(tmp_path, non_fix)
+    out = converse(cfg, data_dir, ["/backport 50 to rel"])
+    number = re.search(r"\[(\d+)\] bot: ✋ rel", out).group(1)
+    out = converse(cfg, data_dir, [f"react {number} ❌", "/backport status 50"])
+    assert "Cancelled the backport of #50 to rel." in out
+    remote = GitRepo(tmp_path / "remote.git")
+    cache = GitRepo(data_dir / "repos" / "demo.git")
+    assert cache.git("branch", "--list", "backport/*") == ""  # nothing left half-done
+    assert remote.git("branch", "--list", "backport/*") == ""
+    out = converse(cfg, data_dir, ["/backport retry 50 rel"])
+    assert "Retrying the backport of #50 to rel" in out and "✋ rel: waiting for a maintainer's approval" in out
+
+
+def test_the_same_request_twice_makes_no_second_attempt_or_pr(tmp_path, data_dir):
+    _, cfg, _ = setup(tmp_path, scenarios.clean)
+    out = converse(cfg, data_dir, ["/backport 12 to rel", "/backport #12 to rel"])
+    assert "rel: already pr open (local://demo/pull/1); not starting a second one." in out
+    assert len(prs(data_dir)) == 1
+    assert len(Store(data_dir / "backportbot.db").attempts("demo")) == 1
+
+
+def test_bad_input_gets_specific_answers(tmp_path, data_dir):
+    _, cfg, _ = setup(tmp_path, scenarios.clean)
+    out = converse(cfg, data_dir, ["/backport 12 to 9.9", "/backport 12 8.1", "as bob: /backport 12 to rel",
+                                   "/backport digest", "/backport help"])
+    assert "unknown branch '9.9'; valid branches: rel" in out
+    assert "Try: /backport 1234 to 8.1" in out
+    assert "Sorry bob, only maintainers can request backports (ada)." in out
+    assert "not available yet" in out
+    assert "/backport why 1234 8.1" in out
+    assert Store(data_dir / "backportbot.db").attempts("demo") == []
+
+
+def _why_after(tmp_path: Path, data_dir: Path, scenario, extra: str = "") -> str:
+    _, cfg, ref = setup(tmp_path, scenario, extra=extra)
+    ref = ref if ref.startswith("#") else ref[:12]
+    return converse(cfg, data_dir, [f"/backport {ref} to rel", f"/backport why {ref} rel"])
+
+
+def _missing(repo: GitRepo) -> str:
+    scenarios.clean(repo)
+    return "#999"
+
+
+def _unmerged(repo: GitRepo) -> str:
+    scenarios.clean(repo)
+    repo.git("checkout", "-q", "-b", "wip")
+    sha = repo.commit("Work in progress", {"README": "wip\n"})
+    repo.checkout("main")
+    return sha
+
+
+def _circular(repo: GitRepo) -> str:
+    scenarios.clean(repo)
+    return repo.commit("Forward-port\n\n(cherry picked from commit 0123456789abcdef0123456789abcdef01234567)",
+                       {"NEWS": "x\n"})
+
+
+def _present(repo: GitRepo) -> str:
+    scenarios.clean(repo)
+    fix = repo.head("main")
+    repo.checkout("rel")
+    repo.git("cherry-pick", "-x", fix)
+    repo.checkout("main")
+    return "#12"
+
+
+NOT_FOUND = r"failed at resolve_source \(not_found\)\.\n\s+Reason: no commit on main whose subject ends with \(#999\)"
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("not_found", NOT_FOUND),
+    ("not_merged", r"failed at policy \(not_merged\)\.\n\s+Reason: commit \w+ is not on the main branch"),
+    ("already_present", r"failed at policy \(already_present\)\.\n\s+Reason: already on rel as \w+: its message says"),
+    ("circular", r"failed at policy \(circular\)\.\n\s+Reason: commit \w+ \(Forward-port\) is itself a backport"),
+    ("conflict", r"failed at resolving \(conflict\)\.[\s\S]*Add a limit parameter to handle \(#10\)"),
+    ("verify", r"failed at verifying \(verify\)\.[\s\S]*FAIL: overflow"),
+    ("push", r"failed at push \(push\)\.\n\s+Reason: could not push backport/12-to-rel: remote: pushes are closed"),
+])
+def test_why_after_each_failure_kind(tmp_path, data_dir, case, expected):
+    scenario = {"not_found": _missing, "not_merged": _unmerged, "already_present": _present, "circular": _circular,
+                "conflict": scenarios.prerequisite, "verify": scenarios.clean, "push": scenarios.clean}[case]
+    if case == "push":
+        _, cfg, _ = setup(tmp_path, scenario)
+        hook = tmp_path / "remote.git" / "hooks" / "pre-receive"
+        hook.write_text("#!/bin/sh\necho 'pushes are closed for the release freeze' >&2\nexit 1\n")
+        hook.chmod(0o755)
+        out = converse(cfg, data_dir, ["/backport 12 to rel", "/backport why 12 rel"])
+    else:
+        failing = '[[repos.commands]]\nname = "test"\nrun = "echo \'FAIL: overflow\'; exit 1"\n'
+        extra = failing if case == "verify" else ""
+        out = _why_after(tmp_path, data_dir, scenario, extra)
+    assert re.search(expected, out), out
+    assert "❌ rel: failed at" in out
+    assert "file://" not in out  # no remote URL (which could carry credentials) in chat
+
+
+def test_a_queued_request_survives_a_restart(tmp_path, data_dir):
+    marker = tmp_path / "running"
+    slow = f'if [ ! -e {marker} ]; then echo $$ > {marker}; sleep 60; fi'
+    work, cfg, _ = setup(tmp_path, scenarios.clean, '{ name = "rel" }, { name = "rel2" }',
+                         f'[[repos.commands]]\nname = "slow once"\nrun = "{slow}"\n')
+    work.branch("rel2", "rel")
+    work.git("push", "-q", str(tmp_path / "remote.git"), "rel2")
+    cfg.write_text(cfg.read_text().replace("[bot]\n", "[bot]\nworkers = 1\n"))
+    env = {**os.environ, "BACKPORTBOT_HOME": str(data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--config", str(cfg), "console"], env=env, cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write("/backport 12 to rel rel2\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    states = {a.branch: a.state for a in Store(data_dir / "backportbot.db").attempts("demo")}
+    assert states == {"rel": "verifying", "rel2": "queued"}
+    out = converse(cfg, data_dir, ["wait", "/backport status 12"])
+    assert "⚠️ The backport to rel was interrupted (interrupted during verifying" in out
+    assert re.search(r"rel2: PR open: local://demo/pull/1", out)
+    assert re.search(r"\n\s+rel: failed|\n\s+rel: interrupted", out)

@@ -121,7 +121,7 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
         repos = [from_path(Path(repo_path or "."), data_dir, main_branch)]
         user = user or os.environ.get("USER") or "maintainer"
         maintainers, workers, channel = {user}, 2, "console"
-    chat = console_mod.ConsoleChat(out, channel)
+    chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
     service = Service(repos=repos, store=store, engine=Engine(store), chat=chat, forge=local_forge.LocalForge(store),
                       maintainers=maintainers, workers=workers)
     return console_mod.Console(service, chat, user, wait_each_line=not interactive)

@@ -272,6 +272,16 @@ class Store:
             return [HunkRecord(r["path"], r["hunk"], r["resolved_by"], json.loads(r["detail"]))
                     for r in self.db["hunks"].rows_where()]
 
+    def highest_message_number(self) -> int:
+        """The largest numeric message id stored (the console numbers its messages; a restart
+        continues after it so that `react 7` never reaches an older message 7)."""
+        with self.lock:
+            row = self.db.execute(
+                "select max(n) from (select cast(message as integer) as n from attempts "
+                "union all select cast(approval_message as integer) from attempts "
+                "union all select cast(thread as integer) from requests)").fetchone()
+        return int(row[0] or 0)
+
     def orphaned(self) -> Iterator[Attempt]:
         """Attempts some process was working on and that process is gone (killed, crashed)."""
         placeholders = ",".join("?" for _ in WORKING)

@@ -21,10 +21,10 @@ _AS = re.compile(r"^as\s+([\w.@-]+)\s*:\s*(.+)$", re.I)
 class ConsoleChat:
     """The Chat port on a text stream."""
 
-    def __init__(self, out: TextIO, channel: str = "console") -> None:
+    def __init__(self, out: TextIO, channel: str = "console", first_number: int = 1) -> None:
         self.out = out
         self.channel = channel
-        self._count = 0
+        self._count = first_number - 1
         self._threads: dict[str, str | None] = {}
 
     def _next(self) -> str:

@@ -113,8 +113,10 @@ def test_a_maintainer_can_reject_and_retry(tmp_path, data_dir):
     cache = GitRepo(data_dir / "repos" / "demo.git")
     assert cache.git("branch", "--list", "backport/*") == ""  # nothing left half-done
     assert remote.git("branch", "--list", "backport/*") == ""
-    out = converse(cfg, data_dir, ["/backport retry 50 rel"])
+    out = converse(cfg, data_dir, ["/backport retry 50 rel", "/backport cancel 50 rel", "/backport cancel 50 rel"])
     assert "Retrying the backport of #50 to rel" in out and "✋ rel: waiting for a maintainer's approval" in out
+    assert "Cancelled the backport of #50 to rel." in out
+    assert "Nothing to cancel for #50 on rel (cancelled)." in out
 
 
 def test_the_same_request_twice_makes_no_second_attempt_or_pr(tmp_path, data_dir):

@@ -78,12 +78,13 @@ def test_multi_branch_backport_opens_one_pr_per_branch(tmp_path, data_dir):
     assert "if (y > 8)" in remote.show("backport/14-to-rel", "src/server.c")
 
 
-def test_approval_counts_only_maintainers(tmp_path, data_dir):
-    def non_fix(repo: GitRepo) -> str:
-        scenarios.base(repo)
-        repo.commit("Add a banner (#50)\n\nLabels: enhancement", {"README": "server\nbanner\n"})
-        return "#50"
+def non_fix(repo: GitRepo) -> str:
+    scenarios.base(repo)
+    repo.commit("Add a banner (#50)\n\nLabels: enhancement", {"README": "server\nbanner\n"})
+    return "#50"
 
+
+def test_approval_counts_only_maintainers(tmp_path, data_dir):
     _, cfg, _ = setup(tmp_path, non_fix)
     out = converse(cfg, data_dir, ["/backport 50 to rel"])
     number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval: the source is not labelled", out)
@@ -99,11 +100,6 @@ def test_approval_counts_only_maintainers(tmp_path, data_dir):
 
 
 def test_a_maintainer_can_reject_and_retry(tmp_path, data_dir):
-    def non_fix(repo: GitRepo) -> str:
-        scenarios.base(repo)
-        repo.commit("Add a banner (#50)\n\nLabels: enhancement", {"README": "server\nbanner\n"})
-        return "#50"
-
     _, cfg, _ = setup(tmp_path, non_fix)
     out = converse(cfg, data_dir, ["/backport 50 to rel"])
     number = re.search(r"\[(\d+)\] bot: ✋ rel", out).group(1)

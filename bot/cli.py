@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
         sp_.add_argument("--main", help="the main branch (without config)")
         sp_.add_argument("--user", help="who you are in the console (default: config, then $USER)")
 
+    ep = sub.add_parser("eval", help="replay the repository's own backport history and score the engine")
+    ep.add_argument("--repo", type=Path, required=True, help="a local clone with the main and release branches")
+    ep.add_argument("--main", help="the main branch (default: main, master, unstable or trunk)")
+    ep.add_argument("--branches", nargs="+", help="release branches (default: every other local branch)")
+    ep.add_argument("--since", help="only backports made after this date (git's --since format)")
+    ep.add_argument("--limit", type=int, help="replay an even sample of at most N pairs")
+    ep.add_argument("--jobs", type=int, default=2, help="conflicted pairs replayed at once")
+    ep.add_argument("--json", type=Path, help="write the per-pair details here")
+
     dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
     dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
     return p
@@ -73,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot import demo
 
             return demo.main(args.dir)
+        if args.command == "eval":
+            from bot import evaluate
+
+            return evaluate.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json)
         if args.command == "check-config":
             config_mod.load(args.file)
             print(f"{args.file}: ok")

@@ -59,3 +59,11 @@ def test_same_change_needs_the_whole_change_present():
 def test_trivial_lines_are_never_evidence():
     h = hunk("}\n}\n", "}\n", "}\n}\n")
     assert rules.same_change(h, "a.c") is None
+
+
+def test_same_change_refuses_a_deletion_the_branch_only_reformatted():
+    # The fix deletes a method (moved elsewhere); the branch has it on one line instead of three.
+    h = hunk("    def spawn(self, n: int) -> list[G]: ...\n    def other(self) -> None: ...\n",
+             "    def spawn(\n        self, n: int\n    ) -> list[G]: ...\n    def other(self) -> None: ...\n",
+             "")
+    assert rules.same_change(h, "a.pyi") is None

@@ -71,17 +71,21 @@ def whitespace(h: Hunk, path: str) -> list[str] | None:
 
 
 def same_change(h: Hunk, path: str) -> list[str] | None:
-    """The branch already carries the fix's change here (alone or among other changes)."""
+    """The branch already carries the fix's change here (alone or among other changes): every
+    block the fix adds is in the branch's version, and no line the fix removes is left there
+    (compared without whitespace, so a reformatted leftover still counts as left)."""
     edits = _edits(h.base, h.theirs)
     if not edits:
         return None
+    ours_lines = set(_norm(h.ours, keep_indent=False))
+    theirs_lines = set(_norm(h.theirs, keep_indent=False))
     for _tag, i1, i2, j1, j2 in edits:
         added, removed = h.theirs[j1:j2], h.base[i1:i2]
         if added and (not _significant(added) or not _find(h.ours, added)):
             return None
-        if not added and (not _significant(removed) or _find(h.ours, removed)):
-            return None
-        if added and removed and _significant(removed) and _find(h.ours, removed):
+        leftovers = [line for line in _norm(removed, keep_indent=False)
+                     if line in ours_lines and line not in theirs_lines and len(line) >= 4]
+        if leftovers or (not added and not _significant(removed)):
             return None
     return list(h.ours)
 

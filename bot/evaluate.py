@@ -1,0 +1,289 @@
+"""`backportbot eval`: replay a project's own backport history through the engine.
+
+Every human backport is an answer key: the original commit on the main branch, and the tree a
+human committed on the release branch. Mining finds the pairs; replay picks the original onto
+the human backport's first parent; classification compares the engine's tree with the human's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.engine.backport import Engine, Plan
+from bot.engine.git import Git
+from bot.engine.predict import Pick, Predictor
+from bot.engine.source import PR_SUFFIX, read_commits, resolve
+from bot.engine.workspace import Workspace
+from bot.errors import BackportFailure
+from bot.store import Store
+
+TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
+BACKPORT_OF = re.compile(r"Backport of ([0-9a-f]{7,40})\b")
+# Release-branch subjects often carry a prefix the original did not have: "[5.0.x] Fixed ...".
+SUBJECT_PREFIX = re.compile(r"^\s*\[[^\]]*\]\s*")
+
+CLASSES = ("reproduced", "clean-different", "resolved-equal", "resolved-different",
+           "unresolved-prereq-confirmed", "unresolved-prereq-named", "unresolved", "other")
+
+
+@dataclass(frozen=True)
+class Pair:
+    original: str  # on the main branch
+    human: str  # the human backport on the release branch
+    target: str  # the human backport's first parent: where the replay starts
+    branch: str
+    method: str  # trailer | backport-of | subject | patch-id
+
+
+@dataclass
+class Result:
+    pair: Pair
+    cls: str
+    rungs: list[str] = field(default_factory=list)  # how conflict hunks were resolved
+    prerequisites: list[str] = field(default_factory=list)
+    reason: str | None = None
+    flagged: bool = False  # the names check asked for approval
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self.pair), "class": self.cls, "rungs": self.rungs, "prerequisites": self.prerequisites,
+                "reason": self.reason, "flagged": self.flagged}
+
+
+# --- mining ---------------------------------------------------------------------------------------
+
+
+def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> tuple[list[Pair], Counter[str]]:
+    """Pairs (original on main, human backport on a branch), and how many each method found."""
+    since_args = [f"--since={since}"] if since else []
+    found: dict[tuple[str, str], Pair] = {}
+    counts: Counter[str] = Counter()
+    unmatched: dict[str, list[tuple[str, str]]] = defaultdict(list)  # branch -> (human, target)
+    by_pr = _main_by_pr(git, main, since_args)
+    for branch in branches:
+        base = git.out("merge-base", main, branch)
+        log = git.out("log", "--no-merges", "--format=%H%x1f%P%x1f%s%x1f%b%x1e", *since_args, f"{base}..{branch}")
+        for rec in log.split("\x1e"):
+            rec = rec.strip("\n")
+            if not rec:
+                continue
+            sha, parents, subject, body = rec.split("\x1f")
+            target = parents.split()[0]
+            original, method = None, None
+            if m := TRAILER.search(body):
+                original, method = m.group(1), "trailer"
+            elif m := BACKPORT_OF.search(body):
+                original, method = m.group(1), "backport-of"
+            elif (m := PR_SUFFIX.search(subject)) and m.group(1) in by_pr:
+                original, method = by_pr[m.group(1)], "subject"
+            if original and method:
+                full = git.rev(original)
+                if full and full != sha:
+                    found[(full, sha)] = Pair(full, sha, target, branch, method)
+                    counts[method] += 1
+                    continue
+            unmatched[branch].append((sha, target))
+    # The rest by equal patch: one patch-id pass over main since the oldest branch point.
+    if unmatched:
+        bases = [git.out("merge-base", main, b) for b in unmatched]
+        oldest = git.out("merge-base", "--octopus", *bases) if len(bases) > 1 else bases[0]
+        main_ids = _patch_ids(git, ["--no-merges", *since_args, f"{oldest}..{main}"])
+        by_id = {pid: sha for sha, pid in main_ids.items()}
+        for branch, commits in unmatched.items():
+            ids = _patch_ids(git, ["--no-walk=unsorted", *(h for h, _ in commits)])
+            for human, target in commits:
+                if (pid := ids.get(human)) and pid in by_id:
+                    found[(by_id[pid], human)] = Pair(by_id[pid], human, target, branch, "patch-id")
+                    counts["patch-id"] += 1
+    return sorted(found.values(), key=lambda p: (p.branch, p.human)), counts
+
+
+def _main_by_pr(git: Git, main: str, since_args: list[str]) -> dict[str, str]:
+    out = git.out("log", "--first-parent", "--no-merges", "--format=%H%x1f%s", *since_args, main)
+    by_pr: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, subject = line.partition("\x1f")
+        if m := PR_SUFFIX.search(subject):
+            by_pr.setdefault(m.group(1), sha)
+    return by_pr
+
+
+def _patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
+    diff = git.raw("log", "-p", "--no-color", "--format=commit %H", *spec)
+    if not diff.strip():
+        return {}
+    ids = {}
+    for line in git.out("patch-id", "--stable", input=diff).splitlines():
+        pid, commit = line.split()
+        ids[commit] = pid
+    return ids
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+class _Progress:
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total, self.done, self.out = total, 0, out
+        self.lock = threading.Lock()
+        self.show = out.isatty()
+
+    def step(self, n: int = 1) -> None:
+        with self.lock:
+            self.done += n
+            if self.show:
+                filled = int(30 * self.done / max(self.total, 1))
+                self.out.write(f"\r  [{'#' * filled}{' ' * (30 - filled)}] {self.done}/{self.total}")
+                if self.done >= self.total:
+                    self.out.write("\n")
+                self.out.flush()
+
+
+def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int = 2, progress: TextIO = sys.stderr,
+           verify: bool = False) -> list[Result]:
+    """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
+    ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched)."""
+    with tempfile.TemporaryDirectory(prefix="backportbot-eval-") as tmp:
+        clone = Path(tmp) / "repo"
+        Git(Path(tmp)).run("clone", "--quiet", "--shared", "--no-checkout", "--mirror", str(repo_path), str(clone))
+        git = Git(clone)
+        bar = _Progress(len(pairs), progress)
+        results: dict[int, Result] = {}
+        with Predictor(git) as predictor:
+            commits = {c.sha: c for c in read_commits(git, *dict.fromkeys(p.original for p in pairs))}
+            picks = [Pick(p.original, (commits[p.original].parents or (None,))[0], p.target) for p in pairs]
+            preds = predictor.predict(picks)
+            humans = predictor.trees([p.human for p in pairs])
+        conflicts = []
+        for i, (pair, pred, human_tree) in enumerate(zip(pairs, preds, humans, strict=True)):
+            if pred.clean:
+                results[i] = Result(pair, "reproduced" if pred.tree == human_tree else "clean-different")
+                bar.step()
+            else:
+                conflicts.append(i)
+        store = Store(Path(tmp) / "eval.db")
+        engine = Engine(store)
+        ws = Workspace.in_place(clone, Path(tmp) / "data")
+        main_ref = ws.branch_ref(main) or main
+        human_backports = _human_backports(pairs)
+
+        def one(i: int) -> None:
+            pair = pairs[i]
+            try:
+                results[i] = _replay_one(git, store, engine, ws, main_ref, pair, human_backports)
+            except Exception as exc:  # one odd pair never stops the evaluation
+                results[i] = Result(pair, "other", reason=f"{type(exc).__name__}: {exc}")
+            bar.step()
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(one, conflicts))
+    return [results[i] for i in range(len(pairs))]
+
+
+def _human_backports(pairs: list[Pair]) -> dict[str, dict[str, str]]:
+    """branch -> original -> the human backport of it."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for p in pairs:
+        out[p.branch][p.original] = p.human
+    return out
+
+
+def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref: str, pair: Pair,
+                human_backports: dict[str, dict[str, str]]) -> Result:
+    try:
+        source = resolve(git, pair.original, main_ref)
+    except BackportFailure as f:
+        return Result(pair, "other", reason=f"{f.kind}: {f.reason}")
+    request = store.add_request(ws.key, source.key, [pair.branch], "eval", "eval")
+    attempt = store.add_attempt(request, ws.key, source.key, pair.branch)
+    label = f"eval-{attempt}"
+    outcome = engine.run(attempt, Plan(ws, source, label, pair.target, main_ref))
+    rungs = [h.resolved_by for h in store.hunks(attempt)]
+    flagged = bool(store.attempt(attempt).warnings)
+    if outcome.succeeded:
+        trees = git.out("rev-parse", f"{outcome.result_commit}^{{tree}}", f"{pair.human}^{{tree}}").split()
+        same = trees[0] == trees[1]
+        git.run("update-ref", "-d", f"refs/heads/{outcome.result_branch}", check=False)
+        return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged)
+    prereqs = [p["commit"] for p in outcome.prerequisites]
+    if outcome.failure_kind != "conflict":
+        return Result(pair, "other", rungs, reason=f"{outcome.failure_kind}: {outcome.reason}")
+    if not prereqs:
+        return Result(pair, "unresolved", rungs, reason=outcome.reason)
+    # Confirmed: the human backported one of them to this branch before this fix.
+    earlier = human_backports.get(pair.branch, {})
+    confirmed = any(p in earlier and git.is_ancestor(earlier[p], pair.target) for p in prereqs)
+    return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
+                  outcome.reason)
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
+    lines = ["Pairs mined: " + (", ".join(f"{m} {n}" for m, n in counts.most_common()) or "none")
+             + f" ({sum(counts.values())} in all)", ""]
+    short = ("reproduced", "clean≠", "resolved=", "resolved≠", "prereq✓", "prereq?", "unresolved", "other")
+    header = f"{'branch':<24}{'pairs':>6}" + "".join(f"{s:>12}" for s in short)
+    lines += [header, "-" * len(header)]
+    by_branch: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        by_branch[r.pair.branch][r.cls] += 1
+    total: Counter[str] = Counter()
+    for branch in sorted(by_branch):
+        c = by_branch[branch]
+        total.update(c)
+        lines.append(f"{branch:<24}{sum(c.values()):>6}" + "".join(f"{c[k]:>12}" for k in CLASSES))
+    n = sum(total.values())
+    lines.append(f"{'all':<24}{n:>6}" + "".join(f"{total[k]:>12}" for k in CLASSES))
+    if n:
+        lines.append(f"{'share':<24}{'':>6}" + "".join(f"{total[k] / n:>12.1%}" for k in CLASSES))
+    lines += ["", "Resolution ladder (conflicted pairs only):",
+              f"{'rung':<16}{'hunks':>8}{'pairs':>8}{'pairs equal':>13}{'pairs different':>17}"]
+    hunks: Counter[str] = Counter()
+    pairs_by: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        hunks.update(r.rungs)
+        for rung in set(r.rungs):
+            pairs_by[rung][r.cls] += 1
+    for rung, count in hunks.most_common():
+        p = pairs_by[rung]
+        lines.append(f"{rung:<16}{count:>8}{sum(p.values()):>8}{p['resolved-equal']:>13}{p['resolved-different']:>17}")
+    baseline = total["reproduced"]
+    lines += ["", f"Plain cherry-pick reproduces the human backport: {baseline}/{n}"
+              + (f" ({baseline / n:.1%})" if n else "")
+              + f"; the ladder adds {total['resolved-equal']} equal and {total['resolved-different']} different.",
+              f"Flagged for approval by the names check: {sum(r.flagged for r in results)}.",
+              f"Replayed {n} pairs in {seconds:.1f} s = {n / seconds if seconds else 0:.1f} pairs/s."]
+    return "\n".join(lines)
+
+
+def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
+        json_file: Path | None, out: TextIO = sys.stdout, progress: TextIO = sys.stderr) -> int:
+    git = Git(repo)
+    if main is None:
+        main = next((b for b in ("main", "master", "unstable", "trunk") if git.rev(f"refs/heads/{b}")), "main")
+    if not branches:
+        listed = git.out("for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+        branches = [b for b in listed if b != main and not b.startswith("backport/")]
+    start = time.monotonic()
+    pairs, counts = mine(git, main, branches, since)
+    if limit and len(pairs) > limit:  # an even sample across branches and time
+        step = len(pairs) / limit
+        pairs = [pairs[int(i * step)] for i in range(limit)]
+    mined = time.monotonic()
+    progress.write(f"mined {len(pairs)} pairs in {mined - start:.1f} s; replaying with {jobs} jobs\n")
+    results = replay(repo, main, pairs, jobs, progress)
+    out.write(tables(results, counts, time.monotonic() - mined) + "\n")
+    if json_file:
+        json_file.write_text(json.dumps([r.as_json() for r in results], indent=1))
+    return 0

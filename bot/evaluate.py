@@ -88,8 +88,9 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
             if original and method:
                 full = git.rev(original)
                 if full and full != sha:
-                    found[(full, sha)] = Pair(full, sha, target, branch, method)
-                    counts[method] += 1
+                    if (full, sha) not in found:
+                        found[(full, sha)] = Pair(full, sha, target, branch, method)
+                        counts[method] += 1
                     continue
             unmatched[branch].append((sha, target))
     # The rest by equal patch: one patch-id pass over main since the oldest branch point.
@@ -101,7 +102,7 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
         for branch, commits in unmatched.items():
             ids = _patch_ids(git, ["--no-walk=unsorted", *(h for h, _ in commits)])
             for human, target in commits:
-                if (pid := ids.get(human)) and pid in by_id:
+                if (pid := ids.get(human)) and pid in by_id and (by_id[pid], human) not in found:
                     found[(by_id[pid], human)] = Pair(by_id[pid], human, target, branch, "patch-id")
                     counts["patch-id"] += 1
     return sorted(found.values(), key=lambda p: (p.branch, p.human)), counts
@@ -148,8 +149,7 @@ class _Progress:
                 self.out.flush()
 
 
-def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int = 2, progress: TextIO = sys.stderr,
-           verify: bool = False) -> list[Result]:
+def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO) -> list[Result]:
     """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
     ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched)."""
     with tempfile.TemporaryDirectory(prefix="backportbot-eval-") as tmp:
@@ -219,9 +219,11 @@ def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref:
         return Result(pair, "other", rungs, reason=f"{outcome.failure_kind}: {outcome.reason}")
     if not prereqs:
         return Result(pair, "unresolved", rungs, reason=outcome.reason)
-    # Confirmed: the human backported one of them to this branch before this fix.
-    earlier = human_backports.get(pair.branch, {})
-    confirmed = any(p in earlier and git.is_ancestor(earlier[p], pair.target) for p in prereqs)
+    # Confirmed: the human also backported one of them to this branch, no later than this fix
+    # (often in a parallel PR, so it is not in this backport's history).
+    on_branch = human_backports.get(pair.branch, {})
+    when = lambda sha: int(git.out("log", "-1", "--format=%ct", sha))  # noqa: E731
+    confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
     return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
                   outcome.reason)
 
@@ -245,6 +247,12 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
         lines.append(f"{branch:<24}{sum(c.values()):>6}" + "".join(f"{c[k]:>12}" for k in CLASSES))
     n = sum(total.values())
     lines.append(f"{'all':<24}{n:>6}" + "".join(f"{total[k]:>12}" for k in CLASSES))
+    by_method: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        by_method[r.pair.method][r.cls] += 1
+    for method in sorted(by_method):
+        c = by_method[method]
+        lines.append(f"{'found by ' + method:<24}{sum(c.values()):>6}" + "".join(f"{c[k]:>12}" for k in CLASSES))
     if n:
         lines.append(f"{'share':<24}{'':>6}" + "".join(f"{total[k] / n:>12.1%}" for k in CLASSES))
     lines += ["", "Resolution ladder (conflicted pairs only):",
@@ -268,7 +276,8 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
 
 
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
-        json_file: Path | None, out: TextIO = sys.stdout, progress: TextIO = sys.stderr) -> int:
+        json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None) -> int:
+    out, progress = out or sys.stdout, progress or sys.stderr
     git = Git(repo)
     if main is None:
         main = next((b for b in ("main", "master", "unstable", "trunk") if git.rev(f"refs/heads/{b}")), "main")

@@ -247,14 +247,14 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
         lines.append(f"{branch:<24}{sum(c.values()):>6}" + "".join(f"{c[k]:>12}" for k in CLASSES))
     n = sum(total.values())
     lines.append(f"{'all':<24}{n:>6}" + "".join(f"{total[k]:>12}" for k in CLASSES))
+    if n:
+        lines.append(f"{'share':<24}{'':>6}" + "".join(f"{total[k] / n:>12.1%}" for k in CLASSES))
     by_method: dict[str, Counter[str]] = defaultdict(Counter)
     for r in results:
         by_method[r.pair.method][r.cls] += 1
     for method in sorted(by_method):
         c = by_method[method]
         lines.append(f"{'found by ' + method:<24}{sum(c.values()):>6}" + "".join(f"{c[k]:>12}" for k in CLASSES))
-    if n:
-        lines.append(f"{'share':<24}{'':>6}" + "".join(f"{total[k] / n:>12.1%}" for k in CLASSES))
     lines += ["", "Resolution ladder (conflicted pairs only):",
               f"{'rung':<16}{'hunks':>8}{'pairs':>8}{'pairs equal':>13}{'pairs different':>17}"]
     hunks: Counter[str] = Counter()

@@ -123,7 +123,6 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
                   repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> Any:
     """A console chat over a service with the embedded defaults (local forge, SQLite)."""
     console_mod = importlib.import_module("adapters.chat.console")
-    local_forge = importlib.import_module("adapters.forge.local")
     store = Store(data_dir / "backportbot.db")
     if cfg is not None:
         repos = [from_spec(spec, data_dir) for spec in cfg.repos]
@@ -135,9 +134,19 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
         user = user or os.environ.get("USER") or "maintainer"
         maintainers, workers, channel = {user}, 2, "console"
     chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
-    service = Service(repos=repos, store=store, engine=Engine(store), chat=chat, forge=local_forge.LocalForge(store),
+    service = Service(repos=repos, store=store, engine=Engine(store), chat=chat, forge=make_forge(cfg, store),
                       maintainers=maintainers, workers=workers)
     return console_mod.Console(service, chat, user, wait_each_line=not interactive)
+
+
+def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
+    """The forge the config names; the local one by default."""
+    if cfg is not None and cfg.forge.adapter == "github":
+        github = importlib.import_module("adapters.forge.github")
+        forge = github.GitHubForge.from_environment()
+        forge.comment_on_source_prs = cfg.forge.comment_on_source
+        return forge
+    return importlib.import_module("adapters.forge.local").LocalForge(store)
 
 
 async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,

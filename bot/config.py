@@ -57,6 +57,9 @@ class RepoSpec(Strict):
     fix_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_FIX_LABELS))
     commands: list[CommandSpec] = []
     channels: list[str] = Field(default=[], description="chat channels linked to this repository")
+    github: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name on GitHub")
+    push_repo: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="a fork to push to")
+    push_url: str | None = Field(default=None, description="git URL to push backport branches to")
 
     @model_validator(mode="after")
     def _one_location(self) -> RepoSpec:
@@ -106,7 +109,9 @@ class ChatSpec(Strict):
 
 
 class ForgeSpec(Strict):
-    adapter: str = Field(default="local", pattern="^(local)$", description="where PRs are opened")
+    adapter: str = Field(default="local", pattern="^(local|github)$", description="where PRs are opened")
+    label_pattern: str = Field(default="backport/{branch}", description="PR labels that request a backport")
+    comment_on_source: bool = Field(default=True, description="report each result on the source PR")
 
 
 class Config(Strict):

@@ -82,6 +82,7 @@ class PullRequestDraft:
     labels: tuple[str, ...]
     source: str  # "#1234" or a SHA
     reviewers: tuple[str, ...] = ()
+    draft: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,12 @@ class SourceInfo:
 
 class Forge(Protocol):
     """`repo` is a bot.repos.Repo: the forge pushes from its workspace."""
+
+    def resolve(self, repo: Any, key: str) -> Any | None:
+        """The bot.engine.source.Source for `#N` as the forge knows it; None: find it in git."""
+        ...
+
+    def comment_on_source(self, repo: Any, source_key: str, body: str) -> None: ...
 
     def source_info(self, repo: Any, source: Any) -> SourceInfo: ...
 

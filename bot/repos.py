@@ -22,6 +22,9 @@ class Repo:
     commands: tuple[CommandSpec, ...] = ()
     fix_labels: tuple[str, ...] = tuple(DEFAULT_FIX_LABELS)
     channels: tuple[str, ...] = ()  # chat channels whose commands are about this repository
+    github: str | None = None  # owner/name on GitHub
+    push_repo: str | None = None  # owner/name of a fork to push backport branches to
+    push_url: str | None = None  # git URL to push to (default: the clone's origin)
 
     @property
     def main_ref(self) -> str:
@@ -69,7 +72,7 @@ def from_spec(spec: RepoSpec, data_dir: Path) -> Repo:
         for n in (b.name, b.git_branch, *b.aliases):
             branches[n] = b.git_branch
     return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels),
-                tuple(spec.channels))
+                tuple(spec.channels), spec.github, spec.push_repo, spec.push_url)
 
 
 def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:

@@ -146,7 +146,7 @@ class Service:
 
     def _resolve(self, repo: Repo, key: str) -> Source:
         repo.workspace.fetch()
-        source = source_mod.resolve(repo.workspace.git, key, repo.main_ref)
+        source = self.forge.resolve(repo, key) or source_mod.resolve(repo.workspace.git, key, repo.main_ref)
         info = self.forge.source_info(repo, source)
         return dataclasses.replace(source, labels=info.labels, author=info.author)
 
@@ -361,6 +361,19 @@ class Service:
         if text != request.get("summary"):
             self.store.update_request(request_id, summary=text)
             await self.chat.post(request["channel"] or "", text, request["thread"])
+            await self._report_on_source(request, list(latest.values()), text)
+
+    async def _report_on_source(self, request: dict[str, Any], attempts: list[Attempt], summary: str) -> None:
+        """Never silent on the forge either: the source PR hears how its backports went."""
+        repo = self.repos.get(request["repo"])
+        if repo is None or (request.get("channel") or "").startswith(f"github:{repo.github}#"):
+            return  # asked on the PR itself: the answer is already there
+        body = "\n".join(["Backports requested by " + request["requested_by"] + ":",
+                           *(f"- {report.progress(a)}" for a in attempts), "", summary])
+        try:
+            await asyncio.to_thread(self.forge.comment_on_source, repo, request["source"], body)
+        except Exception:
+            log.exception("could not report on the source of request %s", request["id"])
 
     async def _reply_in_thread(self, a: Attempt, text: str) -> MessageRef | None:
         request = self.store.request(a.request_id)

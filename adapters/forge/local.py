@@ -26,6 +26,12 @@ class LocalForge:
                 pk="number", if_not_exists=True,
             )
 
+    def resolve(self, repo: Repo, key: str) -> Source | None:
+        return None  # the local forge knows PRs by their "(#N)" subjects, as git does
+
+    def comment_on_source(self, repo: Repo, source_key: str, body: str) -> None:
+        pass  # a PR found in git history has no comment thread here
+
     def source_info(self, repo: Repo, source: Source) -> SourceInfo:
         found = [label.strip() for c in source.commits for m in _LABELS.finditer(c.body)
                  for label in m.group(1).split(",")]

@@ -1,0 +1,221 @@
+"""GitHub as the forge: resolve PRs (merge, squash or rebase), push the backport branch, open the
+PR with labels and reviewers, and report on the source PR. githubkit does the HTTP, the auth and
+the retries (Retry-After, x-ratelimit-reset, 5xx with backoff); mutating calls go one at a time,
+as GitHub asks of integrations."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+
+import httpx
+from githubkit import GitHub
+from githubkit.exception import RequestFailed
+from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
+from githubkit.throttling import BaseThrottler
+
+from bot.engine.git import GitError, brief
+from bot.engine.source import Source, read_commits
+from bot.errors import BadInput, NotFound, NotMerged, PushFailed
+from bot.ports import PullRequest, PullRequestDraft, SourceInfo
+from bot.repos import Repo
+
+DEFAULT_API = "https://api.github.com"
+WRITE_PERMISSIONS = {"admin", "maintain", "write"}
+TOKEN_MARGIN = 300  # refresh an App installation token five minutes before it expires
+
+
+class SerialWrites(BaseThrottler):
+    """Reads run concurrently; writes (POST, PATCH, PUT, DELETE) one at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def acquire(self, request: httpx.Request) -> Generator[None, Any, Any]:
+        if request.method == "GET":
+            yield
+            return
+        with self._lock:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def async_acquire(self, request: httpx.Request) -> AsyncGenerator[None, Any]:
+        yield
+
+
+class Credentials:
+    """A token from GITHUB_TOKEN, or an App installation token refreshed before it expires."""
+
+    def __init__(self, api_url: str, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ if env is None else env)
+        self.api_url = api_url
+        self._token = env.get("GITHUB_TOKEN")
+        self._app_id = env.get("GITHUB_APP_ID")
+        self._key = env.get("GITHUB_APP_PRIVATE_KEY")
+        self._installation = env.get("GITHUB_APP_INSTALLATION_ID")
+        self._expires = 0.0
+        self._lock = threading.Lock()
+        if not self._token and not (self._app_id and self._key and self._installation):
+            raise BadInput("GitHub needs GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and "
+                           "GITHUB_APP_INSTALLATION_ID, in the environment")
+
+    @property
+    def is_app(self) -> bool:
+        return bool(self._app_id and self._key and self._installation)
+
+    def token(self) -> str:
+        if not self.is_app:
+            assert self._token
+            return self._token
+        with self._lock:
+            if time.time() > self._expires - TOKEN_MARGIN:
+                from githubkit import AppAuthStrategy
+
+                app = GitHub(AppAuthStrategy(self._app_id, self._key or ""), base_url=self.api_url)
+                data = app.request("POST", f"/app/installations/{self._installation}/access_tokens").json()
+                self._token = data["token"]
+                expires = data.get("expires_at", "")
+                self._expires = (time.mktime(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+                                 if expires else time.time() + 3600)
+            assert self._token
+            return self._token
+
+
+class GitHubForge:
+    def __init__(self, credentials: Credentials, comment_on_source_prs: bool = True) -> None:
+        self.credentials = credentials
+        self.comment_on_source_prs = comment_on_source_prs
+        self._throttler = SerialWrites()
+        self._client: tuple[str, GitHub[Any]] | None = None
+
+    @classmethod
+    def from_environment(cls) -> GitHubForge:
+        return cls(Credentials(os.environ.get("GITHUB_API_URL", DEFAULT_API)))
+
+    # --- HTTP --------------------------------------------------------------------------------------
+
+    def _gh(self) -> GitHub[Any]:
+        token = self.credentials.token()
+        if self._client is None or self._client[0] != token:
+            retry = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_retry=3))
+            self._client = (token, GitHub(token, base_url=self.credentials.api_url, auto_retry=retry,
+                                          throttler=self._throttler, http_cache=False, timeout=30))
+        return self._client[1]
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self._gh().request(method, url, **kwargs)
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _slug(repo: Repo) -> str:
+        if not repo.github:
+            raise BadInput(f"repository {repo.key} has no `github = \"owner/name\"` in the config")
+        return repo.github
+
+    # --- the Forge port ----------------------------------------------------------------------------
+
+    def resolve(self, repo: Repo, key: str) -> Source | None:
+        """A `#N` pull request as GitHub knows it: merged or not, and the commits its merge made."""
+        if not key.startswith("#"):
+            return None
+        number = int(key[1:])
+        slug = self._slug(repo)
+        try:
+            pr = self._call("GET", f"/repos/{slug}/pulls/{number}")
+        except RequestFailed as e:
+            if e.response.status_code == 404:
+                raise NotFound(f"{slug} has no pull request #{number}") from None
+            raise
+        if not pr.get("merged"):
+            state = "closed without merging" if pr.get("state") == "closed" else "not merged yet"
+            raise NotMerged(f"pull request #{number} is {state}")
+        merge_sha = pr["merge_commit_sha"]
+        git = repo.workspace.git
+        if not git.rev(merge_sha):
+            repo.workspace.fetch()
+        (merge,) = read_commits(git, merge_sha)
+        labels = tuple(label["name"] for label in pr.get("labels", []))
+        author = (pr.get("user") or {}).get("login")
+        common = {"title": pr["title"], "pr_number": number, "labels": labels, "author": author}
+        if len(merge.parents) > 1:  # a merge commit: pick it against its first parent
+            return Source(key, (merge,), 1, **common)
+        count = int(pr.get("commits") or 1)
+        if count > 1:  # rebase-merged: the PR's commits are the last `count` on the main branch
+            commits = read_commits(git, f"{merge_sha}~{count}..{merge_sha}")
+            theirs = [c["commit"]["message"].split("\n", 1)[0] for c in
+                      self._call("GET", f"/repos/{slug}/pulls/{number}/commits", params={"per_page": 100})]
+            if [c.subject for c in commits] == theirs:
+                return Source(key, tuple(commits), None, **common)
+        return Source(key, (merge,), None, **common)  # squash-merged (or a single commit)
+
+    def comment_on_source(self, repo: Repo, source_key: str, body: str) -> None:
+        if self.comment_on_source_prs and source_key.startswith("#") and repo.github:
+            self.comment(repo, int(source_key[1:]), body)
+
+    def source_info(self, repo: Repo, source: Source) -> SourceInfo:
+        return SourceInfo(source.labels, source.author)
+
+    def find_open(self, repo: Repo, head: str) -> PullRequest | None:
+        slug = self._slug(repo)
+        owner = (repo.push_repo or slug).split("/")[0]
+        found = self._call("GET", f"/repos/{slug}/pulls", params={"head": f"{owner}:{head}", "state": "open"})
+        return self._pr(found[0]) if found else None
+
+    def open_pull_request(self, repo: Repo, draft: PullRequestDraft) -> PullRequest:
+        slug = self._slug(repo)
+        self._push(repo, draft.head)
+        owner = (repo.push_repo or slug).split("/")[0]
+        head = draft.head if owner == slug.split("/")[0] else f"{owner}:{draft.head}"
+        pr = self._call("POST", f"/repos/{slug}/pulls",
+                        json={"title": draft.title, "body": draft.body, "head": head, "base": draft.base,
+                              "draft": draft.draft})
+        number = pr["number"]
+        self._call("POST", f"/repos/{slug}/issues/{number}/labels", json={"labels": list(draft.labels)})
+        reviewers = [r for r in draft.reviewers if r]
+        if reviewers:
+            try:
+                self._call("POST", f"/repos/{slug}/pulls/{number}/requested_reviewers",
+                           json={"reviewers": reviewers})
+            except RequestFailed:
+                pass  # the author may not be a collaborator any more: the PR still stands
+        return self._pr({**pr, "labels": [{"name": name} for name in draft.labels]})
+
+    def comment(self, repo: Repo, number: int, body: str) -> int:
+        return int(self._call("POST", f"/repos/{self._slug(repo)}/issues/{number}/comments", json={"body": body})["id"])
+
+    def edit_comment(self, repo: Repo, comment_id: int, body: str) -> None:
+        self._call("PATCH", f"/repos/{self._slug(repo)}/issues/comments/{comment_id}", json={"body": body})
+
+    def can_write(self, repo: Repo, user: str) -> bool:
+        try:
+            data = self._call("GET", f"/repos/{self._slug(repo)}/collaborators/{user}/permission")
+        except RequestFailed:
+            return False
+        return data.get("permission") in WRITE_PERMISSIONS
+
+    # --- git ---------------------------------------------------------------------------------------
+
+    def _push(self, repo: Repo, branch: str) -> None:
+        """Push with the token in an HTTP header given through the environment: never in a URL,
+        an argument or a log."""
+        basic = base64.b64encode(f"x-access-token:{self.credentials.token()}".encode()).decode()
+        git = repo.workspace.git.with_env(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                                          GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        remote = repo.push_url or "origin"
+        try:
+            git.run("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        except GitError as e:
+            raise PushFailed(f"could not push {branch}: {brief(e.stderr)}") from None
+
+    @staticmethod
+    def _pr(data: dict[str, Any]) -> PullRequest:
+        return PullRequest(int(data["number"]), data.get("html_url", ""), data.get("title", ""),
+                           (data.get("head") or {}).get("ref", ""), (data.get("base") or {}).get("ref", ""),
+                           "merged" if data.get("merged") else data.get("state", "open"),
+                           tuple(label["name"] for label in data.get("labels", [])))

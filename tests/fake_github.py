@@ -1,0 +1,149 @@
+"""A local HTTP server that speaks the GitHub REST calls the bot makes, with payloads shaped like
+GitHub's documented ones. It records every request and can be told to fail a call once."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: str
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeGitHub:
+    owner: str = "acme"
+    repo: str = "server"
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pull_commits: dict[int, list[str]] = field(default_factory=dict)  # number -> commit messages
+    permissions: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    failures: list[tuple[str, str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_number: int = 1000
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                body = json.loads(raw) if raw else None
+                with fake._lock:
+                    fake.calls.append(Call(self.command, path, query, body, dict(self.headers)))
+                    status, headers, payload = fake._answer(self.command, path, query, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- state helpers ---------------------------------------------------------------------------
+
+    def add_merged_pull(self, number: int, title: str, merge_sha: str, labels: list[str], author: str = "ada",
+                        commits: list[str] | None = None, merged: bool = True) -> None:
+        self.pulls[number] = self._pull(number, title, "main", f"feature-{number}", labels, author, merged=merged,
+                                        merge_commit_sha=merge_sha, commits=len(commits or [title]))
+        self.pull_commits[number] = commits or [title]
+
+    def fail_once(self, method: str, path_prefix: str, status: int, headers: dict[str, str],
+                  body: dict[str, Any]) -> None:
+        self.failures.append((method, path_prefix, status, headers, body))
+
+    def created_pulls(self) -> list[dict[str, Any]]:
+        return [p for n, p in sorted(self.pulls.items()) if n >= 1000]
+
+    def _pull(self, number: int, title: str, base: str, head: str, labels: list[str], author: str, **extra: Any,
+              ) -> dict[str, Any]:
+        repo_url = f"https://github.com/{self.owner}/{self.repo}"
+        return {
+            "url": f"{self.url}/repos/{self.owner}/{self.repo}/pulls/{number}", "id": 100000 + number,
+            "node_id": f"PR_{number}", "html_url": f"{repo_url}/pull/{number}", "number": number,
+            "state": "closed" if extra.get("merged") else "open", "locked": False, "title": title,
+            "user": {"login": author, "id": 1, "type": "User"}, "body": extra.pop("body", ""),
+            "labels": [{"id": i, "name": name, "color": "ededed", "default": False} for i, name in enumerate(labels)],
+            "draft": extra.pop("draft", False), "merged": extra.pop("merged", False),
+            "head": {"ref": head, "sha": "0" * 40, "label": f"{self.owner}:{head}"},
+            "base": {"ref": base, "sha": "0" * 40, "label": f"{self.owner}:{base}"},
+            "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z", **extra,
+        }
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    def _answer(self, method: str, path: str, query: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        for i, (m, prefix, status, headers, payload) in enumerate(self.failures):
+            if m == method and path.startswith(prefix):
+                del self.failures[i]
+                return status, headers, payload
+        base = f"/repos/{self.owner}/{self.repo}"
+        if not path.startswith(base):
+            return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        rest = path[len(base):]
+        if m := re.fullmatch(r"/pulls/(\d+)", rest):
+            pr = self.pulls.get(int(m.group(1)))
+            return (200, {}, pr) if pr else (404, {}, {"message": "Not Found"})
+        if m := re.fullmatch(r"/pulls/(\d+)/commits", rest):
+            return 200, {}, [{"sha": "0" * 40, "commit": {"message": msg}} for msg in
+                             self.pull_commits.get(int(m.group(1)), [])]
+        if rest == "/pulls" and method == "GET":
+            heads = parse_qs(query).get("head")
+            wanted = heads[0].split(":")[-1] if heads else None
+            return 200, {}, [p for p in self.pulls.values() if p["state"] == "open"
+                             and (wanted is None or p["head"]["ref"] == wanted)]
+        if rest == "/pulls" and method == "POST":
+            number = self.next_number
+            self.next_number += 1
+            self.pulls[number] = self._pull(number, body["title"], body["base"], body["head"].split(":")[-1], [],
+                                            "backportbot[bot]", body=body["body"], draft=body.get("draft", False))
+            return 201, {}, self.pulls[number]
+        if m := re.fullmatch(r"/issues/(\d+)/labels", rest):
+            pr = self.pulls[int(m.group(1))]
+            pr["labels"] += [{"id": 9, "name": n, "color": "ededed", "default": False} for n in body["labels"]]
+            return 200, {}, pr["labels"]
+        if m := re.fullmatch(r"/pulls/(\d+)/requested_reviewers", rest):
+            pr = self.pulls[int(m.group(1))]
+            pr["requested_reviewers"] = [{"login": r} for r in body["reviewers"]]
+            return 201, {}, pr
+        if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
+            comment_id = 5000 + len(self.comments)
+            self.comments[comment_id] = {"id": comment_id, "issue": int(m.group(1)), "body": body["body"],
+                                         "html_url": f"https://github.com/{self.owner}/{self.repo}/pull/1#c{comment_id}"}
+            return 201, {}, self.comments[comment_id]
+        if m := re.fullmatch(r"/issues/comments/(\d+)", rest):
+            self.comments[int(m.group(1))]["body"] = body["body"]
+            return 200, {}, self.comments[int(m.group(1))]
+        if m := re.fullmatch(r"/collaborators/([^/]+)/permission", rest):
+            permission = self.permissions.get(m.group(1), "none")
+            return 200, {}, {"permission": permission, "role_name": permission, "user": {"login": m.group(1)}}
+        return 404, {}, {"message": "Not Found"}

@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
                   repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> Any:
-    """A console chat over a service with the embedded defaults (local forge, SQLite)."""
+    """A console chat over a service with the adapters the config names (by default: local forge)."""
     console_mod = importlib.import_module("adapters.chat.console")
+    router_mod = importlib.import_module("adapters.chat.router")
     store = Store(data_dir / "backportbot.db")
     if cfg is not None:
         repos = [from_spec(spec, data_dir) for spec in cfg.repos]
@@ -133,10 +134,19 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
         repos = [from_path(Path(repo_path or "."), data_dir, main_branch)]
         user = user or os.environ.get("USER") or "maintainer"
         maintainers, workers, channel = {user}, 2, "console"
-    chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
-    service = Service(repos=repos, store=store, engine=Engine(store), chat=chat, forge=make_forge(cfg, store),
+    console_chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
+    forge = make_forge(cfg, store)
+    router = router_mod.ChatRouter(console_chat, {}, mirror=channel)
+    service = Service(repos=repos, store=store, engine=Engine(store), chat=router, forge=forge,
                       maintainers=maintainers, workers=workers)
-    return console_mod.Console(service, chat, user, wait_each_line=not interactive)
+    console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
+    if cfg is not None and cfg.forge.adapter == "github":
+        hooks = importlib.import_module("adapters.forge.github_webhook")
+        router.by_prefix["github:"] = hooks.GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
+        secret = os.environ.get("GITHUB_WEBHOOK_SECRET")
+        if secret:
+            console.webhook = hooks.GitHubWebhook(service, forge, store, secret, cfg.forge.label_pattern)
+    return console
 
 
 def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
@@ -151,12 +161,28 @@ def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
 
 async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,
                       stream: TextIO, out: TextIO) -> int:
+    """`console`: the terminal chat. `serve`: also the webhook server, until stopped."""
     console = build_console(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
                             interactive=stream.isatty())
     await console.service.start()
+    runner = None
     try:
-        await console.run(stream)
+        if args.command == "serve" and console.webhook is not None and cfg is not None:
+            from aiohttp import web
+
+            app = web.Application()
+            app.add_routes(console.webhook.routes())
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
+            out.write(f"Listening for GitHub webhooks on http://{cfg.serve.host}:{cfg.serve.port}/github/webhook\n")
+        if cfg is None or "console" in cfg.chat.adapters or args.command == "console":
+            await console.run(stream)
+        if runner is not None:
+            await asyncio.Event().wait()  # serve until the process is stopped
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await console.service.stop()
     return EXIT_OK
 

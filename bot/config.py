@@ -114,8 +114,14 @@ class ForgeSpec(Strict):
     comment_on_source: bool = Field(default=True, description="report each result on the source PR")
 
 
+class ServeSpec(Strict):
+    host: str = Field(default="127.0.0.1", description="address of the webhook server")
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
 class Config(Strict):
     bot: BotSpec = BotSpec()
+    serve: ServeSpec = ServeSpec()
     chat: ChatSpec = ChatSpec()
     forge: ForgeSpec = ForgeSpec()
     repos: list[RepoSpec] = Field(min_length=1)

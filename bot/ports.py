@@ -55,6 +55,9 @@ class Incoming:
     text: str
     channel: str
     thread: str | None = None
+    # Set by an adapter that checked the user's rights itself (e.g. write access on GitHub);
+    # None: the configured maintainers list decides.
+    maintainer: bool | None = None
 
 
 @dataclass(frozen=True)

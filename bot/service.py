@@ -126,23 +126,26 @@ class Service:
             elif isinstance(command, cmd.Why):
                 await say(report.why(self.store, repo.key, key, repo.branch(command.branch)[0]))
             elif isinstance(command, cmd.Retry):
-                self._require_maintainer(msg.user, "retry backports")
+                self._require_maintainer(msg, "retry backports")
                 await say(await self._retry(repo, key, repo.branch(command.branch)[0], msg.user))
             elif isinstance(command, cmd.Cancel):
-                self._require_maintainer(msg.user, "cancel backports")
+                self._require_maintainer(msg, "cancel backports")
                 await say(await self._cancel_attempt(repo, key, repo.branch(command.branch)[0], msg.user))
 
     def repo_for(self, channel: str) -> Repo:
-        if len(self.repos) == 1:
+        if len(self.repos) == 1 and not channel.startswith("github:"):
             return next(iter(self.repos.values()))
         for repo in self.repos.values():
-            if channel == repo.key or channel in repo.channels:
+            if channel == repo.key or channel in repo.channels or (
+                    repo.github and channel.startswith(f"github:{repo.github}#")):
                 return repo
         raise BadInput(f"this channel is not linked to a repository; configured: {', '.join(self.repos)}")
 
-    def _require_maintainer(self, user: str, what: str) -> None:
-        if user not in self.maintainers:
-            raise BadInput(f"Sorry {user}, only maintainers can {what} ({', '.join(sorted(self.maintainers))}).")
+    def _require_maintainer(self, msg: Incoming, what: str) -> None:
+        allowed = msg.maintainer if msg.maintainer is not None else msg.user in self.maintainers
+        if not allowed:
+            who = ", ".join(sorted(self.maintainers)) if msg.maintainer is None else "people with write access"
+            raise BadInput(f"Sorry {msg.user}, only maintainers can {what} ({who}).")
 
     def _resolve(self, repo: Repo, key: str) -> Source:
         repo.workspace.fetch()
@@ -151,7 +154,7 @@ class Service:
         return dataclasses.replace(source, labels=info.labels, author=info.author)
 
     async def _backport(self, command: cmd.Backport, msg: Incoming) -> None:
-        self._require_maintainer(msg.user, "request backports")
+        self._require_maintainer(msg, "request backports")
         repo = self.repo_for(msg.channel)
         await asyncio.to_thread(repo.workspace.fetch)
         branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones

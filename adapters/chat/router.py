@@ -1,0 +1,38 @@
+"""One Chat for the service, several underneath: messages go to the adapter that owns their
+channel (GitHub PR threads are `github:owner/name#N`), and what happens on GitHub is mirrored to
+the configured chat channel so the team sees it there too."""
+
+from __future__ import annotations
+
+from bot.ports import Chat, MessageRef
+
+
+class ChatRouter:
+    def __init__(self, default: Chat | None, by_prefix: dict[str, Chat], mirror: str | None = None) -> None:
+        self.default = default
+        self.by_prefix = by_prefix
+        self.mirror = mirror  # a channel of the default chat that sees everything
+        self._mirrored: dict[str, MessageRef] = {}
+
+    def _owner(self, channel: str) -> Chat | None:
+        for prefix, chat in self.by_prefix.items():
+            if channel.startswith(prefix):
+                return chat
+        return self.default
+
+    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef:
+        owner = self._owner(channel)
+        if owner is None:
+            raise LookupError(f"no chat adapter serves channel {channel!r}")
+        ref = await owner.post(channel, text, thread)
+        if owner is not self.default and self.default is not None and self.mirror:
+            self._mirrored[ref.id] = await self.default.post(self.mirror, f"[{channel}] {text}")
+        return ref
+
+    async def update(self, message: MessageRef, text: str) -> None:
+        owner = self._owner(message.channel)
+        if owner is None:
+            return
+        await owner.update(message, text)
+        if message.id in self._mirrored and self.default is not None:
+            await self.default.update(self._mirrored[message.id], f"[{message.channel}] {text}")

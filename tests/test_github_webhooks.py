@@ -1,0 +1,145 @@
+"""Signed webhook deliveries over HTTP to `POST /github/webhook`: merged-and-labelled PRs and
+`/backport` comments, answered as comments; forged signatures, replays and outsiders refused."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from adapters.forge.github_webhook import signature, verify
+from bot import config
+from bot.cli import build_console
+from tests import scenarios
+from tests.fake_github import FakeGitHub
+from tests.test_github import setup
+
+SECRET = "It's a Secret to Everybody"
+
+
+def test_signature_matches_githubs_test_vector():
+    expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert signature(SECRET, b"Hello, World!") == expected
+    assert verify(SECRET, b"Hello, World!", expected)
+    assert not verify(SECRET, b"Hello, World!", expected[:-1] + "0")
+    assert not verify(SECRET, b"Hello, World!", None)
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeGitHub()
+    fake.permissions = {"ada": "admin", "mallory": "read"}
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_testtoken123")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
+    yield fake
+    fake.close()
+
+
+def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, str | None]]) -> tuple[list[int], str]:
+    """POST each (delivery id, event, payload, signature: None for a correct one, "" for none);
+    returns the statuses and what the console showed."""
+
+    async def run() -> tuple[list[int], str]:
+        out = io.StringIO()
+        console = build_console(config.load(cfg), data_dir, out)
+        await console.service.start()
+        app = web.Application()
+        app.add_routes(console.webhook.routes())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        statuses = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for delivery, event, payload, sig in deliveries:
+                    body = json.dumps(payload).encode()
+                    headers = {"X-GitHub-Delivery": delivery, "X-GitHub-Event": event,
+                               "X-Hub-Signature-256": signature(SECRET, body) if sig is None else sig,
+                               "Content-Type": "application/json"}
+                    if sig == "":
+                        del headers["X-Hub-Signature-256"]
+                    async with http.post(f"http://127.0.0.1:{port}/github/webhook", data=body,
+                                         headers=headers) as response:
+                        statuses.append(response.status)
+                    await console.webhook.drain()
+                    await console.service.idle()
+        finally:
+            await runner.cleanup()
+            await console.service.stop()
+        return statuses, out.getvalue()
+
+    return asyncio.run(run())
+
+
+def merged(number: int, labels: list[str], action: str = "closed", label: str | None = None) -> dict:
+    payload = {"action": action, "number": number, "sender": {"login": "ada", "type": "User"},
+               "repository": {"full_name": "acme/server", "name": "server", "owner": {"login": "acme"}},
+               "pull_request": {"number": number, "merged": True, "state": "closed",
+                                "labels": [{"name": n} for n in labels]}}
+    if label:
+        payload["label"] = {"name": label}
+    return payload
+
+
+def comment(number: int, user: str, body: str) -> dict:
+    return {"action": "created", "repository": {"full_name": "acme/server"},
+            "issue": {"number": number, "pull_request": {"url": "..."}},
+            "comment": {"id": 1, "body": body, "user": {"login": user, "type": "User"}},
+            "sender": {"login": user}}
+
+
+def test_merged_pr_with_a_backport_label_is_backported_once(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean, '\n[chat]\nadapters = ["console"]\n')
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    payload = merged(12, ["bug", "backport/rel"])
+    statuses, out = deliver(cfg, data_dir, [("d-1", "pull_request", payload, None),
+                                            ("d-1", "pull_request", payload, None)])  # GitHub redelivers
+    assert statuses == [202, 200]
+    assert len(github.created_pulls()) == 1
+    thread = [c["body"] for c in github.comments.values() if c["issue"] == 12]
+    assert thread[0].startswith("Backport of #12 Fix overflow in handle to rel, requested by ada.")
+    assert any("✅ rel: PR opened: https://github.com/acme/server/pull/1000" in body for body in thread)
+    assert "Summary: 1 PR opened." in thread
+    assert "[github:acme/server#12] Backport of #12" in out  # mirrored to the team's chat
+
+
+def test_a_label_added_after_the_merge_backports_to_that_branch(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    statuses, _ = deliver(cfg, data_dir, [("d-2", "pull_request",
+                                            merged(12, ["bug", "backport/rel"], "labeled", "backport/rel"), None),
+                                           ("d-3", "pull_request", merged(12, ["bug"], "labeled", "bug"), None)])
+    assert statuses == [202, 202]
+    assert len(github.created_pulls()) == 1
+
+
+def test_forged_signature_is_rejected_and_nothing_happens(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["backport/rel"])
+    statuses, _ = deliver(cfg, data_dir, [("d-4", "pull_request", merged(12, ["backport/rel"]), "sha256=" + "0" * 64),
+                                          ("d-5", "pull_request", merged(12, ["backport/rel"]), "")])
+    assert statuses == [401, 401]
+    assert github.created_pulls() == [] and github.comments == {}
+
+
+def test_backport_comments_need_write_access(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug"])
+    statuses, _ = deliver(cfg, data_dir, [("d-6", "issue_comment", comment(12, "mallory", "/backport to rel"), None)])
+    assert statuses == [202]
+    (refusal,) = github.comments.values()
+    assert refusal["body"] == "Sorry @mallory, only people with write access to acme/server can use /backport."
+    assert github.created_pulls() == []
+    deliver(cfg, data_dir, [("d-7", "issue_comment", comment(12, "ada", "/backport to rel"), None),
+                            ("d-8", "issue_comment", comment(12, "ada", "/backport why 12 rel"), None)])
+    assert len(github.created_pulls()) == 1
+    bodies = [c["body"] for c in github.comments.values()]
+    assert any(b.startswith("Backport of #12 to rel (attempt 1): pr_open") for b in bodies)

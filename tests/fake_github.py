@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +34,8 @@ class FakeGitHub:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_number: int = 1000
     url: str = ""
+    token_lifetime: int = 3600  # seconds an App installation token lives
+    tokens_issued: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,8 +50,9 @@ class FakeGitHub:
                 raw = self.rfile.read(length) if length else b""
                 path, _, query = self.path.partition("?")
                 body = json.loads(raw) if raw else None
+                headers_in = {k.lower(): v for k, v in self.headers.items()}
                 with fake._lock:
-                    fake.calls.append(Call(self.command, path, query, body, dict(self.headers)))
+                    fake.calls.append(Call(self.command, path, query, body, headers_in))
                     status, headers, payload = fake._answer(self.command, path, query, body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -106,6 +110,12 @@ class FakeGitHub:
             if m == method and path.startswith(prefix):
                 del self.failures[i]
                 return status, headers, payload
+        if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
+            self.tokens_issued += 1
+            expires = datetime.now(UTC) + timedelta(seconds=self.token_lifetime)
+            return 201, {}, {"token": f"ghs_installation_{self.tokens_issued}",
+                             "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "permissions": {},
+                             "repository_selection": "all"}
         base = f"/repos/{self.owner}/{self.repo}"
         if not path.startswith(base):
             return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}

@@ -104,3 +104,46 @@ def test_an_existing_open_pr_for_the_branch_is_reused(tmp_path, data_dir, github
     out = converse(cfg, data_dir, ["/backport 12 to rel"])
     assert "✅ rel: PR opened: https://github.com/acme/server/pull/900" in out
     assert github.created_pulls() == []
+
+
+def test_app_installation_tokens_are_refreshed_before_they_expire(github):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from adapters.forge.github import Credentials
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    creds = Credentials(github.url, env={"GITHUB_APP_ID": "42", "GITHUB_APP_PRIVATE_KEY": pem,
+                                         "GITHUB_APP_INSTALLATION_ID": "7"})
+    github.token_lifetime = 200  # inside the five-minute margin: every use gets a fresh one
+    assert (creds.token(), creds.token()) == ("ghs_installation_1", "ghs_installation_2")
+    github.token_lifetime = 3600
+    token = creds.token()
+    assert creds.token() == token == "ghs_installation_3"
+    call = next(c for c in github.calls if c.path == "/app/installations/7/access_tokens")
+    claims = jwt.decode(call.headers["authorization"].removeprefix("Bearer "), key.public_key(), algorithms=["RS256"])
+    assert str(claims["iss"]) == "42"
+
+
+def test_backport_branches_can_go_to_a_fork(tmp_path, data_dir, github):
+    fork = tmp_path / "fork.git"
+    work, cfg, _ = setup(tmp_path, scenarios.clean, f'push_repo = "bot-fork/server"\npush_url = "{fork.as_uri()}"\n')
+    GitRepo(tmp_path).git("init", "-q", "--bare", str(fork))
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug"])
+    out = converse(cfg, data_dir, ["/backport 12 to rel"])
+    assert "✅ rel: PR opened" in out
+    post = next(c for c in github.calls if c.method == "POST" and c.path == "/repos/acme/server/pulls")
+    assert post.body["head"] == "bot-fork:backport/12-to-rel"
+    assert "return 0;" in GitRepo(fork).show("backport/12-to-rel", "src/server.c")
+    assert GitRepo(tmp_path / "remote.git").git("branch", "--list", "backport/*") == ""
+
+
+def test_missing_credentials_are_named(tmp_path, monkeypatch):
+    from adapters.forge.github import Credentials
+    from bot.errors import BadInput
+
+    with pytest.raises(BadInput, match="GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"):
+        Credentials("http://127.0.0.1:9", env={})

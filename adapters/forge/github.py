@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -80,8 +81,8 @@ class Credentials:
                 app = GitHub(AppAuthStrategy(self._app_id, self._key or ""), base_url=self.api_url)
                 data = app.request("POST", f"/app/installations/{self._installation}/access_tokens").json()
                 self._token = data["token"]
-                expires = data.get("expires_at", "")
-                self._expires = (time.mktime(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+                expires = data.get("expires_at")
+                self._expires = (datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
                                  if expires else time.time() + 3600)
             assert self._token
             return self._token

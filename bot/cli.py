@@ -138,7 +138,8 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
     forge = make_forge(cfg, store)
     router = router_mod.ChatRouter(console_chat, {}, mirror=channel)
     service = Service(repos=repos, store=store, engine=Engine(store), chat=router, forge=forge,
-                      maintainers=maintainers, workers=workers)
+                      maintainers=maintainers, workers=workers,
+                      ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
     if cfg is not None and cfg.forge.adapter == "github":
         hooks = importlib.import_module("adapters.forge.github_webhook")

@@ -60,6 +60,8 @@ class RepoSpec(Strict):
     github: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name on GitHub")
     push_repo: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$", description="a fork to push to")
     push_url: str | None = Field(default=None, description="git URL to push backport branches to")
+    verify: str = Field(default="local", pattern="^(local|ci)$",
+                        description="local: run `commands` here; ci: open a draft PR and follow its checks")
 
     @model_validator(mode="after")
     def _one_location(self) -> RepoSpec:
@@ -88,6 +90,7 @@ class BotSpec(Strict):
     data_dir: Path | None = None
     maintainers: list[str] = Field(default=[], description="chat user ids whose approvals count")
     workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
+    ci_poll_seconds: int = Field(default=60, ge=1, description="how often to look at CI checks (webhooks come first)")
 
 
 class ConsoleSpec(Strict):
@@ -125,6 +128,14 @@ class Config(Strict):
     chat: ChatSpec = ChatSpec()
     forge: ForgeSpec = ForgeSpec()
     repos: list[RepoSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ci_needs_a_forge_with_ci(self) -> Config:
+        for i, r in enumerate(self.repos):
+            if r.verify == "ci" and self.forge.adapter != "github":
+                raise ValueError(f"repos[{i}].verify = \"ci\" needs forge.adapter = \"github\" "
+                                 "(the local forge has no CI)")
+        return self
 
     @field_validator("repos")
     @classmethod

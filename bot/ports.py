@@ -107,6 +107,15 @@ class SourceInfo:
     author: str | None
 
 
+@dataclass(frozen=True)
+class Checks:
+    """The CI checks on a pull request's head commit."""
+
+    pending: tuple[str, ...]
+    passed: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]  # (name, link)
+
+
 class Forge(Protocol):
     """`repo` is a bot.repos.Repo: the forge pushes from its workspace."""
 
@@ -115,6 +124,10 @@ class Forge(Protocol):
         ...
 
     def comment_on_source(self, repo: Any, source_key: str, body: str) -> None: ...
+
+    def checks(self, repo: Any, number: int) -> Checks: ...
+
+    def mark_ready(self, repo: Any, number: int) -> None: ...
 
     def source_info(self, repo: Any, source: Any) -> SourceInfo: ...
 

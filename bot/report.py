@@ -105,8 +105,11 @@ def progress(a: Attempt) -> str:
     """The one progress line of a branch, rewritten as the attempt moves."""
     state = State(a.state)
     icon = ICONS.get(state, "🔄")
+    if state == State.PR_OPEN and a.ci == "waiting":
+        return f"🔄 {a.branch}: draft PR opened: {a.pr_url}{_conflicts(a)}; waiting for CI"
     if state == State.PR_OPEN:
-        return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}"
+        ci = "; CI passed" if a.ci == "passed" else ""
+        return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}{ci}"
     if state == State.FAILED:
         return (f"{icon} {a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}. "
                 f"Details: `/backport why {_name(a.source)} {a.branch}`")

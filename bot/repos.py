@@ -25,6 +25,7 @@ class Repo:
     github: str | None = None  # owner/name on GitHub
     push_repo: str | None = None  # owner/name of a fork to push backport branches to
     push_url: str | None = None  # git URL to push to (default: the clone's origin)
+    verify: str = "local"  # local: run `commands` here; ci: a draft PR whose checks decide
 
     @property
     def main_ref(self) -> str:
@@ -72,7 +73,7 @@ def from_spec(spec: RepoSpec, data_dir: Path) -> Repo:
         for n in (b.name, b.git_branch, *b.aliases):
             branches[n] = b.git_branch
     return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels),
-                tuple(spec.channels), spec.github, spec.push_repo, spec.push_url)
+                tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify)
 
 
 def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:

@@ -48,11 +48,12 @@ def emoji_kind(emoji: str) -> str | None:
 
 class Service:
     def __init__(self, *, repos: list[Repo], store: Store, engine: Engine, chat: Chat, forge: Forge,
-                 maintainers: set[str], workers: int = 2) -> None:
+                 maintainers: set[str], workers: int = 2, ci_poll_seconds: float = 60) -> None:
         self.repos = {r.key: r for r in repos}
         self.store, self.engine, self.chat, self.forge = store, engine, chat, forge
         self.maintainers = maintainers
         self.workers = workers
+        self.ci_poll_seconds = ci_poll_seconds
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._cancel: set[int] = set()
         self._refreshing: dict[int, asyncio.Task[None]] = {}
@@ -80,6 +81,8 @@ class Service:
             if a.repo in self.repos:
                 self.queue.put_nowait(a.id)
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        if any(r.verify == "ci" for r in self.repos.values()):
+            self._tasks.append(asyncio.create_task(self._ci_poller(self.ci_poll_seconds)))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -275,7 +278,8 @@ class Service:
                 self.engine.fail(attempt_id, f)
                 return
             display, ref = repo.branch(a.branch)
-            plan = Plan(repo.workspace, source, display, ref, repo.main_ref, repo.commands, repo.fix_labels)
+            commands = repo.commands if repo.verify == "local" else ()  # with CI, the forge's checks verify
+            plan = Plan(repo.workspace, source, display, ref, repo.main_ref, commands, repo.fix_labels)
             await asyncio.to_thread(self.engine.run, attempt_id, plan)
             a = self.store.attempt(attempt_id)
         if a.state != State.READY:
@@ -306,6 +310,8 @@ class Service:
                 request = self.store.request(a.request_id)
                 draft = pullrequest.draft(repo.workspace.git, self.store, self.store.attempt(a.id), source,
                                           repo.branches[a.branch], request["requested_by"])
+                if repo.verify == "ci":
+                    draft = dataclasses.replace(draft, draft=True)
                 pr = self.forge.open_pull_request(repo, draft)
             else:
                 pr = existing
@@ -313,7 +319,49 @@ class Service:
             self.engine.fail(a.id, f)
             return
         self.store.transition(a.id, State.PR_OPEN, {"pr": pr.number, "url": pr.url, "reused": existing is not None},
-                              pr_url=pr.url, stage="pr_open")
+                              pr_url=pr.url, stage="pr_open", backport_pr=pr.number,
+                              ci="waiting" if repo.verify == "ci" else None)
+
+    # --- verification on the forge's CI --------------------------------------------------------------
+
+    async def check_ci(self, attempt_id: int) -> None:
+        """Look at the checks of a draft backport PR: report them, and mark the PR ready for review
+        when all pass or fail the attempt with the failing check's link."""
+        a = self.store.attempt(attempt_id)
+        repo = self.repos.get(a.repo)
+        if repo is None or a.ci != "waiting" or a.state != State.PR_OPEN or a.backport_pr is None:
+            return
+        checks = await asyncio.to_thread(self.forge.checks, repo, a.backport_pr)
+        if checks.failed:
+            name, link = checks.failed[0]
+            self.store.transition(attempt_id, State.FAILED, {"stage": "ci", "kind": "verify", "checks": checks.failed},
+                                  ci="failed", stage="ci", failure_kind="verify",
+                                  reason=f"the CI check `{name}` failed on {a.pr_url}: {link}")
+            await self._reply_in_thread(a, f"❌ {a.branch}: CI check `{name}` failed: {link}")
+        elif checks.passed and not checks.pending:
+            await asyncio.to_thread(self.forge.mark_ready, repo, a.backport_pr)
+            self.store.update(attempt_id, ci="passed")
+            self.store.note(attempt_id, {"ci": "passed", "checks": list(checks.passed)})
+            self._schedule_refresh(attempt_id)
+            await self._reply_in_thread(a, f"✅ {a.branch}: all {len(checks.passed)} CI checks passed; "
+                                           f"{a.pr_url} is ready for review.")
+
+    async def on_ci_event(self, repo_key: str, head_branch: str) -> None:
+        """A webhook said checks changed on a branch: look at the attempts that own it."""
+        for a in self.store.in_state(State.PR_OPEN):
+            if a.repo == repo_key and a.result_branch == head_branch and a.ci == "waiting":
+                await self.check_ci(a.id)
+
+    async def _ci_poller(self, every: float) -> None:
+        """The fallback when webhooks do not arrive."""
+        while True:
+            await asyncio.sleep(every)
+            for a in self.store.in_state(State.PR_OPEN):
+                if a.ci == "waiting":
+                    try:
+                        await self.check_ci(a.id)
+                    except Exception:
+                        log.exception("could not read the CI checks of attempt %s", a.id)
 
     def _discard(self, a: Attempt) -> None:
         """Delete a result branch nobody will use (cancelled): nothing is left half-done."""

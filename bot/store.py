@@ -84,6 +84,8 @@ class Attempt:
     message: str | None
     approval_message: str | None
     pr_url: str | None
+    backport_pr: int | None
+    ci: str | None  # waiting | passed | failed, when CI verifies the backport
     created_at: float
     updated_at: float
 
@@ -98,7 +100,8 @@ class Attempt:
             worktree=row["worktree"], conflicts=json.loads(row["conflicts"] or "[]"),
             prerequisites=json.loads(row["prerequisites"] or "[]"), warnings=json.loads(row["warnings"] or "[]"),
             needs_approval=bool(row["needs_approval"]), message=row["message"],
-            approval_message=row["approval_message"], pr_url=row["pr_url"], created_at=row["created_at"],
+            approval_message=row["approval_message"], pr_url=row["pr_url"], backport_pr=row["backport_pr"],
+            ci=row["ci"], created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
 
@@ -129,7 +132,8 @@ class Store:
                  "stage": str, "failure_kind": str, "reason": str, "source_commits": str,
                  "pr_number": int, "result_branch": str, "result_commit": str, "worktree": str,
                  "owner": str, "conflicts": str, "prerequisites": str, "warnings": str, "needs_approval": int,
-                 "message": str, "approval_message": str, "pr_url": str, "created_at": float,
+                 "message": str, "approval_message": str, "pr_url": str, "backport_pr": int, "ci": str,
+                 "created_at": float,
                  "updated_at": float},
                 pk="id", foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,
             )

@@ -35,6 +35,8 @@ class FakeGitHub:
     next_number: int = 1000
     url: str = ""
     token_lifetime: int = 3600  # seconds an App installation token lives
+    check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head branch -> runs
+    graphql: list[dict[str, Any]] = field(default_factory=list)
     tokens_issued: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +87,13 @@ class FakeGitHub:
                   body: dict[str, Any]) -> None:
         self.failures.append((method, path_prefix, status, headers, body))
 
+    def set_checks(self, head: str, *runs: tuple[str, str, str | None]) -> None:
+        """Check runs on a branch's head: (name, status, conclusion)."""
+        self.check_runs[head] = [
+            {"id": i, "name": name, "status": status, "conclusion": conclusion,
+             "html_url": f"https://github.com/{self.owner}/{self.repo}/runs/{i}"}
+            for i, (name, status, conclusion) in enumerate(runs, start=1)]
+
     def created_pulls(self) -> list[dict[str, Any]]:
         return [p for n, p in sorted(self.pulls.items()) if n >= 1000]
 
@@ -98,7 +107,7 @@ class FakeGitHub:
             "user": {"login": author, "id": 1, "type": "User"}, "body": extra.pop("body", ""),
             "labels": [{"id": i, "name": name, "color": "ededed", "default": False} for i, name in enumerate(labels)],
             "draft": extra.pop("draft", False), "merged": extra.pop("merged", False),
-            "head": {"ref": head, "sha": "0" * 40, "label": f"{self.owner}:{head}"},
+            "head": {"ref": head, "sha": "sha-" + head.replace("/", "~"), "label": f"{self.owner}:{head}"},
             "base": {"ref": base, "sha": "0" * 40, "label": f"{self.owner}:{base}"},
             "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z", **extra,
         }
@@ -116,6 +125,13 @@ class FakeGitHub:
             return 201, {}, {"token": f"ghs_installation_{self.tokens_issued}",
                              "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "permissions": {},
                              "repository_selection": "all"}
+        if path == "/graphql" and method == "POST":
+            self.graphql.append(body)
+            node = body["variables"]["id"]
+            for pr in self.pulls.values():
+                if pr["node_id"] == node:
+                    pr["draft"] = False
+            return 200, {}, {"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": False}}}}
         base = f"/repos/{self.owner}/{self.repo}"
         if not path.startswith(base):
             return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
@@ -137,6 +153,9 @@ class FakeGitHub:
             self.pulls[number] = self._pull(number, body["title"], body["base"], body["head"].split(":")[-1], [],
                                             "backportbot[bot]", body=body["body"], draft=body.get("draft", False))
             return 201, {}, self.pulls[number]
+        if m := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
+            runs = self.check_runs.get(m.group(1).removeprefix("sha-").replace("~", "/"), [])
+            return 200, {}, {"total_count": len(runs), "check_runs": runs}
         if m := re.fullmatch(r"/issues/(\d+)/labels", rest):
             pr = self.pulls[int(m.group(1))]
             pr["labels"] += [{"id": 9, "name": n, "color": "ededed", "default": False} for n in body["labels"]]

@@ -41,7 +41,8 @@ def github(monkeypatch: pytest.MonkeyPatch):
     fake.close()
 
 
-def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, str | None]]) -> tuple[list[int], str]:
+def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, str | None]],
+            after=None) -> tuple[list[int], str]:
     """POST each (delivery id, event, payload, signature: None for a correct one, "" for none);
     returns the statuses and what the console showed."""
 
@@ -71,6 +72,8 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
                         statuses.append(response.status)
                     await console.webhook.drain()
                     await console.service.idle()
+            if after is not None:
+                await after()
         finally:
             await runner.cleanup()
             await console.service.stop()
@@ -143,3 +146,55 @@ def test_backport_comments_need_write_access(tmp_path, data_dir, github):
     assert len(github.created_pulls()) == 1
     bodies = [c["body"] for c in github.comments.values()]
     assert any(b.startswith("Backport of #12 to rel (attempt 1): pr_open") for b in bodies)
+
+
+def check_suite(head: str) -> dict:
+    return {"action": "completed", "repository": {"full_name": "acme/server"},
+            "check_suite": {"head_branch": head, "status": "completed", "conclusion": "success"}}
+
+
+def test_ci_verifies_a_draft_pr_and_marks_it_ready(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean, 'verify = "ci"\n[[repos.commands]]\nname = "never here"\n'
+                                                     'run = "exit 1"\n')
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    head = "backport/12-to-rel"
+    github.set_checks(head, ("build", "in_progress", None), ("test", "queued", None))
+    deliver(cfg, data_dir, [("c-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
+                            ("c-2", "check_suite", check_suite(head), None)])
+    (pr,) = github.created_pulls()
+    assert pr["draft"] is True  # the local command was not run: the forge's CI verifies
+    assert any("draft PR opened: https://github.com/acme/server/pull/1000; waiting for CI" in c["body"]
+               for c in github.comments.values())
+    github.set_checks(head, ("build", "completed", "success"), ("test", "completed", "success"))
+    deliver(cfg, data_dir, [("c-3", "check_run", {"action": "completed", "repository": {"full_name": "acme/server"},
+                                                  "check_run": {"check_suite": {"head_branch": head}}}, None)])
+    assert pr["draft"] is False and len(github.graphql) == 1
+    assert "all 2 CI checks passed; https://github.com/acme/server/pull/1000 is ready for review." in [
+        c["body"].removeprefix("✅ rel: ") for c in github.comments.values()]
+
+
+def test_a_failing_check_is_reported_with_its_link(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean, 'verify = "ci"\n')
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    head = "backport/12-to-rel"
+    github.set_checks(head, ("build", "completed", "success"), ("test", "completed", "failure"))
+    deliver(cfg, data_dir, [("f-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
+                            ("f-2", "check_suite", check_suite(head), None),
+                            ("f-3", "issue_comment", comment(12, "ada", "/backport why 12 rel"), None)])
+    bodies = [c["body"] for c in github.comments.values()]
+    assert "❌ rel: CI check `test` failed: https://github.com/acme/server/runs/2" in bodies
+    assert any("failed at ci (verify)" in b and "runs/2" in b for b in bodies)
+    assert github.graphql == []
+
+
+def test_ci_is_polled_when_no_webhook_comes(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean, 'verify = "ci"\n')
+    cfg.write_text(cfg.read_text().replace("[bot]\n", "[bot]\nci_poll_seconds = 1\n"))
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    github.set_checks("backport/12-to-rel", ("build", "completed", "success"))
+
+    async def wait_a_little() -> None:
+        await asyncio.sleep(1.5)
+
+    deliver(cfg, data_dir, [("p-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)], after=wait_a_little)
+    assert github.created_pulls()[0]["draft"] is False

@@ -23,11 +23,12 @@ from githubkit.throttling import BaseThrottler
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, read_commits
 from bot.errors import BadInput, NotFound, NotMerged, PushFailed
-from bot.ports import PullRequest, PullRequestDraft, SourceInfo
+from bot.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
 from bot.repos import Repo
 
 DEFAULT_API = "https://api.github.com"
 WRITE_PERMISSIONS = {"admin", "maintain", "write"}
+PASSING = {"success", "neutral", "skipped"}
 TOKEN_MARGIN = 300  # refresh an App installation token five minutes before it expires
 
 
@@ -192,6 +193,21 @@ class GitHubForge:
 
     def edit_comment(self, repo: Repo, comment_id: int, body: str) -> None:
         self._call("PATCH", f"/repos/{self._slug(repo)}/issues/comments/{comment_id}", json={"body": body})
+
+    def checks(self, repo: Repo, number: int) -> Checks:
+        slug = self._slug(repo)
+        sha = self._call("GET", f"/repos/{slug}/pulls/{number}")["head"]["sha"]
+        runs = self._call("GET", f"/repos/{slug}/commits/{sha}/check-runs", params={"per_page": 100})["check_runs"]
+        pending = tuple(r["name"] for r in runs if r["status"] != "completed")
+        done = [r for r in runs if r["status"] == "completed"]
+        passed = tuple(r["name"] for r in done if r.get("conclusion") in PASSING)
+        failed = tuple((r["name"], r.get("html_url") or "") for r in done if r.get("conclusion") not in PASSING)
+        return Checks(pending, passed, failed)
+
+    def mark_ready(self, repo: Repo, number: int) -> None:
+        node = self._call("GET", f"/repos/{self._slug(repo)}/pulls/{number}")["node_id"]
+        self._gh().graphql("mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
+                           "{ pullRequest { isDraft } } }", variables={"id": node})
 
     def can_write(self, repo: Repo, user: str) -> bool:
         try:

@@ -111,6 +111,11 @@ class GitHubWebhook:
                 await self._pull_request(payload)
             elif event == "issue_comment":
                 await self._comment(payload)
+            elif event in ("check_run", "check_suite") and payload.get("action") == "completed":
+                suite = payload.get("check_suite") or (payload.get("check_run") or {}).get("check_suite") or {}
+                repo = self.repos.get((payload.get("repository") or {}).get("full_name", ""))
+                if repo is not None and suite.get("head_branch"):
+                    await self.service.on_ci_event(repo.key, suite["head_branch"])
         except Exception:
             log.exception("webhook %s failed", event)
 

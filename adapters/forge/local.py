@@ -9,7 +9,7 @@ import re
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source
 from bot.errors import PushFailed
-from bot.ports import PullRequest, PullRequestDraft, SourceInfo
+from bot.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
 from bot.repos import Repo
 from bot.store import Store, now
 
@@ -41,6 +41,12 @@ class LocalForge:
     def _pr(self, row: dict) -> PullRequest:
         return PullRequest(row["number"], f"local://{row['repo']}/pull/{row['number']}", row["title"], row["head"],
                            row["base"], row["state"], tuple(json.loads(row["labels"])))
+
+    def checks(self, repo: Repo, number: int) -> Checks:
+        return Checks((), (), ())  # no CI here (config refuses verify = "ci" with this forge)
+
+    def mark_ready(self, repo: Repo, number: int) -> None:
+        pass
 
     def find_open(self, repo: Repo, head: str) -> PullRequest | None:
         with self.store.lock:

@@ -346,6 +346,13 @@ class Service:
             await self._reply_in_thread(a, f"✅ {a.branch}: all {len(checks.passed)} CI checks passed; "
                                            f"{a.pr_url} is ready for review.")
 
+    async def on_pr_closed(self, repo_key: str, head_branch: str, merged: bool) -> None:
+        """A backport PR was merged or closed on the forge: the attempt's life ends there."""
+        for a in self.store.in_state(State.PR_OPEN):
+            if a.repo == repo_key and a.result_branch == head_branch:
+                self.store.transition(a.id, State.MERGED if merged else State.CLOSED, {"on_forge": True},
+                                      stage="merged" if merged else "closed")
+
     async def on_ci_event(self, repo_key: str, head_branch: str) -> None:
         """A webhook said checks changed on a branch: look at the attempts that own it."""
         for a in self.store.in_state(State.PR_OPEN):

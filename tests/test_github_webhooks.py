@@ -198,3 +198,19 @@ def test_ci_is_polled_when_no_webhook_comes(tmp_path, data_dir, github):
 
     deliver(cfg, data_dir, [("p-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)], after=wait_a_little)
     assert github.created_pulls()[0]["draft"] is False
+
+
+def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    closed = {"action": "closed", "repository": {"full_name": "acme/server"},
+              "pull_request": {"number": 1000, "merged": True, "labels": [{"name": "backport"}],
+                               "head": {"ref": "backport/12-to-rel"}}}
+    deliver(cfg, data_dir, [("m-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
+                            ("m-2", "pull_request", closed, None),
+                            ("m-3", "issue_comment", comment(12, "ada", "/backport status 12"), None)])
+    assert len(github.created_pulls()) == 1
+    from bot.store import Store
+
+    (attempt,) = Store(data_dir / "backportbot.db").attempts("server")
+    assert attempt.state == "merged"

@@ -122,9 +122,14 @@ class GitHubWebhook:
     async def _pull_request(self, payload: dict[str, Any]) -> None:
         pr = payload.get("pull_request") or {}
         repo = self.repos.get((payload.get("repository") or {}).get("full_name", ""))
-        if repo is None or not pr.get("merged"):
+        if repo is None:
             return
         action = payload.get("action")
+        if action == "closed" and (pr.get("head") or {}).get("ref", "").startswith("backport/"):
+            await self.service.on_pr_closed(repo.key, pr["head"]["ref"], bool(pr.get("merged")))
+            return
+        if not pr.get("merged"):
+            return
         if action == "closed":
             names = [label["name"] for label in pr.get("labels", [])]
         elif action == "labeled":

@@ -67,10 +67,20 @@ class Reaction:
     message: MessageRef
 
 
+APPROVAL_BUTTONS = ("approve", "reject", "retry")
+
+
 class Chat(Protocol):
-    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef: ...
+    async def post(self, channel: str, text: str, thread: str | None = None,
+                   buttons: tuple[str, ...] = ()) -> MessageRef:
+        """`buttons` (from APPROVAL_BUTTONS) are offered where the chat has them."""
+        ...
 
     async def update(self, message: MessageRef, text: str) -> None: ...
+
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+        """A note for one person only where the chat can (ephemeral), else a normal reply."""
+        ...
 
 
 # --- forge --------------------------------------------------------------------------------------

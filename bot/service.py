@@ -19,7 +19,7 @@ from bot.engine import source as source_mod
 from bot.engine.backport import Engine, Plan
 from bot.engine.source import Source
 from bot.errors import BackportFailure, BadInput, Internal
-from bot.ports import Chat, Forge, Incoming, MessageRef, Reaction
+from bot.ports import APPROVAL_BUTTONS, Chat, Forge, Incoming, MessageRef, Reaction
 from bot.repos import Repo
 from bot.states import FINISHED, WORKING, State
 from bot.store import Attempt, Store
@@ -234,8 +234,10 @@ class Service:
         if attempt is None or kind is None:
             return  # not a reaction the bot acts on
         if reaction.user not in self.maintainers:
-            await self._reply_in_thread(attempt, f"{reaction.user}: only maintainers' reactions count "
-                                                 f"({', '.join(sorted(self.maintainers))}); yours was ignored.")
+            request = self.store.request(attempt.request_id)
+            await self.chat.notify(request["channel"] or reaction.message.channel, reaction.user,
+                                   f"only maintainers' reactions count ({', '.join(sorted(self.maintainers))}); "
+                                   "yours was ignored.", request["thread"])
             return
         repo = self.repos.get(attempt.repo)
         if repo is None:
@@ -295,7 +297,7 @@ class Service:
             reasons = "; ".join(a.warnings) or "policy"
             note = await self._reply_in_thread(
                 a, f"✋ {a.branch}: waiting for a maintainer's approval: {reasons}. "
-                   f"React ✅ to open the PR, ❌ to cancel, 🔁 to retry.")
+                   f"React ✅ to open the PR, ❌ to cancel, 🔁 to retry.", buttons=APPROVAL_BUTTONS)
             if note:
                 self.store.update(attempt_id, approval_message=note.id)
             return
@@ -433,8 +435,8 @@ class Service:
         except Exception:
             log.exception("could not report on the source of request %s", request["id"])
 
-    async def _reply_in_thread(self, a: Attempt, text: str) -> MessageRef | None:
+    async def _reply_in_thread(self, a: Attempt, text: str, buttons: tuple[str, ...] = ()) -> MessageRef | None:
         request = self.store.request(a.request_id)
         if request.get("channel") is None:
             return None  # a request from the CLI: no chat thread to answer in
-        return await self.chat.post(request["channel"], text, request["thread"])
+        return await self.chat.post(request["channel"], text, request["thread"], buttons)

@@ -90,7 +90,7 @@ def test_approval_counts_only_maintainers(tmp_path, data_dir):
     number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval: the source is not labelled", out)
     assert number and prs(data_dir) == []
     out = converse(cfg, data_dir, [f"as bob: react {number.group(1)} ✅", f"as bob: react {number.group(1)} ❌"])
-    assert out.count("bob: only maintainers' reactions count (ada); yours was ignored.") == 2
+    assert out.count("(only bob sees this) only maintainers' reactions count (ada); yours was ignored.") == 2
     first = int(re.search(r"\[(\d+)\] bot", out).group(1))
     assert first > int(number.group(1))  # a restarted console never reuses a message number
     assert prs(data_dir) == []

@@ -47,11 +47,15 @@ class ConsoleChat:
         self._show(number, user, text, thread)
         return MessageRef(self.channel, number, thread)
 
-    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef:
+    async def post(self, channel: str, text: str, thread: str | None = None,
+                   buttons: tuple[str, ...] = ()) -> MessageRef:
         number = self._next()
         self._threads[number] = thread
         self._show(number, "bot", text, thread)
         return MessageRef(channel, number, thread)
+
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+        await self.post(channel, f"(only {user} sees this) {text}", thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
         self._show(message.id, "bot", text, message.thread or self._threads.get(message.id), edited=True)

@@ -20,14 +20,20 @@ class ChatRouter:
                 return chat
         return self.default
 
-    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef:
+    async def post(self, channel: str, text: str, thread: str | None = None,
+                   buttons: tuple[str, ...] = ()) -> MessageRef:
         owner = self._owner(channel)
         if owner is None:
             raise LookupError(f"no chat adapter serves channel {channel!r}")
-        ref = await owner.post(channel, text, thread)
+        ref = await owner.post(channel, text, thread, buttons)
         if owner is not self.default and self.default is not None and self.mirror:
             self._mirrored[ref.id] = await self.default.post(self.mirror, f"[{channel}] {text}")
         return ref
+
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+        owner = self._owner(channel)
+        if owner is not None:
+            await owner.notify(channel, user, text, thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
         owner = self._owner(message.channel)

@@ -51,10 +51,14 @@ class GitHubCommentChat:
         slug, _, number = channel.removeprefix("github:").partition("#")
         return self.repos[slug], int(number)
 
-    async def post(self, channel: str, text: str, thread: str | None = None) -> MessageRef:
+    async def post(self, channel: str, text: str, thread: str | None = None,
+                   buttons: tuple[str, ...] = ()) -> MessageRef:
         repo, number = self._target(channel)
         comment_id = await asyncio.to_thread(self.forge.comment, repo, number, text)
         return MessageRef(channel, str(comment_id), thread)
+
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+        await self.post(channel, f"@{user} {text}", thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
         repo, _ = self._target(message.channel)

@@ -137,10 +137,28 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
     console_chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
     forge = make_forge(cfg, store)
     router = router_mod.ChatRouter(console_chat, {}, mirror=channel)
+    slack = None
+    if cfg is not None and "slack" in cfg.chat.adapters:
+        slack_mod = importlib.import_module("adapters.chat.slack")
+        token = os.environ.get("SLACK_BOT_TOKEN")
+        if not token:
+            raise BadInput("Slack needs SLACK_BOT_TOKEN in the environment")
+        web = slack_mod.client(token, os.environ.get("SLACK_API_URL"))
+        slack = (slack_mod, web)
+        # Slack serves every channel but the console's; what happens on GitHub is mirrored to its channel.
+        router = router_mod.ChatRouter(slack_mod.SlackChat(web), {channel: console_chat},
+                                       mirror=cfg.chat.slack.channel)
     service = Service(repos=repos, store=store, engine=Engine(store), chat=router, forge=forge,
                       maintainers=maintainers, workers=workers,
                       ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
+    if slack is not None and cfg is not None:
+        slack_mod, web = slack
+        secret = os.environ.get("SLACK_SIGNING_SECRET")
+        if cfg.chat.slack.mode == "http" and not secret:
+            raise BadInput("Slack's HTTP mode needs SLACK_SIGNING_SECRET in the environment")
+        console.slack = slack_mod.build_app(service, store, web, secret if cfg.chat.slack.mode == "http" else None)
+        console.slack_group = cfg.chat.slack.maintainer_group
     if cfg is not None and cfg.forge.adapter == "github":
         hooks = importlib.import_module("adapters.forge.github_webhook")
         router.by_prefix["github:"] = hooks.GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
@@ -162,30 +180,62 @@ def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
 
 async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,
                       stream: TextIO, out: TextIO) -> int:
-    """`console`: the terminal chat. `serve`: also the webhook server, until stopped."""
+    """`console`: the terminal chat. `serve`: the chat adapters and webhooks the config names, until stopped."""
     console = build_console(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
                             interactive=stream.isatty())
     await console.service.start()
-    runner = None
+    stops: list[Any] = []
     try:
-        if args.command == "serve" and console.webhook is not None and cfg is not None:
-            from aiohttp import web
-
-            app = web.Application()
-            app.add_routes(console.webhook.routes())
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
-            out.write(f"Listening for GitHub webhooks on http://{cfg.serve.host}:{cfg.serve.port}/github/webhook\n")
+        if args.command == "serve" and cfg is not None:
+            stops = await start_servers(console, cfg, out)
         if cfg is None or "console" in cfg.chat.adapters or args.command == "console":
             await console.run(stream)
-        if runner is not None:
+        if stops:
             await asyncio.Event().wait()  # serve until the process is stopped
     finally:
-        if runner is not None:
-            await runner.cleanup()
+        for stop in stops:
+            await stop()
         await console.service.stop()
     return EXIT_OK
+
+
+async def start_servers(console: Any, cfg: config_mod.Config, out: TextIO) -> list[Any]:
+    """The webhook server (GitHub, Slack's HTTP mode) and Slack's Socket Mode; returns their stops."""
+    from aiohttp import web
+
+    stops: list[Any] = []
+    routes = list(console.webhook.routes()) if console.webhook is not None else []
+    if console.slack is not None:
+        if console.slack_group:
+            members = await console.slack.client.usergroups_users_list(usergroup=console.slack_group)
+            console.service.maintainers |= set(members.get("users", []))
+        if cfg.chat.slack.mode == "http":
+            from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+            async def slack_events(request: web.Request) -> web.Response:
+                return await to_aiohttp_response(await console.slack.async_dispatch(await to_bolt_request(request)))
+
+            routes.append(web.post("/slack/events", slack_events))
+        else:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            app_token = os.environ.get("SLACK_APP_TOKEN")
+            if not app_token:
+                raise BadInput("Slack's Socket Mode needs SLACK_APP_TOKEN in the environment")
+            handler = AsyncSocketModeHandler(console.slack, app_token)
+            await handler.connect_async()
+            stops.append(handler.close_async)
+            out.write("Connected to Slack (Socket Mode)\n")
+    if routes:
+        app = web.Application()
+        app.add_routes(routes)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
+        stops.append(runner.cleanup)
+        port = runner.addresses[0][1]  # the real one when the config asks for port 0
+        out.write(f"Listening on http://{cfg.serve.host}:{port} ({', '.join(sorted(r.path for r in routes))})\n")
+    return stops
 
 
 def _repo(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path) -> Repo:

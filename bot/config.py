@@ -23,7 +23,7 @@ SECRET_ENV_VARS = (
     "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", "OPENAI_API_KEY",
 )
 DEFAULT_FIX_LABELS = ["bug", "security", "critical"]
-CHAT_ADAPTERS = ("console",)
+CHAT_ADAPTERS = ("console", "slack")
 
 
 class Strict(BaseModel):
@@ -98,9 +98,17 @@ class ConsoleSpec(Strict):
     channel: str = "console"
 
 
+class SlackSpec(Strict):
+    mode: str = Field(default="socket", pattern="^(socket|http)$",
+                      description="socket: SLACK_APP_TOKEN; http: POST /slack/events with SLACK_SIGNING_SECRET")
+    channel: str | None = Field(default=None, description="channel id that also sees what happens on GitHub")
+    maintainer_group: str | None = Field(default=None, description="a user group id whose members are maintainers")
+
+
 class ChatSpec(Strict):
     adapters: list[str] = Field(default=["console"], description="chat adapters `serve` starts")
     console: ConsoleSpec = ConsoleSpec()
+    slack: SlackSpec = SlackSpec()
 
     @field_validator("adapters")
     @classmethod

@@ -71,6 +71,8 @@ class Console:
         self.service, self.chat, self.user = service, chat, user
         self.wait_each_line = wait_each_line
         self.webhook: Any = None  # the GitHub webhook receiver when `serve` runs one
+        self.slack: Any = None  # the Slack (Bolt) app when Slack is configured
+        self.slack_group: str | None = None
 
     async def line(self, text: str) -> bool:
         """Handle one line; False when the user wants to leave."""

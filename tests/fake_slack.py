@@ -1,0 +1,80 @@
+"""A local Slack Web API: records every call with its arguments, answers like Slack does, and
+can be told to answer one call with 429 first."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class FakeSlack:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    rate_limit_once: set[str] = field(default_factory=set)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ts = 1_700_000_000.0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                method = self.path.split("?")[0].rsplit("/", 1)[-1]
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                with fake._lock:
+                    status, headers, payload = fake._answer(method, args)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [args for m, args in self.calls if m == method]
+
+    def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if method in self.rate_limit_once:
+            self.rate_limit_once.discard(method)
+            self.calls.append((method + " (429)", args))
+            return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+        self.calls.append((method, args))
+        if method == "auth.test":
+            return 200, {}, {"ok": True, "url": "https://acme.slack.com/", "team": "acme", "user": "backportbot",
+                             "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT", "is_enterprise_install": False}
+        if method == "chat.postMessage":
+            self._ts += 1
+            ts = f"{self._ts:.6f}"
+            return 200, {}, {"ok": True, "channel": args["channel"], "ts": ts,
+                             "message": {"text": args.get("text"), "ts": ts, "user": "UBOT"}}
+        if method == "chat.update":
+            return 200, {}, {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": args.get("text")}
+        if method == "chat.postEphemeral":
+            return 200, {}, {"ok": True, "message_ts": f"{time.time():.6f}"}
+        if method == "usergroups.users.list":
+            return 200, {}, {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}
+        return 200, {}, {"ok": False, "error": "unknown_method"}

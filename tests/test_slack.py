@@ -1,0 +1,197 @@
+"""The real Bolt app receiving signed HTTP requests; its Web API client pointed at a local Slack
+Web API server that records every call with its body."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot import config
+from bot.cli import build_console, start_servers
+from tests import scenarios
+from tests.fake_slack import FakeSlack
+from tests.gitrepo import GitRepo
+from tests.test_console import non_fix
+
+SECRET = "slack-signing-secret"
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeSlack()
+    monkeypatch.setenv("SLACK_API_URL", fake.url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    yield fake
+    fake.close()
+
+
+def setup(tmp_path: Path, scenario) -> Path:
+    work = GitRepo.create(tmp_path / "work")
+    scenario(work)
+    remote = tmp_path / "remote.git"
+    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["UADA"]\n\n[serve]\nport = 0\n\n[chat]\nadapters = ["slack"]\n'
+                   f'[chat.slack]\nmode = "http"\n\n[[repos]]\nname = "server"\nurl = "{remote.as_uri()}"\n'
+                   f'branches = [{{ name = "rel" }}]\n')
+    return cfg
+
+
+def signed(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(timestamp or int(time.time()))
+    return {"X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+
+
+def slash(text: str, user: str = "UADA") -> tuple[str, str]:
+    return urlencode({"command": "/backport", "text": text, "user_id": user, "user_name": user.lower(),
+                      "channel_id": "CDEV", "team_id": "T1", "trigger_id": "1.2", "token": "x",
+                      "response_url": "http://127.0.0.1:9/response"}), "application/x-www-form-urlencoded"
+
+
+def event(inner: dict, event_id: str) -> tuple[str, str]:
+    return json.dumps({"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": event_id,
+                       "event_time": int(time.time()), "event": inner}), "application/json"
+
+
+def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]:
+    """Each request: (body, content type[, extra headers]) or a callable of the answers so far."""
+
+    async def run() -> list[tuple[int, str]]:
+        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        await console.service.start()
+        out = io.StringIO()
+        stops = await start_servers(console, config.load(cfg), out)
+        port = re.search(r":(\d+) ", out.getvalue()).group(1)
+        answers: list[tuple[int, str]] = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for item in requests:
+                    body, kind, *extra = item(answers) if callable(item) else item
+                    headers = {"Content-Type": kind, **signed(body), **(extra[0] if extra else {})}
+                    async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body.encode(),
+                                         headers=headers) as response:
+                        answers.append((response.status, await response.text()))
+                    while console.slack.background:
+                        await asyncio.gather(*list(console.slack.background))
+                    await console.service.idle()
+        finally:
+            for stop in stops:
+                await stop()
+            await console.service.stop()
+        return answers
+
+    return asyncio.run(run())
+
+
+def texts(slack: FakeSlack, method: str) -> list[str]:
+    return [args.get("text", "") for args in slack.of(method)]
+
+
+def test_slash_command_acks_then_reports_in_a_thread(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, scenarios.context_moved)
+    (answer,) = converse(cfg, data_dir, [slash("14 to rel")])
+    assert answer[0] == 200 and "On it" in answer[1]
+    root, *replies = slack.of("chat.postMessage")
+    assert root["channel"] == "CDEV" and root.get("thread_ts") is None
+    assert root["text"].startswith("Backport of #14 Tighten the limit to rel, requested by UADA.")
+    thread = {r.get("thread_ts") for r in replies}
+    assert len(thread) == 1 and None not in thread
+    edits = texts(slack, "chat.update")
+    assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1; conflicts: src/server.c (context-moved)")
+    assert edits[-1] in json.dumps(slack.of("chat.update")[-1]["blocks"], ensure_ascii=False)
+    assert "Summary: 1 PR opened." in texts(slack, "chat.postMessage")
+
+
+def test_forged_and_stale_signatures_are_rejected(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, scenarios.clean)
+    body, kind = slash("12 to rel")
+    forged = (body, kind, signed(body, secret="wrong"))
+    stale = (body, kind, signed(body, timestamp=int(time.time()) - 600))
+    answers = converse(cfg, data_dir, [forged, stale])
+    assert [status for status, _ in answers] == [401, 401]
+    assert slack.of("chat.postMessage") == []
+
+
+def test_approval_by_reaction_counts_only_maintainers(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, non_fix)
+
+    def react(user: str, event_id: str):
+        def build(answers):
+            approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
+            return event({"type": "reaction_added", "user": user, "reaction": "white_check_mark",
+                          "item": {"type": "message", "channel": "CDEV", "ts": approval["__ts"]},
+                          "event_ts": "1.0"}, event_id)
+        return build
+
+    # remember each posted message's ts so a reaction can point at it
+    original = slack._answer
+
+    def answer(method, args):
+        status, headers, payload = original(method, args)
+        if method == "chat.postMessage" and payload.get("ok"):
+            args["__ts"] = payload["ts"]
+        return status, headers, payload
+
+    slack._answer = answer
+    converse(cfg, data_dir, [slash("50 to rel"), react("UBOB", "Ev1"), react("UADA", "Ev2")])
+    approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
+    assert [e["type"] for e in approval["blocks"][1]["elements"]] == ["button"] * 3
+    (note,) = slack.of("chat.postEphemeral")
+    assert note["user"] == "UBOB" and "only maintainers' reactions count" in note["text"]
+    assert texts(slack, "chat.update")[-1].startswith("✅ rel: PR opened: local://server/pull/1")
+
+
+def test_a_retried_event_is_handled_once_and_429_is_waited_out(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, scenarios.prerequisite)
+    mention = event({"type": "app_mention", "user": "UADA", "text": "<@UBOT> backport 16 to rel",
+                     "channel": "CDEV", "ts": "5.0", "event_ts": "5.0"}, "EvMention")
+    slack.rate_limit_once.add("chat.postMessage")
+    retried = (*mention, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    why = event({"type": "app_mention", "user": "UBOB", "text": "<@UBOT> why did 16 fail on rel?",
+                 "channel": "CDEV", "ts": "6.0", "event_ts": "6.0"}, "EvWhy")
+    answers = converse(cfg, data_dir, [mention, retried, why])
+    assert [status for status, _ in answers] == [200, 200, 200]
+    roots = [t for t in texts(slack, "chat.postMessage") if t.startswith("Backport of #16")]
+    assert len(roots) == 2  # the request's root, and the answer to "why" (handled once each)
+    assert ("chat.postMessage (429)", ) == tuple(m for m, _ in slack.calls if "429" in m)
+    assert any("Add a limit parameter to handle (#10)" in t for t in texts(slack, "chat.postMessage"))
+
+
+def test_approval_by_button_and_throttled_edits(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, non_fix)
+    original = slack._answer
+
+    def answer(method, args):
+        status, headers, payload = original(method, args)
+        if method == "chat.postMessage" and payload.get("ok"):
+            args["__ts"] = payload["ts"]
+        return status, headers, payload
+
+    slack._answer = answer
+
+    def press(answers):
+        approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
+        payload = {"type": "block_actions", "user": {"id": "UADA"}, "team": {"id": "T1"}, "api_app_id": "A1",
+                   "token": "x", "trigger_id": "1.2", "channel": {"id": "CDEV"}, "container": {"type": "message"},
+                   "message": {"ts": approval["__ts"], "thread_ts": approval.get("thread_ts"), "text": "✋"},
+                   "actions": [{"type": "button", "action_id": "backport_approve", "value": "approve",
+                                "block_id": "b", "action_ts": "1.0"}]}
+        return urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+
+    started = time.monotonic()
+    converse(cfg, data_dir, [slash("50 to rel"), press])
+    assert texts(slack, "chat.update")[-1].startswith("✅ rel: PR opened: local://server/pull/1")
+    # one progress message, edited several times: never twice within a second
+    updates = slack.of("chat.update")
+    assert len(updates) >= 2 and time.monotonic() - started >= len(updates) - 1

@@ -17,6 +17,7 @@ class FakeSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rate_limit_once: set[str] = field(default_factory=set)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    socket_url: str = ""  # what apps.connections.open hands out (Socket Mode)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -75,6 +76,8 @@ class FakeSlack:
             return 200, {}, {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": args.get("text")}
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": f"{time.time():.6f}"}
+        if method == "apps.connections.open":
+            return 200, {}, {"ok": True, "url": self.socket_url}
         if method == "usergroups.users.list":
             return 200, {}, {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}
         return 200, {}, {"ok": False, "error": "unknown_method"}

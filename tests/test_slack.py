@@ -195,3 +195,59 @@ def test_approval_by_button_and_throttled_edits(tmp_path, data_dir, slack):
     # one progress message, edited several times: never twice within a second
     updates = slack.of("chat.update")
     assert len(updates) >= 2 and time.monotonic() - started >= len(updates) - 1
+
+
+def test_socket_mode_receives_a_slash_command_and_acks_it(tmp_path, data_dir, slack, monkeypatch):
+    """Slack's side of Socket Mode played by a local websocket server."""
+    from aiohttp import WSMsgType, web
+
+    cfg = setup(tmp_path, scenarios.clean)
+    cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "socket"'))
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-test")
+    acks: list[dict] = []
+
+    async def run() -> None:
+        done = asyncio.Event()
+
+        async def link(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "local"}})
+            command = {"command": "/backport", "text": "12 to rel", "user_id": "UADA", "channel_id": "CDEV",
+                       "team_id": "T1", "trigger_id": "1.2", "response_url": "http://127.0.0.1:9/r", "token": "x"}
+            await ws.send_json({"envelope_id": "env-1", "type": "slash_commands", "payload": command,
+                                "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": ""})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    acks.append(json.loads(msg.data))
+                    done.set()
+            return ws
+
+        app = web.Application()
+        app.add_routes([web.get("/link", link)])
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        slack.socket_url = f"ws://127.0.0.1:{runner.addresses[0][1]}/link"
+        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        await console.service.start()
+        stops = await start_servers(console, config.load(cfg), io.StringIO())
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                while console.slack.background:
+                    await asyncio.gather(*list(console.slack.background))
+                await console.service.idle()
+                if any(t.startswith("Summary") for t in texts(slack, "chat.postMessage")):
+                    break
+        finally:
+            for stop in stops:
+                await stop()
+            await console.service.stop()
+            await runner.cleanup()
+
+    asyncio.run(run())
+    assert acks[0]["envelope_id"] == "env-1" and "On it" in json.dumps(acks[0])
+    assert "Summary: 1 PR opened." in texts(slack, "chat.postMessage")

@@ -123,7 +123,7 @@ def test_forged_and_stale_signatures_are_rejected(tmp_path, data_dir, slack):
     assert slack.of("chat.postMessage") == []
 
 
-def test_approval_by_reaction_counts_only_maintainers(tmp_path, data_dir, slack):
+def test_approval_by_reaction_counts_only_maintainers_and_their_group(tmp_path, data_dir, slack):
     cfg = setup(tmp_path, non_fix)
 
     def react(user: str, event_id: str):
@@ -144,7 +144,9 @@ def test_approval_by_reaction_counts_only_maintainers(tmp_path, data_dir, slack)
         return status, headers, payload
 
     slack._answer = answer
-    converse(cfg, data_dir, [slash("50 to rel"), react("UBOB", "Ev1"), react("UADA", "Ev2")])
+    slack.groups = {"SMAINT": ["UCAROL"]}
+    cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
+    converse(cfg, data_dir, [slash("50 to rel"), react("UBOB", "Ev1"), react("UCAROL", "Ev2")])
     approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
     assert [e["type"] for e in approval["blocks"][1]["elements"]] == ["button"] * 3
     (note,) = slack.of("chat.postEphemeral")

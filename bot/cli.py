@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--limit", type=int, help="replay an even sample of at most N pairs")
     ep.add_argument("--jobs", type=int, default=2, help="conflicted pairs replayed at once")
     ep.add_argument("--json", type=Path, help="write the per-pair details here")
+    ep.add_argument("--llm", action="store_true", help="add the LLM rung (OPENAI_BASE_URL, OPENAI_API_KEY)")
+    ep.add_argument("--model", default="gpt-4o-mini", help="the model for --llm")
 
     dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
     dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
@@ -85,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             from bot import evaluate
 
-            return evaluate.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json)
+            llm = (importlib.import_module("adapters.llm.openai").OpenAIModel.from_environment(args.model, 120)
+                   if args.llm else None)
+            return evaluate.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
+                                llm=llm)
         if args.command == "check-config":
             config_mod.load(args.file)
             print(f"{args.file}: ok")
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("console", "serve"):
             return asyncio.run(run_console(args, cfg, data_dir, sys.stdin, sys.stdout))
         store = Store(data_dir / "backportbot.db")
-        engine = Engine(store)
+        engine = make_engine(cfg, store)
         engine.recover()
         repo = _repo(args, cfg, data_dir)
         if args.command == "backport":
@@ -148,8 +153,9 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
         # Slack serves every channel but the console's; what happens on GitHub is mirrored to its channel.
         router = router_mod.ChatRouter(slack_mod.SlackChat(web), {channel: console_chat},
                                        mirror=cfg.chat.slack.channel)
-    service = Service(repos=repos, store=store, engine=Engine(store), chat=router, forge=forge,
-                      maintainers=maintainers, workers=workers,
+    engine = make_engine(cfg, store)
+    service = Service(repos=repos, store=store, engine=engine, chat=router, forge=forge,
+                      maintainers=maintainers, workers=workers, llm=engine.ladder.llm,
                       ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
     if slack is not None and cfg is not None:
@@ -166,6 +172,20 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
         if secret:
             console.webhook = hooks.GitHubWebhook(service, forge, store, secret, cfg.forge.label_pattern)
     return console
+
+
+def make_engine(cfg: config_mod.Config | None, store: Store) -> Engine:
+    """The engine, with the LLM rung when the config turns it on."""
+    llm = make_llm(cfg)
+    if cfg is None or llm is None:
+        return Engine(store)
+    return Engine(store, llm, cfg.llm.max_calls, cfg.llm.max_tokens)
+
+
+def make_llm(cfg: config_mod.Config | None) -> Any:
+    if cfg is None or not cfg.llm.enabled:
+        return None
+    return importlib.import_module("adapters.llm.openai").OpenAIModel.from_environment(cfg.llm.model, cfg.llm.timeout)
 
 
 def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:

@@ -130,9 +130,18 @@ class ServeSpec(Strict):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class LLMSpec(Strict):
+    enabled: bool = Field(default=False, description="off: the ladder is deterministic only")
+    model: str = Field(default="gpt-4o-mini", min_length=1)
+    timeout: float = Field(default=60, gt=0, description="seconds per request")
+    max_calls: int = Field(default=8, ge=1, description="requests per attempt")
+    max_tokens: int = Field(default=40_000, ge=1, description="tokens per attempt")
+
+
 class Config(Strict):
     bot: BotSpec = BotSpec()
     serve: ServeSpec = ServeSpec()
+    llm: LLMSpec = LLMSpec()
     chat: ChatSpec = ChatSpec()
     forge: ForgeSpec = ForgeSpec()
     repos: list[RepoSpec] = Field(min_length=1)

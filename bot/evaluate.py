@@ -25,6 +25,7 @@ from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, read_commits, resolve
 from bot.engine.workspace import Workspace
 from bot.errors import BackportFailure
+from bot.ports import LLM
 from bot.store import Store
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
@@ -53,6 +54,7 @@ class Result:
     prerequisites: list[str] = field(default_factory=list)
     reason: str | None = None
     flagged: bool = False  # the names check asked for approval
+    llm_rejected: int = 0  # hunks where the LLM's answer failed a check (or it declined)
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self.pair), "class": self.cls, "rungs": self.rungs, "prerequisites": self.prerequisites,
@@ -149,7 +151,8 @@ class _Progress:
                 self.out.flush()
 
 
-def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO) -> list[Result]:
+def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO,
+           llm: LLM | None = None) -> list[Result]:
     """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
     ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched)."""
     with tempfile.TemporaryDirectory(prefix="backportbot-eval-") as tmp:
@@ -171,7 +174,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
             else:
                 conflicts.append(i)
         store = Store(Path(tmp) / "eval.db")
-        engine = Engine(store)
+        engine = Engine(store, llm)
         ws = Workspace.in_place(clone, Path(tmp) / "data")
         main_ref = ws.branch_ref(main) or main
         human_backports = _human_backports(pairs)
@@ -207,25 +210,28 @@ def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref:
     attempt = store.add_attempt(request, ws.key, source.key, pair.branch)
     label = f"eval-{attempt}"
     outcome = engine.run(attempt, Plan(ws, source, label, pair.target, main_ref))
-    rungs = [h.resolved_by for h in store.hunks(attempt)]
-    flagged = bool(store.attempt(attempt).warnings)
+    hunks = store.hunks(attempt)
+    rungs = [h.resolved_by for h in hunks]
+    flagged = any("names" in w for w in store.attempt(attempt).warnings)
+    rejected = sum(str(h.detail.get("note", "")).startswith("LLM answer rejected") for h in hunks)
     if outcome.succeeded:
         trees = git.out("rev-parse", f"{outcome.result_commit}^{{tree}}", f"{pair.human}^{{tree}}").split()
         same = trees[0] == trees[1]
         git.run("update-ref", "-d", f"refs/heads/{outcome.result_branch}", check=False)
-        return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged)
+        return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged,
+                      llm_rejected=rejected)
     prereqs = [p["commit"] for p in outcome.prerequisites]
     if outcome.failure_kind != "conflict":
-        return Result(pair, "other", rungs, reason=f"{outcome.failure_kind}: {outcome.reason}")
+        return Result(pair, "other", rungs, reason=f"{outcome.failure_kind}: {outcome.reason}", llm_rejected=rejected)
     if not prereqs:
-        return Result(pair, "unresolved", rungs, reason=outcome.reason)
+        return Result(pair, "unresolved", rungs, reason=outcome.reason, llm_rejected=rejected)
     # Confirmed: the human also backported one of them to this branch, no later than this fix
     # (often in a parallel PR, so it is not in this backport's history).
     on_branch = human_backports.get(pair.branch, {})
     when = lambda sha: int(git.out("log", "-1", "--format=%ct", sha))  # noqa: E731
     confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
     return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
-                  outcome.reason)
+                  outcome.reason, llm_rejected=rejected)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -271,12 +277,16 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
               + (f" ({baseline / n:.1%})" if n else "")
               + f"; the ladder adds {total['resolved-equal']} equal and {total['resolved-different']} different.",
               f"Flagged for approval by the names check: {sum(r.flagged for r in results)}.",
+              f"LLM rung: {pairs_by['llm']['resolved-equal']} pairs resolved equal to the human's, "
+              f"{pairs_by['llm']['resolved-different']} different (slipped through the checks), "
+              f"{sum(r.llm_rejected for r in results)} hunks rejected by the checks or declined.",
               f"Replayed {n} pairs in {seconds:.1f} s = {n / seconds if seconds else 0:.1f} pairs/s."]
     return "\n".join(lines)
 
 
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
-        json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None) -> int:
+        json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None,
+        llm: LLM | None = None) -> int:
     out, progress = out or sys.stdout, progress or sys.stderr
     git = Git(repo)
     if main is None:
@@ -291,7 +301,7 @@ def run(repo: Path, main: str | None, branches: list[str] | None, since: str | N
         pairs = [pairs[int(i * step)] for i in range(limit)]
     mined = time.monotonic()
     progress.write(f"mined {len(pairs)} pairs in {mined - start:.1f} s; replaying with {jobs} jobs\n")
-    results = replay(repo, main, pairs, jobs, progress)
+    results = replay(repo, main, pairs, jobs, progress, llm)
     out.write(tables(results, counts, time.monotonic() - mined) + "\n")
     if json_file:
         json_file.write_text(json.dumps([r.as_json() for r in results], indent=1))

@@ -18,21 +18,51 @@ class HunkRequest:
     ours: str  # the target branch's version of the region
     base: str  # the fix's parent
     theirs: str  # the fix
-    before: str  # target text just above the region
+    before: str  # target text just above the region (kept unchanged in the answer)
     after: str  # and just below
     fix_diff: str  # the fix's diff for this file
     commit_message: str
 
 
 @dataclass(frozen=True)
+class Usage:
+    calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.calls + other.calls, self.tokens + other.tokens, round(self.seconds + other.seconds, 3))
+
+
+@dataclass(frozen=True)
 class HunkAnswer:
-    resolution: str | None  # replacement text for the region, or None when the model declines
+    """`window` replaces before + region + after; None when the model declines or failed."""
+
+    window: str | None
     explanation: str
     confidence: float
+    omitted: tuple[str, ...] = ()  # lines of the fix deliberately left out (the explanation says why)
+    usage: Usage = Usage()
+
+
+@dataclass(frozen=True)
+class Classification:
+    is_fix: bool
+    is_security: bool
+    reason: str
+    usage: Usage = Usage()
 
 
 class LLM(Protocol):
+    """A model behind any OpenAI-compatible endpoint. Everything passed in is data."""
+
     def resolve_hunk(self, request: HunkRequest) -> HunkAnswer: ...
+
+    def answer(self, question: str, facts: str) -> tuple[str, Usage]:
+        """Answer from `facts` only (the stored record), citing them."""
+        ...
+
+    def classify(self, title: str, message: str) -> Classification: ...
 
 
 # --- chat ---------------------------------------------------------------------------------------

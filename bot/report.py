@@ -149,13 +149,16 @@ def stats(store: Store) -> str:
     rungs = Counter(h.resolved_by for h in store.all_hunks())
     resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
     saved = len(done) * MINUTES_PER_BACKPORT + resolved * MINUTES_PER_RESOLVED_HUNK
+    usage = Counter[str]()
+    for a in attempts:
+        usage.update({k: v for k, v in a.llm_usage.items() if isinstance(v, int | float)})
     lines = [f"Backports: {len(attempts)} attempts, {len(done)} succeeded"
              + (f" ({len(done) / finished:.0%} of finished ones)" if finished else "")
              + (", failed: " + ", ".join(f"{k} {n}" for k, n in failed.most_common()) if failed else "") + ".",
              f"Conflicts: {conflicted} attempts had some; {sum(rungs.values())} hunks, "
              + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
-             f"AI-resolved hunks: {rungs.get('llm', 0)} (no LLM configured)" if not rungs.get("llm") else
-             f"AI-resolved hunks: {rungs['llm']}",
+             f"AI-resolved hunks: {rungs.get('llm', 0)}; LLM use: {usage['calls']:g} calls, "
+             f"{usage['tokens']:g} tokens, {usage['seconds']:.1f} s",
              f"Time saved: about {saved / 60:.1f} hours ({MINUTES_PER_BACKPORT} min per backport, "
              f"{MINUTES_PER_RESOLVED_HUNK} min per resolved hunk)."]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.engine import source as source_mod
 from bot.engine.backport import Engine, Plan
 from bot.engine.source import Source
 from bot.errors import BackportFailure, BadInput, Internal
-from bot.ports import APPROVAL_BUTTONS, Chat, Forge, Incoming, MessageRef, Reaction
+from bot.ports import APPROVAL_BUTTONS, LLM, Chat, Forge, Incoming, MessageRef, Reaction
 from bot.repos import Repo
 from bot.states import FINISHED, WORKING, State
 from bot.store import Attempt, Store
@@ -48,11 +49,12 @@ def emoji_kind(emoji: str) -> str | None:
 
 class Service:
     def __init__(self, *, repos: list[Repo], store: Store, engine: Engine, chat: Chat, forge: Forge,
-                 maintainers: set[str], workers: int = 2, ci_poll_seconds: float = 60) -> None:
+                 maintainers: set[str], workers: int = 2, ci_poll_seconds: float = 60, llm: LLM | None = None) -> None:
         self.repos = {r.key: r for r in repos}
         self.store, self.engine, self.chat, self.forge = store, engine, chat, forge
         self.maintainers = maintainers
         self.workers = workers
+        self.llm = llm
         self.ci_poll_seconds = ci_poll_seconds
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._cancel: set[int] = set()
@@ -101,8 +103,12 @@ class Service:
         try:
             command = cmd.parse(msg.text)
         except cmd.ParseError as e:
-            await self.chat.post(msg.channel, str(e), msg.thread)
+            if not await self._free_question(msg):
+                await self.chat.post(msg.channel, str(e), msg.thread)
             return
+        if self.llm is not None and isinstance(command, cmd.Why) and "?" in msg.text:
+            if await self._free_question(msg):  # a question in words: answered in words
+                return
         try:
             await self._dispatch(command, msg)
         except BadInput as e:
@@ -134,6 +140,41 @@ class Service:
             elif isinstance(command, cmd.Cancel):
                 self._require_maintainer(msg, "cancel backports")
                 await say(await self._cancel_attempt(repo, key, repo.branch(command.branch)[0], msg.user))
+
+    async def _free_question(self, msg: Incoming) -> bool:
+        """"What did the bot change in the 8.0 backport of 1234?": answered from the stored record
+        (by the LLM when one is configured, citing it; else the template answer)."""
+        try:
+            repo = self.repo_for(msg.channel)
+        except BadInput:
+            return False
+        ref = re.search(r"(?<![\w/])#?(\d{1,6})\b|\b([0-9a-f]{7,40})\b", msg.text)
+        names = sorted(repo.branches, key=len, reverse=True)
+        branch = next((b for b in names if re.search(rf"(?<![\w.]){re.escape(b)}(?![\w])", msg.text)), None)
+        if ref is None or branch is None:
+            return False
+        key = await asyncio.to_thread(repo.source_key, ref.group(1) or ref.group(2))
+        display = repo.branch(branch)[0]
+        facts = report.why(self.store, repo.key, key, display)
+        attempt = self.store.latest(repo.key, key, display)
+        if self.llm is None or attempt is None:
+            await self.chat.post(msg.channel, facts, msg.thread)
+            return True
+        facts += "\n" + "\n".join(f"Hunk {h.path}:{h.detail.get('line', '?')} resolved by {h.resolved_by}: "
+                                   f"{h.detail.get('resolution', '')[:800]}" for h in self.store.hunks(attempt.id))
+        try:
+            text, usage = await asyncio.to_thread(self.llm.answer, msg.text, facts)
+        except Exception:
+            log.exception("the LLM could not answer")
+            text = ""
+        if not text:
+            await self.chat.post(msg.channel, facts, msg.thread)
+            return True
+        used = dict(attempt.llm_usage)
+        self.store.update(attempt.id, llm={k: used.get(k, 0) + v for k, v in dataclasses.asdict(usage).items()})
+        await self.chat.post(msg.channel, f"{text}\n_(answered by the LLM from the stored record of attempt "
+                                          f"{attempt.id})_", msg.thread)
+        return True
 
     def repo_for(self, channel: str) -> Repo:
         if len(self.repos) == 1 and not channel.startswith("github:"):

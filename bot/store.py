@@ -86,6 +86,7 @@ class Attempt:
     pr_url: str | None
     backport_pr: int | None
     ci: str | None  # waiting | passed | failed, when CI verifies the backport
+    llm_usage: dict[str, Any]  # calls, tokens, seconds the LLM spent on this attempt
     created_at: float
     updated_at: float
 
@@ -101,7 +102,7 @@ class Attempt:
             prerequisites=json.loads(row["prerequisites"] or "[]"), warnings=json.loads(row["warnings"] or "[]"),
             needs_approval=bool(row["needs_approval"]), message=row["message"],
             approval_message=row["approval_message"], pr_url=row["pr_url"], backport_pr=row["backport_pr"],
-            ci=row["ci"], created_at=row["created_at"],
+            ci=row["ci"], llm_usage=json.loads(row["llm"] or "{}"), created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
 
@@ -132,7 +133,7 @@ class Store:
                  "stage": str, "failure_kind": str, "reason": str, "source_commits": str,
                  "pr_number": int, "result_branch": str, "result_commit": str, "worktree": str,
                  "owner": str, "conflicts": str, "prerequisites": str, "warnings": str, "needs_approval": int,
-                 "message": str, "approval_message": str, "pr_url": str, "backport_pr": int, "ci": str,
+                 "message": str, "approval_message": str, "pr_url": str, "backport_pr": int, "ci": str, "llm": str,
                  "created_at": float,
                  "updated_at": float},
                 pk="id", foreign_keys=[("request_id", "requests", "id")], if_not_exists=True,

@@ -15,7 +15,7 @@ from typing import Any
 from bot.config import CommandSpec
 from bot.engine import policy, prereq, symbols
 from bot.engine.git import Git, GitError, brief
-from bot.engine.ladder import UNRESOLVED, FileOutcome, Ladder, unmerged_paths
+from bot.engine.ladder import UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
 from bot.engine.predict import Predictor
 from bot.engine.source import Commit, Source
 from bot.engine.verify import run_commands
@@ -89,9 +89,10 @@ def cherry_pick_message(raw: str, sha: str) -> str:
 
 
 class Engine:
-    def __init__(self, store: Store, llm: LLM | None = None) -> None:
+    def __init__(self, store: Store, llm: LLM | None = None, llm_calls: int = 8, llm_tokens: int = 40_000) -> None:
         self.store = store
         self.ladder = Ladder(llm)
+        self.llm_calls, self.llm_tokens = llm_calls, llm_tokens
 
     # --- crash recovery ------------------------------------------------------------------------
 
@@ -176,9 +177,10 @@ class Engine:
                 with self._worktree(attempt_id, ws, result) as wt:
                     self._verify(attempt_id, plan, wt)
         else:
+            budget = Budget(self.llm_calls, self.llm_tokens)
             with self._worktree(attempt_id, ws, target) as wt:
                 for commit in commits:
-                    self._pick_in_worktree(attempt_id, plan, wt, commit)
+                    self._pick_in_worktree(attempt_id, plan, wt, commit, budget)
                 result = wt.out("rev-parse", "HEAD")
                 if result == target:
                     raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
@@ -239,7 +241,7 @@ class Engine:
             head_tree = pred.tree
         return head if head != target else None
 
-    def _pick_in_worktree(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit) -> None:
+    def _pick_in_worktree(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit, budget: Budget) -> None:
         mainline = ["-m", str(plan.source.mainline)] if plan.source.mainline else []
         res = wt.run("cherry-pick", "-x", *mainline, commit.sha, check=False)
         if res.returncode == 0:
@@ -251,9 +253,9 @@ class Engine:
                 self.store.note(attempt_id, {"skipped_empty": commit.sha})
                 return
             raise Internal(f"cherry-pick of {commit.sha[:10]} failed: {(res.stderr or res.stdout).strip()[-500:]}")
-        self._resolve(attempt_id, plan, wt, commit)
+        self._resolve(attempt_id, plan, wt, commit, budget)
 
-    def _resolve(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit) -> None:
+    def _resolve(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit, budget: Budget) -> None:
         store = self.store
         paths = sorted(unmerged_paths(wt))
         store.transition(attempt_id, State.CONFLICTED, {"commit": commit.sha, "paths": paths}, stage="conflicted")
@@ -261,8 +263,14 @@ class Engine:
         parent = commit.parents[(plan.source.mainline or 1) - 1] if commit.parents else None
         diffs = {p: wt.run("diff", "--no-color", parent, commit.sha, "--", p, check=False).stdout
                  for p in paths} if parent else {}
-        outcomes = self.ladder.resolve(wt, commit.message, diffs)
+        outcomes = self.ladder.resolve(wt, commit.message, diffs, budget)
+        if budget.used.calls:
+            store.update(attempt_id, llm=asdict(budget.used))
         self._record(attempt_id, outcomes)
+        by_llm = sum(h.resolved_by == "llm" for o in outcomes for h in o.hunks)
+        if by_llm and all(o.resolved for o in outcomes):
+            self._flag(attempt_id, f"{by_llm} conflict hunk{'s were' if by_llm > 1 else ' was'} resolved by the LLM: "
+                                   "a maintainer must review the result")
         summaries = [o.summary() for o in outcomes]
         if all(o.resolved for o in outcomes):
             store.transition(attempt_id, State.PICKING, {"resolved": summaries}, conflicts=summaries, stage="picking")

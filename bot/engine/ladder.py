@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.engine import conflicts, rules
+from bot.engine import conflicts, rules, syntax
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
-from bot.ports import LLM, HunkRequest
+from bot.ports import LLM, HunkAnswer, HunkRequest, Usage
 
 UNRESOLVED = "unresolved"
 DETAIL_CHARS = 2000
@@ -65,27 +65,43 @@ def unmerged_paths(wt: Git) -> dict[str, set[int]]:
     return stages
 
 
+@dataclass
+class Budget:
+    """What the LLM may spend on one attempt."""
+
+    max_calls: int = 8
+    max_tokens: int = 40_000
+    used: Usage = field(default_factory=Usage)
+
+    def allows(self) -> bool:
+        return self.used.calls < self.max_calls and self.used.tokens < self.max_tokens
+
+
 class Ladder:
     def __init__(self, llm: LLM | None = None) -> None:
         self.llm = llm
 
-    def resolve(self, wt: Git, commit_message: str, fix_diff: dict[str, str]) -> list[FileOutcome]:
+    def resolve(self, wt: Git, commit_message: str, fix_diff: dict[str, str],
+                budget: Budget | None = None) -> list[FileOutcome]:
         """Resolve what can be resolved in the work tree; stage the files that are fully resolved."""
         stages = unmerged_paths(wt)
         remaining = set(wt.out("rerere", "remaining").splitlines())
+        budget = budget or Budget()
         outcomes = []
         for path, st in sorted(stages.items()):
             if 2 not in st or 3 not in st:
                 kind, why = _KIND_BY_STAGES.get(frozenset(st), ("other", "a tree-level conflict"))
                 outcomes.append(FileOutcome(path, kind, [HunkOutcome(None, UNRESOLVED, note=why)]))
                 continue
-            outcomes.append(self._content(wt, path, path not in remaining, commit_message, fix_diff.get(path, "")))
+            outcomes.append(self._content(wt, path, path not in remaining, commit_message,
+                                          fix_diff.get(path, ""), budget))
         done = [o.path for o in outcomes if o.resolved]
         if done:
             wt.run("add", "--", *done)
         return outcomes
 
-    def _content(self, wt: Git, path: str, by_rerere: bool, message: str, diff: str) -> FileOutcome:
+    def _content(self, wt: Git, path: str, by_rerere: bool, message: str, diff: str,
+                 budget: Budget) -> FileOutcome:
         file = wt.cwd / path
         try:
             text = file.read_text()
@@ -98,22 +114,67 @@ class Ladder:
             file.write_text(text)
             return FileOutcome(path, "content", [HunkOutcome(h, "rerere") for h in hunks])
         parsed = conflicts.parse(text)
-        outcomes = [self._hunk(path, h, message, diff) for h in parsed.hunks]
+        outcomes = [self._rules(path, h) for h in parsed.hunks]
+        if self.llm is not None:
+            for n, outcome in enumerate(outcomes):
+                if outcome.resolved_by == UNRESOLVED and outcome.hunk is not None:
+                    outcomes[n] = self._llm(path, parsed, outcome.hunk, message, diff, budget)
+        elif any(o.resolved_by == UNRESOLVED for o in outcomes):
+            for o in outcomes:
+                if o.resolved_by == UNRESOLVED:
+                    o.note = "no deterministic rule applies (no LLM configured)"
         resolutions = {o.hunk.index: o.resolution for o in outcomes if o.hunk and o.resolution is not None}
         if resolutions:
             file.write_text(parsed.render(resolutions))
         return FileOutcome(path, "content", outcomes)
 
-    def _hunk(self, path: str, h: Hunk, message: str, diff: str) -> HunkOutcome:
+    def _rules(self, path: str, h: Hunk) -> HunkOutcome:
         for name, rule in rules.RULES:
             lines = rule(h, path)
             if lines is not None:
                 return HunkOutcome(h, name, lines)
-        if self.llm is None:
-            return HunkOutcome(h, UNRESOLVED, note="no deterministic rule applies (no LLM configured)")
+        return HunkOutcome(h, UNRESOLVED, note="no deterministic rule applies")
+
+    def _llm(self, path: str, parsed: conflicts.ConflictedFile, h: Hunk, message: str, diff: str,
+             budget: Budget) -> HunkOutcome:
+        """The last rung. The model's answer can only ever replace this hunk's region, and only
+        when every check passes; otherwise the hunk needs a human, with the model's explanation."""
+        if not budget.allows():
+            return HunkOutcome(h, UNRESOLVED, note="the LLM budget of this attempt is spent")
+        assert self.llm is not None
         answer = self.llm.resolve_hunk(HunkRequest(
             path, "".join(h.ours), "".join(h.base), "".join(h.theirs), "".join(h.before), "".join(h.after),
             diff, message))
-        if answer.resolution is None or conflicts.has_markers(answer.resolution):
-            return HunkOutcome(h, UNRESOLVED, note=f"LLM declined: {answer.explanation}")
-        return HunkOutcome(h, "llm", answer.resolution.splitlines(keepends=True), note=answer.explanation)
+        budget.used = budget.used + answer.usage
+        lines, problem = check_llm_answer(path, parsed, h, answer)
+        if lines is None:
+            return HunkOutcome(h, UNRESOLVED, note=f"LLM answer rejected: {problem}. Model said: {answer.explanation}")
+        return HunkOutcome(h, "llm", lines, note=f"{answer.explanation} (confidence {answer.confidence:.2f})")
+
+
+def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,
+                     answer: HunkAnswer) -> tuple[list[str] | None, str]:
+    """The resolved lines for the region, or None and what was wrong with the answer."""
+    if answer.window is None:
+        return None, "the model gave no resolution"
+    if conflicts.has_markers(answer.window):
+        return None, "conflict markers remain"
+    window = answer.window.splitlines(keepends=True)
+    if window and not window[-1].endswith("\n"):
+        window[-1] += "\n"
+    same = lambda a, b: [x.rstrip("\r\n") for x in a] == [x.rstrip("\r\n") for x in b]  # noqa: E731
+    before, after = list(h.before), list(h.after)
+    if (len(window) < len(before) + len(after) or not same(window[:len(before)], before)
+            or not same(window[len(window) - len(after):], after)):
+        return None, "it changes lines outside the conflicted region"
+    region = window[len(before):len(window) - len(after)]
+    added = {line.strip() for line in h.theirs if line.strip() and line not in h.base}
+    kept = {line.strip() for line in region} | {line.strip() for line in answer.omitted}
+    if missing := sorted(added - kept):
+        return None, f"the fix's line {missing[0]!r} is missing and the model did not say why"
+    others = {o.index: list(o.ours) for o in parsed.hunks if o.index != h.index}
+    branch = syntax.errors(path, parsed.render({**others, h.index: list(h.ours)}))
+    resolved = syntax.errors(path, parsed.render({**others, h.index: region}))
+    if branch is not None and resolved is not None and resolved > branch:
+        return None, "the file no longer parses"
+    return region, ""

@@ -13,7 +13,8 @@ Usage:
   /backport why 1234 8.1           why the last attempt ended as it did
   /backport retry 1234 8.1         try again
   /backport cancel 1234 8.1        cancel a queued or waiting backport
-  /backport digest                 the candidate digest
+  /backport digest                 the candidate digest (✅ backport, ❌ dismiss, 🔁 re-check)
+  /backport landed 8.1             fixes requested or labelled for 8.1 that are not on it yet
   /backport stats                  success rate, conflicts, time saved
   /backport help                   this text
 Approve a waiting backport by reacting to its message: ✅ approve · ❌ reject · 🔁 retry."""
@@ -58,6 +59,11 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Landed:
+    branch: str
+
+
+@dataclass(frozen=True)
 class Stats:
     pass
 
@@ -67,7 +73,7 @@ class Help:
     pass
 
 
-Command = Backport | Status | Why | Retry | Cancel | Digest | Stats | Help
+Command = Backport | Status | Why | Retry | Cancel | Digest | Landed | Stats | Help
 
 _PREFIX = re.compile(r"^\s*(?:<@[\w.-]+>|@[\w.-]+)?[\s,:]*(?:/?backport\b)?\s*", re.I)
 _PR_URL = re.compile(r"^https?://[^\s/]+/[^\s/]+/[^\s/]+/pulls?/(\d+)/?$")
@@ -108,6 +114,10 @@ def parse(text: str) -> Command:
         if args:
             raise ParseError(f"/backport {verb} takes no arguments")
         return Digest() if verb == "digest" else Stats()
+    if verb == "landed":
+        if len(args) != 1:
+            raise ParseError("usage: /backport landed <branch>")
+        return Landed(args[0])
     if verb == "status":
         if len(args) != 1:
             raise ParseError("usage: /backport status <PR or commit>")

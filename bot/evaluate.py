@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from bot.engine.backport import Engine, Plan
 from bot.engine.git import Git
+from bot.engine.policy import patch_ids
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, read_commits, resolve
 from bot.engine.workspace import Workspace
@@ -99,10 +100,10 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
     if unmatched:
         bases = [git.out("merge-base", main, b) for b in unmatched]
         oldest = git.out("merge-base", "--octopus", *bases) if len(bases) > 1 else bases[0]
-        main_ids = _patch_ids(git, ["--no-merges", *since_args, f"{oldest}..{main}"])
+        main_ids = patch_ids(git, ["--no-merges", *since_args, f"{oldest}..{main}"])
         by_id = {pid: sha for sha, pid in main_ids.items()}
         for branch, commits in unmatched.items():
-            ids = _patch_ids(git, ["--no-walk=unsorted", *(h for h, _ in commits)])
+            ids = patch_ids(git, ["--no-walk=unsorted", *(h for h, _ in commits)])
             for human, target in commits:
                 if (pid := ids.get(human)) and pid in by_id and (by_id[pid], human) not in found:
                     found[(by_id[pid], human)] = Pair(by_id[pid], human, target, branch, "patch-id")
@@ -118,17 +119,6 @@ def _main_by_pr(git: Git, main: str, since_args: list[str]) -> dict[str, str]:
         if m := PR_SUFFIX.search(subject):
             by_pr.setdefault(m.group(1), sha)
     return by_pr
-
-
-def _patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
-    diff = git.raw("log", "-p", "--no-color", "--format=commit %H", *spec)
-    if not diff.strip():
-        return {}
-    ids = {}
-    for line in git.out("patch-id", "--stable", input=diff).splitlines():
-        pid, commit = line.split()
-        ids[commit] = pid
-    return ids
 
 
 # --- replay ---------------------------------------------------------------------------------------

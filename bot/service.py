@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import commands as cmd
-from bot import pullrequest, report
+from bot import digest, pullrequest, report
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine, Plan
 from bot.engine.source import Source
@@ -33,7 +33,8 @@ RETRY = {"🔁", "🔄", "repeat", "arrows_counterclockwise"}
 # Still alive: a new request for the same fix and branch joins it instead of starting another.
 OPEN = frozenset({State.REQUESTED, State.QUEUED, State.READY, State.AWAITING_APPROVAL, State.PR_OPEN}) | WORKING
 QUEUED_TEXT = "⏳ {branch}: queued…"  # what report.progress shows for a queued attempt
-DIGEST_NOT_YET = "The candidate digest is not available yet: it comes with the scheduler (weekly digest)."
+DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
+CHAT_LIMIT = 3000  # characters per message, under every chat's limit
 
 
 def emoji_kind(emoji: str) -> str | None:
@@ -121,7 +122,10 @@ class Service:
         if isinstance(command, cmd.Help):
             await say(cmd.HELP)
         elif isinstance(command, cmd.Digest):
-            await say(DIGEST_NOT_YET)
+            await self.post_digest(self.repo_for(msg.channel), msg.channel, msg.thread)
+        elif isinstance(command, cmd.Landed):
+            repo = self.repo_for(msg.channel)
+            await say(await asyncio.to_thread(self._landed, repo, repo.branch(command.branch)[0]))
         elif isinstance(command, cmd.Stats):
             await say(report.stats(self.store))
         elif isinstance(command, cmd.Backport):
@@ -267,10 +271,85 @@ class Service:
         self.store.transition(current.id, State.CANCELLED, {"by": user})
         return f"Cancelled the backport of {key} to {branch}."
 
+    # --- the candidate digest ------------------------------------------------------------------------
+
+    async def post_digest(self, repo: Repo, channel: str, thread: str | None = None) -> int:
+        """Post the digest: a first message, then one reply per candidate to react on."""
+        last = self.store.last_digest(repo.key)
+        await asyncio.to_thread(repo.workspace.fetch)
+        head = repo.workspace.git.out("rev-parse", repo.main_ref)
+        candidates = await asyncio.to_thread(digest.find, repo, last["head"] if last else DIGEST_WINDOW, None,
+                                             self.store.dismissed(repo.key))
+        missing = await asyncio.to_thread(lambda: sum(len(self._missing(repo, b)) for b in repo.release_branches()))
+        root = None
+        for part in digest.split(digest.render(candidates, repo.key, missing), CHAT_LIMIT):
+            posted = await self.chat.post(channel, part, thread)
+            root = root or posted
+        assert root is not None
+        replies_in = thread or root.id
+        for cand in candidates:
+            note = await self.chat.post(channel, cand.line()[:CHAT_LIMIT], replies_in)
+            self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, replies_in)
+        self.store.add_digest(repo.key, head, channel, root.id, len(candidates))
+        return len(candidates)
+
+    async def propose(self, repo: Repo, key: str, channel: str) -> None:
+        """The security fast path: one merged fix proposed at once, not at the next digest."""
+        git = repo.workspace.git
+        await asyncio.to_thread(repo.workspace.fetch)
+        source = await asyncio.to_thread(self._resolve, repo, key)
+        commit = source.commits[-1].sha
+        found = await asyncio.to_thread(digest.find, repo, f"{commit}~1" if git.rev(f"{commit}~1") else None)
+        cand = next((c for c in found if c.commit == commit), None)
+        if cand is None:
+            return
+        note = await self.chat.post(channel, "🔒 A security fix was just merged: " + cand.line()
+                                    + ". React ✅ to backport it, ❌ to dismiss it.")
+        self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, None)
+
+    async def _candidate_reaction(self, cand: dict[str, Any], kind: str, user: str, message: MessageRef) -> None:
+        repo = self.repos[cand["repo"]]
+        channel, thread = cand["channel"], cand["thread"]
+        if kind == "approve":
+            await self.handle(Incoming(user, f"/backport {cand['key']} to {' '.join(cand['branches'])}",
+                                       channel, thread, maintainer=True))
+        elif kind == "reject":
+            self.store.dismiss(repo.key, cand["key"], user)
+            await self.chat.post(channel, f"{cand['key']} dismissed by {user}; it will not be proposed again.",
+                                 thread)
+        else:
+            commit = cand["commit"]
+            found = await asyncio.to_thread(digest.find, repo, f"{commit}~1")
+            fresh = next((c for c in found if c.commit == commit), None)
+            text = fresh.line() if fresh else f"{cand['key']}: every release branch has it now."
+            await self.chat.update(MessageRef(channel, message.id, thread), text)
+            if fresh:
+                self.store.add_candidate(message.id, repo.key, fresh.key, commit, fresh.suggested, channel, thread)
+
+    def _missing(self, repo: Repo, branch: str) -> list[tuple[str, str]]:
+        requested = {a.source: a.state.replace("_", " ") for a in self.store.attempts(repo.key, branch=branch)}
+        return digest.not_landed(repo, requested, branch)
+
+    def _landed(self, repo: Repo, branch: str) -> str:
+        missing = self._missing(repo, branch)
+        if not missing:
+            return f"Every fix requested or labelled for {branch} is on {branch}."
+        lines = [f"Not on {branch} yet ({len(missing)}):"]
+        lines += [f"  {what} — {how}" for what, how in missing]
+        return "\n".join(lines)
+
     # --- reactions -------------------------------------------------------------------------------
 
     async def react(self, reaction: Reaction) -> None:
         kind = emoji_kind(reaction.emoji)
+        cand = self.store.candidate(reaction.message.id) if kind else None
+        if cand is not None and kind is not None:
+            if reaction.user not in self.maintainers:
+                await self.chat.notify(cand["channel"], reaction.user, "only maintainers' reactions count "
+                                       f"({', '.join(sorted(self.maintainers))}); yours was ignored.", cand["thread"])
+                return
+            await self._candidate_reaction(cand, kind, reaction.user, reaction.message)
+            return
         attempt = self.store.by_message(reaction.message.id) if kind else None
         if attempt is None or kind is None:
             return  # not a reaction the bot acts on

@@ -146,6 +146,13 @@ class Store:
                 {"id": int, "attempt_id": int, "path": str, "hunk": int, "resolved_by": str, "detail": str},
                 pk="id", foreign_keys=[("attempt_id", "attempts", "id")], if_not_exists=True,
             )
+            self.db["digests"].create({"id": int, "repo": str, "at": float, "head": str, "channel": str,
+                                       "message": str, "candidates": int}, pk="id", if_not_exists=True)
+            self.db["candidates"].create({"message": str, "repo": str, "key": str, "commit": str, "branches": str,
+                                          "channel": str, "thread": str, "at": float}, pk="message",
+                                         if_not_exists=True)
+            self.db["dismissals"].create({"repo": str, "key": str, "by": str, "at": float}, pk=("repo", "key"),
+                                         if_not_exists=True)
             self.db["attempts"].create_index(["repo", "source", "branch"], if_not_exists=True)
             self.db["events"].create_index(["attempt_id"], if_not_exists=True)
             self.db["hunks"].create_index(["attempt_id"], if_not_exists=True)
@@ -277,6 +284,40 @@ class Store:
             return [HunkRecord(r["path"], r["hunk"], r["resolved_by"], json.loads(r["detail"]))
                     for r in self.db["hunks"].rows_where()]
 
+    # --- digests ---------------------------------------------------------------------------------
+
+    def last_digest(self, repo: str) -> dict[str, Any] | None:
+        with self.lock:
+            rows = list(self.db["digests"].rows_where("repo = ?", [repo], order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def add_digest(self, repo: str, head: str, channel: str, message: str, candidates: int) -> None:
+        with self.lock:
+            self.db["digests"].insert({"repo": repo, "at": now(), "head": head, "channel": channel,
+                                       "message": message, "candidates": candidates})
+
+    def add_candidate(self, message: str, repo: str, key: str, commit: str, branches: list[str], channel: str,
+                      thread: str | None) -> None:
+        with self.lock:
+            self.db["candidates"].insert({"message": message, "repo": repo, "key": key, "commit": commit,
+                                          "branches": json.dumps(branches), "channel": channel, "thread": thread,
+                                          "at": now()}, replace=True)
+
+    def candidate(self, message: str) -> dict[str, Any] | None:
+        with self.lock:
+            rows = list(self.db["candidates"].rows_where("message = ?", [message]))
+        if not rows:
+            return None
+        return {**rows[0], "branches": json.loads(rows[0]["branches"])}
+
+    def dismiss(self, repo: str, key: str, by: str) -> None:
+        with self.lock:
+            self.db["dismissals"].insert({"repo": repo, "key": key, "by": by, "at": now()}, replace=True)
+
+    def dismissed(self, repo: str) -> set[str]:
+        with self.lock:
+            return {r["key"] for r in self.db["dismissals"].rows_where("repo = ?", [repo])}
+
     def highest_message_number(self) -> int:
         """The largest numeric message id stored (the console numbers its messages; a restart
         continues after it so that `react 7` never reaches an older message 7)."""
@@ -284,7 +325,8 @@ class Store:
             row = self.db.execute(
                 "select max(n) from (select cast(message as integer) as n from attempts "
                 "union all select cast(approval_message as integer) from attempts "
-                "union all select cast(thread as integer) from requests)").fetchone()
+                "union all select cast(thread as integer) from requests "
+                "union all select cast(message as integer) from candidates)").fetchone()
         return int(row[0] or 0)
 
     def orphaned(self) -> Iterator[Attempt]:

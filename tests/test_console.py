@@ -130,7 +130,7 @@ def test_bad_input_gets_specific_answers(tmp_path, data_dir):
     assert "unknown branch '9.9'; valid branches: rel" in out
     assert "Try: /backport 1234 to 8.1" in out
     assert "Sorry bob, only maintainers can request backports (ada)." in out
-    assert "not available yet" in out
+    assert "Backport digest for demo: " in out
     assert "/backport why 1234 8.1" in out
     assert Store(data_dir / "backportbot.db").attempts("demo") == []
 

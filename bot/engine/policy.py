@@ -41,7 +41,7 @@ def needs_approval(source: Source, fix_labels: list[str]) -> str | None:
     return f"the source is not labelled as a fix ({shown}; fix labels: {', '.join(fix_labels)})"
 
 
-def _patch_id(git: Git, spec: list[str]) -> dict[str, str]:
+def patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
     """commit -> stable patch-id for `git log -p` over spec (merges diffed against parent 1)."""
     diff = git.raw("log", "-p", "--no-color", "--first-parent", "-m", "--format=commit %H", *spec)
     if not diff.strip():
@@ -85,9 +85,9 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
         candidates = git.out("log", "--format=%H", "--no-merges", f"{base}..{target_ref}", "--",
                              *sorted(set(files))).split() if files else []
         if candidates:
-            theirs = _patch_id(git, ["--no-walk=unsorted", *candidates])
+            theirs = patch_ids(git, ["--no-walk=unsorted", *candidates])
             by_id = {pid: sha for sha, pid in theirs.items()}
-            mine = _patch_id(git, ["--no-walk=unsorted", *[c.sha for c in rest]])
+            mine = patch_ids(git, ["--no-walk=unsorted", *[c.sha for c in rest]])
             for c in rest:
                 if (pid := mine.get(c.sha)) and pid in by_id:
                     found[c.sha] = Presence(c.sha, by_id[pid], "patch-id")

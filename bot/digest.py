@@ -1,0 +1,184 @@
+"""Candidate discovery and ranking: fixes merged on the main branch that a release branch lacks,
+each with how a backport would go there, decided in batches (one git pass per branch, one
+in-memory merge batch for all pairs)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.engine.git import Git
+from bot.engine.policy import ORIGIN, patch_ids
+from bot.engine.predict import Pick, Predictor
+from bot.engine.source import PR_SUFFIX, read_commits
+from bot.repos import Repo
+
+SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
+FIX_PREFIX = re.compile(r"^\s*(fix(es|ed)?|bug(fix)?|hotfix|BUG|security)\b(\([^)]*\))?!?:?", re.I)
+FIX_WORDS = re.compile(r"\b(fix(es|ed)?|crash\w*|leak\w*|overflow\w*|underflow|use[- ]after[- ]free|deadlock\w*|"
+                       r"race|regression|null pointer|segfault|corrupt\w*|assert\w*|panic\w*|hang\w*)\b", re.I)
+_LABELS = re.compile(r"^Labels?:\s*(.+)$", re.M | re.I)
+
+
+@dataclass
+class Candidate:
+    commit: str
+    key: str  # "#N" or the SHA
+    title: str
+    security: bool
+    reasons: list[str]
+    outlook: dict[str, str] = field(default_factory=dict)  # branch -> clean | conflicts ... | present
+
+    @property
+    def suggested(self) -> list[str]:
+        """Branches a ✅ backports to: every one that does not have it yet."""
+        return [b for b, o in self.outlook.items() if o != "present"]
+
+    @property
+    def risk(self) -> int:
+        return sum(0 if o in ("clean", "present") else 1 for o in self.outlook.values())
+
+    def line(self) -> str:
+        tag = "🔒 security: " if self.security else ""
+        where = "; ".join(f"{b}: {o}" for b, o in self.outlook.items())
+        return f"{tag}{self.key if self.key.startswith('#') else self.key[:10]} {self.title} — {where}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"commit": self.commit, "key": self.key, "title": self.title, "security": self.security,
+                "reasons": self.reasons, "outlook": self.outlook, "suggested": self.suggested}
+
+
+def classify(subject: str, body: str, fix_labels: tuple[str, ...]) -> tuple[bool, bool, list[str]]:
+    """(is a fix candidate, is security, why) from labels, conventional prefixes and keywords."""
+    labels = {x.strip().lower() for m in _LABELS.finditer(body) for x in m.group(1).split(",")}
+    reasons = []
+    security = bool(SECURITY.search(subject)) or "security" in labels
+    if security:
+        reasons.append("security")
+    if labels & {f.lower() for f in fix_labels}:
+        reasons.append("labelled " + ", ".join(sorted(labels & {f.lower() for f in fix_labels})))
+    if FIX_PREFIX.match(subject):
+        reasons.append("fix prefix")
+    elif m := FIX_WORDS.search(subject):
+        reasons.append(f"mentions {m.group(0).lower()!r}")
+    return bool(reasons), security, reasons
+
+
+def _branch_index(git: Git, branch_ref: str, main_ref: str, since: str | None) -> tuple[set[str], set[str], str]:
+    """What a branch already carries: origins named in its commits, `(#N)` subjects; and its
+    merge base with main."""
+    base = git.out("merge-base", branch_ref, main_ref)
+    args = ["log", "--format=%s%x1f%b%x1e", f"{base}..{branch_ref}"] + ([f"--since={since}"] if since else [])
+    origins, prs = set(), set()
+    for rec in git.out(*args).split("\x1e"):
+        subject, _, body = rec.strip("\n").partition("\x1f")
+        origins.update(o.lower() for o in ORIGIN.findall(body))
+        if m := PR_SUFFIX.search(subject):
+            prs.add(m.group(1))
+    return origins, prs, base
+
+
+def find(repo: Repo, since: str | None = None, until: str | None = None, dismissed: set[str] | None = None,
+         limit: int | None = None) -> list[Candidate]:
+    """Fix candidates merged on main in the window (`since`: a date or a commit), with their outlook
+    on every release branch, security first then by risk."""
+    git = repo.workspace.git
+    main_ref = repo.main_ref
+    window = [f"{since}..{main_ref}"] if since and git.rev(since) else (
+        [f"--since={since}", main_ref] if since else [main_ref])
+    shas = git.out("log", "--first-parent", "--format=%H", *(["-n", "500"] if not since else []), *window).split()
+    commits = read_commits(git, *shas) if shas else []
+    dismissed = dismissed or set()
+    candidates: list[Candidate] = []
+    for c in commits:
+        is_fix, security, reasons = classify(c.subject, c.body, repo.fix_labels)
+        key = f"#{c.pr_number}" if c.pr_number else c.sha
+        if is_fix and key not in dismissed and c.sha not in dismissed:
+            candidates.append(Candidate(c.sha, key, PR_SUFFIX.sub("", c.subject).strip(), security, reasons))
+        if limit and len(candidates) >= limit:
+            break
+    if not candidates:
+        return []
+    by_sha = {c.sha: c for c in commits}
+    oldest = min((by_sha[x.commit] for x in candidates), key=lambda c: int(c.author_date.split()[0]))
+    since_date = f"@{oldest.author_date.split()[0]}"
+    picks, owners = [], []
+    mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *(c.commit for c in candidates)])
+    for branch in repo.release_branches():
+        _, ref = repo.branch(branch)
+        origins, prs, base = _branch_index(git, ref, main_ref, since_date)
+        missing = set(git.out("rev-list", f"{ref}..{main_ref}", f"--since={since_date}").split())
+        theirs = set(patch_ids(git, ["--no-merges", f"--since={since_date}", f"{base}..{ref}"]).values())
+        for cand in candidates:
+            if (cand.commit not in missing or any(cand.commit.startswith(o) for o in origins)
+                    or (cand.key.startswith("#") and cand.key[1:] in prs) or mine.get(cand.commit) in theirs):
+                cand.outlook[branch] = "present"
+                continue
+            commit = by_sha[cand.commit]
+            picks.append(Pick(cand.commit, commit.parents[0] if commit.parents else None, ref))
+            owners.append((cand, branch))
+    with Predictor(git) as predictor:
+        for (cand, branch), pred in zip(owners, predictor.predict(picks), strict=True):
+            n = len(pred.conflicts)
+            cand.outlook[branch] = "clean" if pred.clean else (
+                f"conflicts in {n} file{'s' if n != 1 else ''} ({', '.join(pred.conflicts[:3])})")
+    order = {b: i for i, b in enumerate(repo.release_branches())}
+    for cand in candidates:
+        cand.outlook = dict(sorted(cand.outlook.items(), key=lambda kv: order[kv[0]]))
+    live = [c for c in candidates if c.suggested]
+    return sorted(live, key=lambda c: (not c.security, c.risk))
+
+
+def render(candidates: list[Candidate], repo: str, landed_missing: int | None = None) -> str:
+    """The digest's first message; one thread reply per candidate follows."""
+    security = sum(c.security for c in candidates)
+    head = f"Backport digest for {repo}: {len(candidates)} candidate{'s' if len(candidates) != 1 else ''}"
+    if security:
+        head += f" ({security} security)"
+    head += ". React on a candidate: ✅ backport it to its suggested branches, ❌ dismiss it, 🔁 check it again."
+    if landed_missing:
+        head += f"\nRequested or labelled but not landed yet: {landed_missing} (`/backport landed <branch>`)."
+    return head
+
+
+def split(text: str, limit: int) -> list[str]:
+    """Cut a message into pieces under the chat's size limit, at line ends."""
+    parts, current = [], ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            parts.append(current) if current else None
+            current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current:
+        parts.append(current)
+    return parts
+
+
+def not_landed(repo: Repo, requested: dict[str, str], branch: str) -> list[tuple[str, str]]:
+    """Fixes requested for `branch` (key -> what happened to the request) or labelled
+    `backport/<branch>` on main (a `Labels:` line), that the branch does not carry yet."""
+    from bot.engine.policy import find_present
+    from bot.engine.source import resolve
+
+    git = repo.workspace.git
+    _, ref = repo.branch(branch)
+    labelled = git.out("log", "--first-parent", "--format=%H", "-E", "-i",
+                       f"--grep=^Labels?:.*backport/{re.escape(branch)}\\b", repo.main_ref).split()
+    wanted = dict(requested)
+    for c in read_commits(git, *labelled) if labelled else []:
+        wanted.setdefault(f"#{c.pr_number}" if c.pr_number else c.sha, "labelled, never requested")
+    missing = []
+    for key, how in wanted.items():
+        try:
+            source = resolve(git, key, repo.main_ref)
+        except Exception:  # noqa: BLE001 - a request for something that no longer resolves is still missing
+            missing.append((key, how))
+            continue
+        if len(find_present(git, source, ref, repo.main_ref)) < len(source.commits):
+            missing.append((f"{key} {source.title}" if key.startswith("#") else f"{key[:10]} {source.title}", how))
+    return missing

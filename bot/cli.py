@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         sp_.add_argument("--main", help="the main branch (without config)")
         sp_.add_argument("--user", help="who you are in the console (default: config, then $USER)")
 
+    gp = sub.add_parser("digest", help="print the candidate digest")
+    gp.add_argument("--repo", required=False, help="a local repository path, or a configured repository name")
+    gp.add_argument("--main", help="the main branch (default: guessed, or from config)")
+    gp.add_argument("--since", help="a date or a commit (default: 7 days ago)")
+    gp.add_argument("--json", action="store_true", help="one JSON object per candidate")
+
     ep = sub.add_parser("eval", help="replay the repository's own backport history and score the engine")
     ep.add_argument("--repo", type=Path, required=True, help="a local clone with the main and release branches")
     ep.add_argument("--main", help="the main branch (default: main, master, unstable or trunk)")
@@ -109,6 +115,18 @@ def main(argv: list[str] | None = None) -> int:
             branch = repo.branch(args.branch)[0]
             print(report.why(store, repo.key, repo.source_key(args.ref), branch))
             return EXIT_OK
+        if args.command == "digest":
+            from bot import digest
+
+            found = digest.find(repo, args.since or "7 days ago", dismissed=store.dismissed(repo.key))
+            if args.json:
+                for cand in found:
+                    print(json.dumps(cand.as_json()))
+            else:
+                print(digest.render(found, repo.key))
+                for cand in found:
+                    print("  " + cand.line())
+            return EXIT_OK
         if args.command == "status":
             print(report.status(store, repo, source_mod.resolve(repo.workspace.git, args.ref, repo.main_ref)))
             return EXIT_OK
@@ -157,6 +175,7 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
     service = Service(repos=repos, store=store, engine=engine, chat=router, forge=forge,
                       maintainers=maintainers, workers=workers, llm=engine.ladder.llm,
                       ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
+    service.alert_channel = cfg.digest.channel if cfg is not None else channel
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
     if slack is not None and cfg is not None:
         slack_mod, web = slack
@@ -208,6 +227,17 @@ async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, d
     try:
         if args.command == "serve" and cfg is not None:
             stops = await start_servers(console, cfg, out)
+        if args.command == "serve" and cfg is not None and cfg.digest.enabled:
+            from bot.scheduler import DigestSchedule
+
+            schedule = DigestSchedule(console.service, list(console.service.repos.values()), cfg.digest.cron,
+                                      cfg.digest.timezone, cfg.digest.channel)
+            await schedule.start()
+
+            async def stop_schedule() -> None:
+                schedule.stop()
+
+            stops.append(stop_schedule)
         if cfg is None or "console" in cfg.chat.adapters or args.command == "console":
             await console.run(stream)
         if stops:

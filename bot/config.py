@@ -138,8 +138,23 @@ class LLMSpec(Strict):
     max_tokens: int = Field(default=40_000, ge=1, description="tokens per attempt")
 
 
+class DigestSpec(Strict):
+    enabled: bool = Field(default=False, description="post the candidate digest on a schedule in `serve`")
+    cron: str = Field(default="0 9 * * mon", description="crontab: minute hour day month weekday")
+    timezone: str = "UTC"
+    channel: str = Field(default="console", description="chat channel the digest goes to")
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> DigestSpec:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(self.cron, timezone=self.timezone)  # raises ValueError with the reason
+        return self
+
+
 class Config(Strict):
     bot: BotSpec = BotSpec()
+    digest: DigestSpec = DigestSpec()
     serve: ServeSpec = ServeSpec()
     llm: LLMSpec = LLMSpec()
     chat: ChatSpec = ChatSpec()

@@ -56,6 +56,7 @@ class Service:
         self.maintainers = maintainers
         self.workers = workers
         self.llm = llm
+        self.alert_channel: str | None = None  # where security fixes are proposed at once
         self.ci_poll_seconds = ci_poll_seconds
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._cancel: set[int] = set()

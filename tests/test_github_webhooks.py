@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from pathlib import Path
 
 import aiohttp
@@ -214,3 +215,13 @@ def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, githu
 
     (attempt,) = Store(data_dir / "backportbot.db").attempts("server")
     assert attempt.state == "merged"
+
+
+def test_a_merged_security_fix_is_proposed_at_once(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["security"])
+    payload = merged(12, ["security"])
+    payload["pull_request"]["title"] = "Fix overflow in handle"
+    _, out = deliver(cfg, data_dir, [("s-1", "pull_request", payload, None)])
+    assert re.search(r"\[\d+\] bot: 🔒 A security fix was just merged: #12 Fix overflow in handle — rel: clean", out)
+    assert github.created_pulls() == []  # proposed, not done: a maintainer reacts ✅

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.forge.github import GitHubForge
+from bot.digest import SECURITY
 from bot.ports import Incoming, MessageRef
 from bot.service import Service
 from bot.store import Store
@@ -140,10 +141,13 @@ class GitHubWebhook:
             names = [(payload.get("label") or {}).get("name", "")]
         else:
             return
+        number = pr["number"]
+        if (action == "closed" and self.service.alert_channel
+                and ("security" in {n.lower() for n in names} or SECURITY.search(pr.get("title") or ""))):
+            await self.service.propose(repo, f"#{number}", self.service.alert_channel)  # not next week
         branches = [m.group("branch") for n in names if (m := self.labels.match(n))]
         if not branches:
             return
-        number = pr["number"]
         sender = (payload.get("sender") or {}).get("login", "github")
         await self.service.handle(Incoming(sender, f"/backport {number} to {' '.join(branches)}",
                                            f"github:{repo.github}#{number}", maintainer=True))

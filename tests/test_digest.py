@@ -40,7 +40,8 @@ def history(repo: GitRepo) -> dict[str, str]:
         "c": repo.commit("fix: leak in c (#3)", {"c.c": edit(FILES["c.c"], 5, "    c_value = 0;")}),
         "d": repo.commit("Fix overflow in d, CVE-2026-1111 (#4)", {"d.c": edit(FILES["d.c"], 5, "    d_value = 0;")}),
         "e": repo.commit("Fix race in e (#5)", {"e.c": edit(FILES["e.c"], 5, "    e_value = 0;")}),
-        "f": repo.commit("Fix f rounding (#6)\n\nLabels: bug, backport/1.1", {"f.c": edit(FILES["f.c"], 5, "    f_value = 0;")}),
+        "f": repo.commit("Fix f rounding (#6)\n\nLabels: bug, backport/1.1",
+                         {"f.c": edit(FILES["f.c"], 5, "    f_value = 0;")}),
         "g": repo.commit("Fix g everywhere (#7)", {"g.c": edit(FILES["g.c"], 5, "    g_value = 0;")}),
     }
     for branch in ("1.0", "1.1"):
@@ -93,7 +94,8 @@ def test_reactions_on_candidates_backport_dismiss_and_recheck(tmp_path, data_dir
     assert re.search(r"Backport digest for demo: 5 candidates \(1 security\)", out)
     assert "🔒 security: #4 Fix overflow in d, CVE-2026-1111" in out
     one, six, three = number(out, "#1"), number(out, "#6"), number(out, "#3")
-    out = converse(cfg, data_dir, [f"as bob: react {one} ✅", f"react {one} ✅", f"react {six} ❌", f"react {three} 🔁"])
+    out = converse(cfg, data_dir, [f"as bob: react {one} ✅", f"react {one} ✅", f"react {six} ❌",
+                                   f"react {three} 🔁"])
     assert "(only bob sees this) only maintainers' reactions count" in out
     assert "✅ 1.0: PR opened" in out and "✅ 1.1: PR opened" in out
     assert "#6 dismissed by ada; it will not be proposed again." in out

@@ -176,6 +176,7 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
                       maintainers=maintainers, workers=workers, llm=engine.ladder.llm,
                       ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
     service.alert_channel = cfg.digest.channel if cfg is not None else channel
+    service.batching = cfg.digest.batch if cfg is not None else False
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
     if slack is not None and cfg is not None:
         slack_mod, web = slack

@@ -15,6 +15,8 @@ Usage:
   /backport cancel 1234 8.1        cancel a queued or waiting backport
   /backport digest                 the candidate digest (✅ backport, ❌ dismiss, 🔁 re-check)
   /backport landed 8.1             fixes requested or labelled for 8.1 that are not on it yet
+  /backport batch [8.1]            pending batch items; with a branch: build its batch PR now
+  /backport batch drop 1234 8.1    take one item out of 8.1's pending batch
   /backport stats                  success rate, conflicts, time saved
   /backport help                   this text
 Approve a waiting backport by reacting to its message: ✅ approve · ❌ reject · 🔁 retry."""
@@ -64,6 +66,12 @@ class Landed:
 
 
 @dataclass(frozen=True)
+class Batch:
+    branch: str | None  # None: list what is pending
+    drop: str | None = None  # a ref to take out of the pending batch
+
+
+@dataclass(frozen=True)
 class Stats:
     pass
 
@@ -73,7 +81,7 @@ class Help:
     pass
 
 
-Command = Backport | Status | Why | Retry | Cancel | Digest | Landed | Stats | Help
+Command = Backport | Status | Why | Retry | Cancel | Digest | Landed | Batch | Stats | Help
 
 _PREFIX = re.compile(r"^\s*(?:<@[\w.-]+>|@[\w.-]+)?[\s,:]*(?:/?backport\b)?\s*", re.I)
 _PR_URL = re.compile(r"^https?://[^\s/]+/[^\s/]+/[^\s/]+/pulls?/(\d+)/?$")
@@ -114,6 +122,16 @@ def parse(text: str) -> Command:
         if args:
             raise ParseError(f"/backport {verb} takes no arguments")
         return Digest() if verb == "digest" else Stats()
+    if verb == "batch":
+        if not args:
+            return Batch(None)
+        if args[0].lower() == "drop":
+            if len(args) != 3:
+                raise ParseError("usage: /backport batch drop <PR or commit> <branch>")
+            return Batch(args[2], parse_ref(args[1]))
+        if len(args) != 1:
+            raise ParseError("usage: /backport batch [<branch>] · /backport batch drop <PR or commit> <branch>")
+        return Batch(args[0])
     if verb == "landed":
         if len(args) != 1:
             raise ParseError("usage: /backport landed <branch>")

@@ -143,6 +143,7 @@ class DigestSpec(Strict):
     cron: str = Field(default="0 9 * * mon", description="crontab: minute hour day month weekday")
     timezone: str = "UTC"
     channel: str = Field(default="console", description="chat channel the digest goes to")
+    batch: bool = Field(default=False, description="✅ on a non-security candidate adds it to its branches' batch")
 
     @model_validator(mode="after")
     def _valid_cron(self) -> DigestSpec:

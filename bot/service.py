@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot.engine import source as source_mod
 from bot.engine.backport import Engine, Plan
 from bot.engine.source import Source
 from bot.errors import BackportFailure, BadInput, Internal
-from bot.ports import APPROVAL_BUTTONS, LLM, Chat, Forge, Incoming, MessageRef, Reaction
+from bot.ports import APPROVAL_BUTTONS, LLM, Chat, Forge, Incoming, MessageRef, PullRequestDraft, Reaction
 from bot.repos import Repo
 from bot.states import FINISHED, WORKING, State
 from bot.store import Attempt, Store
@@ -35,6 +36,19 @@ OPEN = frozenset({State.REQUESTED, State.QUEUED, State.READY, State.AWAITING_APP
 QUEUED_TEXT = "⏳ {branch}: queued…"  # what report.progress shows for a queued attempt
 DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
 CHAT_LIMIT = 3000  # characters per message, under every chat's limit
+
+
+def _batch_body(applied: list[tuple[dict[str, Any], Attempt]], skipped: list[tuple[dict[str, Any], str]]) -> str:
+    clean = [(i, a) for i, a in applied if not a.warnings and not a.conflicts]
+    attention = [(i, a) for i, a in applied if a.warnings or a.conflicts]
+    lines = ["A batch of backports approved from the candidate digest.", "", "## Applied"]
+    lines += [f"- {i['key']} (approved by {i['added_by']})" for i, _ in clean] or ["- (none)"]
+    lines += ["", "## Needs attention"]
+    lines += [f"- {i['key']}: " + "; ".join(a.warnings + [f"{c['path']} resolved by {', '.join(c['resolved_by'])}"
+                                                         for c in a.conflicts]) for i, a in attention] or ["- (none)"]
+    lines += ["", "## Skipped"]
+    lines += [f"- {i['key']}: {why}" for i, why in skipped] or ["- (none)"]
+    return "\n".join(lines)
 
 
 def emoji_kind(emoji: str) -> str | None:
@@ -57,6 +71,7 @@ class Service:
         self.workers = workers
         self.llm = llm
         self.alert_channel: str | None = None  # where security fixes are proposed at once
+        self.batching = False  # ✅ on a non-security candidate adds it to its branches' batch
         self.ci_poll_seconds = ci_poll_seconds
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._cancel: set[int] = set()
@@ -124,6 +139,8 @@ class Service:
             await say(cmd.HELP)
         elif isinstance(command, cmd.Digest):
             await self.post_digest(self.repo_for(msg.channel), msg.channel, msg.thread)
+        elif isinstance(command, cmd.Batch):
+            await self._batch_command(command, msg)
         elif isinstance(command, cmd.Landed):
             repo = self.repo_for(msg.channel)
             await say(await asyncio.to_thread(self._landed, repo, repo.branch(command.branch)[0]))
@@ -290,7 +307,8 @@ class Service:
         replies_in = thread or root.id
         for cand in candidates:
             note = await self.chat.post(channel, cand.line()[:CHAT_LIMIT], replies_in)
-            self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, replies_in)
+            self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, replies_in,
+                                     cand.security)
         self.store.add_digest(repo.key, head, channel, root.id, len(candidates))
         return len(candidates)
 
@@ -306,12 +324,17 @@ class Service:
             return
         note = await self.chat.post(channel, "🔒 A security fix was just merged: " + cand.line()
                                     + ". React ✅ to backport it, ❌ to dismiss it.")
-        self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, None)
+        self.store.add_candidate(note.id, repo.key, cand.key, cand.commit, cand.suggested, channel, None, True)
 
     async def _candidate_reaction(self, cand: dict[str, Any], kind: str, user: str, message: MessageRef) -> None:
         repo = self.repos[cand["repo"]]
         channel, thread = cand["channel"], cand["thread"]
-        if kind == "approve":
+        if kind == "approve" and self.batching and not cand.get("security"):
+            added = [b for b in cand["branches"] if self.store.add_to_batch(repo.key, b, cand["key"], user)]
+            where = ", ".join(added) or "nothing new"
+            await self.chat.post(channel, f"{cand['key']} joins the next batch for {where} (approved by {user}).",
+                                 thread)
+        elif kind == "approve":
             await self.handle(Incoming(user, f"/backport {cand['key']} to {' '.join(cand['branches'])}",
                                        channel, thread, maintainer=True))
         elif kind == "reject":
@@ -325,7 +348,83 @@ class Service:
             text = fresh.line() if fresh else f"{cand['key']}: every release branch has it now."
             await self.chat.update(MessageRef(channel, message.id, thread), text)
             if fresh:
-                self.store.add_candidate(message.id, repo.key, fresh.key, commit, fresh.suggested, channel, thread)
+                self.store.add_candidate(message.id, repo.key, fresh.key, commit, fresh.suggested, channel, thread,
+                                         fresh.security)
+
+    # --- batches (a weekly sweep: one branch and one PR per release branch) ----------------------------
+
+    async def _batch_command(self, command: cmd.Batch, msg: Incoming) -> None:
+        repo = self.repo_for(msg.channel)
+        if command.branch is None:
+            pending = self.store.batch(repo.key)
+            lines = [f"  {i['branch']}: {i['key']} (added by {i['added_by']})" for i in pending]
+            await self.chat.post(msg.channel, "Pending batch items:\n" + "\n".join(lines) if lines
+                                 else "No batch items are pending.", msg.thread)
+            return
+        self._require_maintainer(msg, "change batches")
+        branch = repo.branch(command.branch)[0]
+        if command.drop is not None:
+            key = await asyncio.to_thread(repo.source_key, command.drop)
+            items = [i for i in self.store.batch(repo.key, branch) if i["key"] == key]
+            for item in items:
+                self.store.set_batch_item(item["id"], "dropped", f"dropped by {msg.user}")
+            text = (f"{key} is out of the {branch} batch." if items else f"{key} is not in the pending {branch} batch.")
+            await self.chat.post(msg.channel, text, msg.thread)
+            return
+        await self.build_batch(repo, branch, msg.channel, msg.thread, msg.user)
+
+    async def build_batch(self, repo: Repo, branch: str, channel: str, thread: str | None, user: str) -> None:
+        """Pick every pending item onto one branch, in order. An item that fails is skipped and
+        reported; it never blocks the others. Then one PR with Applied / Needs attention / Skipped."""
+        items = self.store.batch(repo.key, branch)
+        if not items:
+            await self.chat.post(channel, f"No batch items are pending for {branch}.", thread)
+            return
+        root = await self.chat.post(channel, f"Building the {branch} batch: {len(items)} items.", thread)
+        replies = thread or root.id
+        _, ref = repo.branch(branch)
+        head = await asyncio.to_thread(repo.workspace.git.out, "rev-parse", ref)
+        request = self.store.add_request(repo.key, "batch", [branch], user, "batch", channel, replies)
+        applied: list[tuple[dict[str, Any], Attempt]] = []
+        skipped: list[tuple[dict[str, Any], str]] = []
+        for item in items:
+            attempt_id = self.store.add_attempt(request, repo.key, item["key"], branch)
+            try:
+                source = await asyncio.to_thread(self._resolve, repo, item["key"])
+                plan = Plan(repo.workspace, source, branch, head, repo.main_ref,
+                            repo.commands if repo.verify == "local" else (), repo.fix_labels)
+                await asyncio.to_thread(self.engine.run, attempt_id, plan)
+            except BackportFailure as f:
+                self.engine.fail(attempt_id, f)
+            a = self.store.attempt(attempt_id)
+            if a.state == State.READY and a.result_commit:
+                head = a.result_commit
+                applied.append((item, a))
+                self.store.set_batch_item(item["id"], "applied")
+                await asyncio.to_thread(self._discard, a)  # the batch branch carries it
+            else:
+                skipped.append((item, a.reason or a.state))
+                self.store.set_batch_item(item["id"], "skipped", a.reason)
+                await self.chat.post(channel, f"❌ {item['key']} skipped: {a.reason}", replies)
+        if not applied:
+            await self.chat.post(channel, f"Nothing in the {branch} batch applied; no PR.", replies)
+            return
+        batch_branch = f"backport/batch-{branch}-{time.strftime('%Y%m%d-%H%M%S')}"
+        await asyncio.to_thread(repo.workspace.update_branch, batch_branch, head)
+        draft = PullRequestDraft(
+            title=f"[Backport {branch}] Batch of {len(applied)} fixes", body=_batch_body(applied, skipped),
+            head=batch_branch, base=repo.branches[branch], labels=("backport",), source="batch",
+            draft=repo.verify == "ci")
+        try:
+            pr = await asyncio.to_thread(self.forge.open_pull_request, repo, draft)
+        except BackportFailure as f:
+            await self.chat.post(channel, f"❌ the {branch} batch PR could not be opened: {f.reason}", replies)
+            return
+        for _, a in applied:
+            self.store.transition(a.id, State.PR_OPEN, {"pr": pr.number, "url": pr.url, "batch": batch_branch},
+                                  pr_url=pr.url, backport_pr=pr.number, stage="pr_open")
+        await self.chat.post(channel, f"✅ {branch} batch PR opened: {pr.url} ({len(applied)} applied, "
+                                      f"{len(skipped)} skipped)", replies)
 
     def _missing(self, repo: Repo, branch: str) -> list[tuple[str, str]]:
         requested = {a.source: a.state.replace("_", " ") for a in self.store.attempts(repo.key, branch=branch)}

@@ -149,10 +149,13 @@ class Store:
             self.db["digests"].create({"id": int, "repo": str, "at": float, "head": str, "channel": str,
                                        "message": str, "candidates": int}, pk="id", if_not_exists=True)
             self.db["candidates"].create({"message": str, "repo": str, "key": str, "commit": str, "branches": str,
-                                          "channel": str, "thread": str, "at": float}, pk="message",
+                                          "security": int, "channel": str, "thread": str, "at": float},
+                                         pk="message",
                                          if_not_exists=True)
             self.db["dismissals"].create({"repo": str, "key": str, "by": str, "at": float}, pk=("repo", "key"),
                                          if_not_exists=True)
+            self.db["batch_items"].create({"id": int, "repo": str, "branch": str, "key": str, "state": str,
+                                           "reason": str, "added_by": str, "at": float}, pk="id", if_not_exists=True)
             self.db["attempts"].create_index(["repo", "source", "branch"], if_not_exists=True)
             self.db["events"].create_index(["attempt_id"], if_not_exists=True)
             self.db["hunks"].create_index(["attempt_id"], if_not_exists=True)
@@ -297,11 +300,11 @@ class Store:
                                        "message": message, "candidates": candidates})
 
     def add_candidate(self, message: str, repo: str, key: str, commit: str, branches: list[str], channel: str,
-                      thread: str | None) -> None:
+                      thread: str | None, security: bool = False) -> None:
         with self.lock:
             self.db["candidates"].insert({"message": message, "repo": repo, "key": key, "commit": commit,
-                                          "branches": json.dumps(branches), "channel": channel, "thread": thread,
-                                          "at": now()}, replace=True)
+                                          "branches": json.dumps(branches), "security": int(security),
+                                          "channel": channel, "thread": thread, "at": now()}, replace=True)
 
     def candidate(self, message: str) -> dict[str, Any] | None:
         with self.lock:
@@ -317,6 +320,30 @@ class Store:
     def dismissed(self, repo: str) -> set[str]:
         with self.lock:
             return {r["key"] for r in self.db["dismissals"].rows_where("repo = ?", [repo])}
+
+    # --- batches -----------------------------------------------------------------------------------
+
+    def add_to_batch(self, repo: str, branch: str, key: str, by: str) -> bool:
+        """False when the item is already pending there."""
+        with self.lock:
+            table = self.db["batch_items"]
+            if table.count_where("repo = ? and branch = ? and key = ? and state = 'pending'", [repo, branch, key]):
+                return False
+            table.insert({"repo": repo, "branch": branch, "key": key, "state": "pending", "reason": None,
+                          "added_by": by, "at": now()})
+            return True
+
+    def batch(self, repo: str, branch: str | None = None, state: str = "pending") -> list[dict[str, Any]]:
+        where, params = "repo = ? and state = ?", [repo, state]
+        if branch is not None:
+            where += " and branch = ?"
+            params.append(branch)
+        with self.lock:
+            return [dict(r) for r in self.db["batch_items"].rows_where(where, params, order_by="id")]
+
+    def set_batch_item(self, item_id: int, state: str, reason: str | None = None) -> None:
+        with self.lock:
+            self.db["batch_items"].update(item_id, {"state": state, "reason": reason})
 
     def highest_message_number(self) -> int:
         """The largest numeric message id stored (the console numbers its messages; a restart

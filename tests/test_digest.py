@@ -142,3 +142,28 @@ def test_the_schedule_catches_up_once_after_a_restart(tmp_path, data_dir):
     assert asyncio.run(session(move_last_back=2 * 86400)) == (1, 2)  # a fire time passed while down
     assert asyncio.run(session()) == (0, 2)  # and it is not posted twice
     assert time.time() - Store(data_dir / "backportbot.db").last_digest("demo")["at"] < 60
+
+
+def test_a_batch_applies_what_it_can_and_reports_the_rest(tmp_path, data_dir):
+    _, cfg = setup(tmp_path)
+    cfg.write_text(cfg.read_text().replace('channel = "console"', 'channel = "console"\nbatch = true'))
+    out = converse(cfg, data_dir, ["/backport digest"])
+    one, three, four, six = (number(out, k) for k in ("#1", "#3", "#4", "#6"))
+    out = converse(cfg, data_dir, [f"react {one} ✅", f"react {three} ✅", f"react {six} ✅", f"react {four} ✅",
+                                   "/backport batch drop 1 1.0", "/backport batch"])
+    assert "#1 joins the next batch for 1.0, 1.1 (approved by ada)." in out
+    assert "✅ 1.0: PR opened" in out and "✅ 1.1: PR opened" in out  # security does not wait for a batch
+    assert "#1 is out of the 1.0 batch." in out
+    pending = out[out.rindex("Pending batch items:"):]
+    assert "1.0: #6" in pending and "1.0: #1" not in pending and "1.1: #1" in pending
+    out = converse(cfg, data_dir, ["/backport batch 1.1"])
+    assert "❌ #6 skipped: " in out and "conflicts in f.c" in out
+    assert re.search(r"✅ 1.1 batch PR opened: local://demo/pull/\d \(2 applied, 1 skipped\)", out)
+    batch = next(p for p in prs(data_dir) if p["title"] == "[Backport 1.1] Batch of 2 fixes")
+    body = batch["body"]
+    assert "## Applied\n- #1 (approved by ada)\n- #3 (approved by ada)" in body
+    assert "## Skipped\n- #6: " in body
+    remote = GitRepo(tmp_path / "remote.git")
+    subjects = remote.git("log", "--format=%s", f"1.1..{batch['head']}").splitlines()
+    assert subjects == ["fix: leak in c (#3)", "Fix crash in a (#1)"]
+    assert "No batch items are pending for 1.1." in converse(cfg, data_dir, ["/backport batch 1.1"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.engine import prereq
 from bot.engine.git import Git
 from bot.engine.policy import ORIGIN, patch_ids
 from bot.engine.predict import Pick, Predictor
@@ -41,7 +42,9 @@ class Candidate:
     def line(self) -> str:
         tag = "🔒 security: " if self.security else ""
         where = "; ".join(f"{b}: {o}" for b, o in self.outlook.items())
-        return f"{tag}{self.key if self.key.startswith('#') else self.key[:10]} {self.title} — {where}"
+        llm = next((r for r in self.reasons if r.startswith("LLM: ")), "")
+        return f"{tag}{self.key if self.key.startswith('#') else self.key[:10]} {self.title} — {where}" + (
+            f" ({llm})" if llm else "")
 
     def as_json(self) -> dict[str, object]:
         return {"commit": self.commit, "key": self.key, "title": self.title, "security": self.security,
@@ -118,10 +121,16 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
             picks.append(Pick(cand.commit, commit.parents[0] if commit.parents else None, ref))
             owners.append((cand, branch))
     with Predictor(git) as predictor:
-        for (cand, branch), pred in zip(owners, predictor.predict(picks), strict=True):
+        for (cand, branch), pred, pick in zip(owners, predictor.predict(picks), picks, strict=True):
             n = len(pred.conflicts)
             cand.outlook[branch] = "clean" if pred.clean else (
                 f"conflicts in {n} file{'s' if n != 1 else ''} ({', '.join(pred.conflicts[:3])})")
+            if not pred.clean and pick.parent:
+                needs = prereq.find(git, pick.commit, pick.parent, pick.onto, main_ref,
+                                    [(p, None) for p in pred.conflicts[:3]], predicted=True)
+                if needs:
+                    cand.outlook[branch] += "; needs " + ", ".join(
+                        f"#{p.pr}" if p.pr else p.commit[:10] for p in needs[:3]) + " first"
     order = {b: i for i, b in enumerate(repo.release_branches())}
     for cand in candidates:
         cand.outlook = dict(sorted(cand.outlook.items(), key=lambda kv: order[kv[0]]))

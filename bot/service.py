@@ -298,6 +298,8 @@ class Service:
         head = repo.workspace.git.out("rev-parse", repo.main_ref)
         candidates = await asyncio.to_thread(digest.find, repo, last["head"] if last else DIGEST_WINDOW, None,
                                              self.store.dismissed(repo.key))
+        if self.llm is not None:  # the model only re-ranks; the rules decided what is a candidate
+            candidates = await asyncio.to_thread(self._rank_with_llm, repo, candidates)
         missing = await asyncio.to_thread(lambda: sum(len(self._missing(repo, b)) for b in repo.release_branches()))
         root = None
         for part in digest.split(digest.render(candidates, repo.key, missing), CHAT_LIMIT):
@@ -311,6 +313,17 @@ class Service:
                                      cand.security)
         self.store.add_digest(repo.key, head, channel, root.id, len(candidates))
         return len(candidates)
+
+    def _rank_with_llm(self, repo: Repo, candidates: list[digest.Candidate]) -> list[digest.Candidate]:
+        assert self.llm is not None
+        flagged: set[str] = set()
+        for cand in candidates:
+            message = repo.workspace.git.out("log", "-1", "--format=%B", cand.commit)
+            verdict = self.llm.classify(cand.title, message)
+            cand.reasons.append(f"LLM: {verdict.reason}")
+            if verdict.is_security:
+                flagged.add(cand.key)
+        return sorted(candidates, key=lambda c: (not c.security, c.key not in flagged, c.risk))
 
     async def propose(self, repo: Repo, key: str, channel: str) -> None:
         """The security fast path: one merged fix proposed at once, not at the next digest."""

@@ -167,3 +167,11 @@ def test_a_batch_applies_what_it_can_and_reports_the_rest(tmp_path, data_dir):
     subjects = remote.git("log", "--format=%s", f"1.1..{batch['head']}").splitlines()
     assert subjects == ["fix: leak in c (#3)", "Fix crash in a (#1)"]
     assert "No batch items are pending for 1.1." in converse(cfg, data_dir, ["/backport batch 1.1"])
+
+
+def test_a_candidate_that_needs_an_earlier_pr_says_which(repo, data_dir):
+    from tests import scenarios
+
+    scenarios.prerequisite(repo)
+    (cand,) = [c for c in find(from_path(repo.path, data_dir), "2000-01-01") if c.key == "#16"]
+    assert cand.outlook == {"rel": "conflicts in 1 file (src/server.c); needs #10 first"}

@@ -169,3 +169,23 @@ def test_eval_with_the_llm_rung_reports_equal_different_and_rejected(repo, model
     equal, different, rejected = map(int, re.findall(r"(\d+) (?:pairs resolved|different|hunks)", line))
     # three unresolved pairs reach the LLM: each ends counted exactly once
     assert len(model.requests) == 3 and equal + different + rejected == 3 and rejected >= 1, line
+
+
+def test_the_digest_is_re_ranked_by_the_model_but_not_decided_by_it(tmp_path, data_dir, model):
+    from tests.test_digest import setup as digest_setup
+
+    _, cfg = digest_setup(tmp_path)
+    cfg.write_text(cfg.read_text() + '\n[llm]\nenabled = true\nmodel = "m"\n')
+    verdicts = {"Fix crash in a": (False, "a crash fix"), "fix: leak in c": (True, "the leak exposes memory"),
+                "Fix overflow in d, CVE-2026-1111": (True, "CVE"), "Fix race in e": (False, "a race"),
+                "Fix f rounding": (False, "rounding")}
+
+    def classify(data: dict) -> str:
+        fix_security = verdicts[data["title"]]
+        return json.dumps({"fix": True, "security": fix_security[0], "reason": fix_security[1]})
+
+    model.script = [classify] * 5
+    out = converse(cfg, data_dir, ["/backport digest"])
+    order = re.findall(r"bot: (?:🔒 security: )?(#\d) ", out)
+    assert order == ["#4", "#3", "#1", "#5", "#6"]  # the leak moved up; nothing was added or removed
+    assert "(LLM: the leak exposes memory)" in out

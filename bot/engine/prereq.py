@@ -74,16 +74,18 @@ def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, 
 
 
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
-         unresolved: list[tuple[str, Hunk | None]]) -> list[Prerequisite]:
+         unresolved: list[tuple[str, Hunk | None]], predicted: bool = False) -> list[Prerequisite]:
     """Commits on the main branch, missing on the target, that last touched the conflicting lines.
 
     `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
     not exist on the target): then the commit that added the file is the prerequisite.
+    `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks.
     """
     base = git.out("merge-base", target_ref, main_ref)
     touched: dict[str, set[str]] = {}
     for path, hunk in unresolved:
-        if hunk is None:
+        exists = predicted and git.ok("cat-file", "-e", f"{target_ref}:{path}")
+        if hunk is None and not exists:
             shas = git.out("log", "--format=%H", "--diff-filter=A", f"{base}..{parent}", "--", path).split()
             shas = shas[-1:]  # the first time it was added
         else:
@@ -96,8 +98,9 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     for c in read_commits(git, *touched):
         if git.is_ancestor(c.sha, target_ref):
             continue
-        if find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number), target_ref, main_ref):
-            continue  # already backported
+        if not predicted and find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number),
+                                          target_ref, main_ref):
+            continue  # already backported (a digest's quick look skips this costly check)
         result.append(Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha]))))
     order = {sha: i for i, sha in enumerate(git.out("rev-list", "--reverse", f"{base}..{parent}").split())}
     return sorted(result, key=lambda p: order.get(p.commit, 0))

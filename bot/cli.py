@@ -160,7 +160,13 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
     console_chat = console_mod.ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
     forge = make_forge(cfg, store)
     router = router_mod.ChatRouter(console_chat, {}, mirror=channel)
-    slack = None
+    slack = discord_bot = None
+    if cfg is not None and "discord" in cfg.chat.adapters:
+        discord_mod = importlib.import_module("adapters.chat.discord")
+        if not os.environ.get("DISCORD_TOKEN"):
+            raise BadInput("Discord needs DISCORD_TOKEN in the environment")
+        discord_client = discord_mod.make_client()
+        router = router_mod.ChatRouter(discord_mod.DiscordChat(discord_client.http), {channel: console_chat})
     if cfg is not None and "slack" in cfg.chat.adapters:
         slack_mod = importlib.import_module("adapters.chat.slack")
         token = os.environ.get("SLACK_BOT_TOKEN")
@@ -175,9 +181,12 @@ def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *,
     service = Service(repos=repos, store=store, engine=engine, chat=router, forge=forge,
                       maintainers=maintainers, workers=workers, llm=engine.ladder.llm,
                       ci_poll_seconds=cfg.bot.ci_poll_seconds if cfg is not None else 60)
+    if cfg is not None and "discord" in cfg.chat.adapters:
+        discord_bot = discord_mod.DiscordBot(service, discord_client, set(cfg.chat.discord.maintainer_roles))
     service.alert_channel = cfg.digest.channel if cfg is not None else channel
     service.batching = cfg.digest.batch if cfg is not None else False
     console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
+    console.discord = discord_bot
     if slack is not None and cfg is not None:
         slack_mod, web = slack
         secret = os.environ.get("SLACK_SIGNING_SECRET")
@@ -277,6 +286,17 @@ async def start_servers(console: Any, cfg: config_mod.Config, out: TextIO) -> li
             await handler.connect_async()
             stops.append(handler.close_async)
             out.write("Connected to Slack (Socket Mode)\n")
+    if console.discord is not None:
+        client = console.discord.client
+        await client.login(os.environ["DISCORD_TOKEN"])
+        task = asyncio.create_task(client.connect())
+
+        async def stop_discord() -> None:
+            await client.close()
+            task.cancel()
+
+        stops.append(stop_discord)
+        out.write("Connecting to Discord\n")
     if routes:
         app = web.Application()
         app.add_routes(routes)

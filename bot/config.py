@@ -23,7 +23,7 @@ SECRET_ENV_VARS = (
     "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", "OPENAI_API_KEY",
 )
 DEFAULT_FIX_LABELS = ["bug", "security", "critical"]
-CHAT_ADAPTERS = ("console", "slack")
+CHAT_ADAPTERS = ("console", "slack", "discord")
 
 
 class Strict(BaseModel):
@@ -105,10 +105,15 @@ class SlackSpec(Strict):
     maintainer_group: str | None = Field(default=None, description="a user group id whose members are maintainers")
 
 
+class DiscordSpec(Strict):
+    maintainer_roles: list[int] = Field(default=[], description="role ids whose members are maintainers")
+
+
 class ChatSpec(Strict):
     adapters: list[str] = Field(default=["console"], description="chat adapters `serve` starts")
     console: ConsoleSpec = ConsoleSpec()
     slack: SlackSpec = SlackSpec()
+    discord: DiscordSpec = DiscordSpec()
 
     @field_validator("adapters")
     @classmethod
@@ -116,6 +121,8 @@ class ChatSpec(Strict):
         for a in adapters:
             if a not in CHAT_ADAPTERS:
                 raise ValueError(f"unknown chat adapter {a!r}; available: {', '.join(CHAT_ADAPTERS)}")
+        if "slack" in adapters and "discord" in adapters:
+            raise ValueError("one team chat at a time: slack or discord (the console can go with either)")
         return adapters
 
 

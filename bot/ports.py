@@ -95,6 +95,7 @@ class Reaction:
     user: str
     emoji: str  # as the chat names it: "✅", "white_check_mark", ...
     message: MessageRef
+    maintainer: bool | None = None  # as Incoming.maintainer (e.g. decided by a Discord role)
 
 
 APPROVAL_BUTTONS = ("approve", "reject", "retry")

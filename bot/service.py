@@ -456,8 +456,9 @@ class Service:
     async def react(self, reaction: Reaction) -> None:
         kind = emoji_kind(reaction.emoji)
         cand = self.store.candidate(reaction.message.id) if kind else None
+        allowed = reaction.maintainer if reaction.maintainer is not None else reaction.user in self.maintainers
         if cand is not None and kind is not None:
-            if reaction.user not in self.maintainers:
+            if not allowed:
                 await self.chat.notify(cand["channel"], reaction.user, "only maintainers' reactions count "
                                        f"({', '.join(sorted(self.maintainers))}); yours was ignored.", cand["thread"])
                 return
@@ -466,7 +467,7 @@ class Service:
         attempt = self.store.by_message(reaction.message.id) if kind else None
         if attempt is None or kind is None:
             return  # not a reaction the bot acts on
-        if reaction.user not in self.maintainers:
+        if not allowed:
             request = self.store.request(attempt.request_id)
             await self.chat.notify(request["channel"] or reaction.message.channel, reaction.user,
                                    f"only maintainers' reactions count ({', '.join(sorted(self.maintainers))}); "

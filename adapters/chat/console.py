@@ -72,6 +72,7 @@ class Console:
         self.wait_each_line = wait_each_line
         self.webhook: Any = None  # the GitHub webhook receiver when `serve` runs one
         self.slack: Any = None  # the Slack (Bolt) app when Slack is configured
+        self.discord: Any = None  # the Discord bot when Discord is configured
         self.slack_group: str | None = None
 
     async def line(self, text: str) -> bool:

@@ -1,0 +1,169 @@
+"""Interactions and raw reaction events built from payload dicts as Discord sends them; the
+client's HTTP pointed at a local server that records every call."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot import config
+from bot.cli import build_console
+from tests import scenarios
+from tests.fake_discord import FakeDiscord
+from tests.gitrepo import GitRepo
+from tests.test_console import non_fix
+
+ADA, BOB, CAROL = "111", "222", "333"
+MAINTAINER_ROLE = 777
+
+
+@pytest.fixture
+def discord_api(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeDiscord()
+    monkeypatch.setattr(discord.http.Route, "BASE", fake.url)
+    monkeypatch.setenv("DISCORD_TOKEN", "discord-test-token")
+    yield fake
+    fake.close()
+
+
+def setup(tmp_path: Path, scenario) -> Path:
+    work = GitRepo.create(tmp_path / "work")
+    scenario(work)
+    remote = tmp_path / "remote.git"
+    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["{ADA}"]\n\n[chat]\nadapters = ["discord"]\n'
+                   f'[chat.discord]\nmaintainer_roles = [{MAINTAINER_ROLE}]\n\n'
+                   f'[[repos]]\nname = "server"\nurl = "{remote.as_uri()}"\nbranches = [{{ name = "rel" }}]\n')
+    return cfg
+
+
+def member(user: str, roles: list[int]) -> dict:
+    return {"user": {"id": user, "username": f"user{user}", "discriminator": "0", "avatar": None,
+                     "global_name": None}, "roles": [str(r) for r in roles], "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False, "mute": False, "flags": 0, "permissions": "0"}
+
+
+def command(user: str, source: str, branches: str | None = None, roles: list[int] | None = None) -> dict:
+    options = [{"name": "source", "type": 3, "value": source}]
+    if branches:
+        options.append({"name": "branches", "type": 3, "value": branches})
+    return {"id": "1001", "application_id": "999", "type": 2, "token": "interaction-token", "version": 1,
+            "channel_id": "500", "guild_id": "400", "locale": "en-US", "guild_locale": "en-US",
+            "channel": {"id": "500", "type": 0, "guild_id": "400", "name": "dev", "position": 0,
+                        "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                        "last_message_id": None, "rate_limit_per_user": 0},
+            "app_permissions": "0", "entitlements": [], "authorizing_integration_owners": {}, "context": 0,
+            "attachment_size_limit": 26214400,
+            "member": member(user, roles or []),
+            "data": {"id": "3000", "name": "backport", "type": 1, "options": options}}
+
+
+def reaction(user: str, message_id: str, emoji: str = "✅") -> discord.RawReactionActionEvent:
+    data = {"user_id": user, "channel_id": "500", "message_id": message_id, "guild_id": "400", "type": 0,
+            "burst": False, "emoji": {"id": None, "name": emoji}}
+    return discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji), "REACTION_ADD")
+
+
+def run(cfg: Path, data_dir: Path, steps: list) -> None:
+    """Each step: an interaction payload dict, or a callable returning a raw reaction event."""
+
+    async def go() -> None:
+        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        bot = console.discord
+        await bot.client.login("discord-test-token")  # GET /users/@me, as at start
+        await console.service.start()
+        try:
+            for step in steps:
+                if isinstance(step, dict):
+                    interaction = discord.Interaction(data=step, state=bot.client._connection)
+                    await bot.tree._call(interaction)
+                else:
+                    bot.client.dispatch("raw_reaction_add", step())
+                    await asyncio.sleep(0.05)
+                while bot.background:
+                    await asyncio.gather(*list(bot.background))
+                await console.service.idle()
+        finally:
+            await console.service.stop()
+            await bot.client.http.close()
+
+    asyncio.run(go())
+
+
+def contents(api: FakeDiscord, method: str, fragment: str) -> list[str]:
+    return [body.get("content", "") for _, body in api.of(method, fragment) if isinstance(body, dict)]
+
+
+def test_a_deferred_command_opens_a_thread_and_edits_its_progress(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.context_moved)
+    run(cfg, data_dir, [command(ADA, "14", "rel")])
+    (callback,) = discord_api.of("POST", "/interactions/1001/interaction-token/callback")
+    assert callback[1]["type"] == 5  # deferred: Discord's 3 seconds are met at once
+    assert contents(discord_api, "POST", "/webhooks/999/interaction-token") == ["On it: `/backport 14 to rel`"]
+    root_path, root = discord_api.of("POST", "/channels/500/messages")[0]
+    assert root["content"].startswith("Backport of #14 Tighten the limit to rel, requested by 111.")
+    (thread,) = discord_api.of("POST", "/threads")
+    root_id = thread[0].split("/")[4]
+    in_thread = contents(discord_api, "POST", f"/channels/{root_id}/messages")
+    assert in_thread[0] == "⏳ rel: queued…" and "Summary: 1 PR opened." in in_thread
+    edits = contents(discord_api, "PATCH", f"/channels/{root_id}/messages/")
+    assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1; conflicts: src/server.c (context-moved)")
+
+
+def test_reactions_count_for_maintainers_by_id_or_role(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, non_fix)
+    run(cfg, data_dir, [command(CAROL, "50", "rel", roles=[MAINTAINER_ROLE])])  # a maintainer by role
+    approval = next(mid for mid, content in discord_api.created if content.startswith("✋ rel: waiting"))
+    run(cfg, data_dir, [lambda: reaction(BOB, approval), lambda: reaction(ADA, approval)])
+    notes = contents(discord_api, "POST", "/messages")
+    assert any(n.startswith(f"<@{BOB}> only maintainers' reactions count") for n in notes)
+    edits = contents(discord_api, "PATCH", "/messages/")
+    assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1")
+
+
+def test_an_outsider_cannot_request_a_backport(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.clean)
+    run(cfg, data_dir, [command(BOB, "12", "rel")])
+    assert any("Sorry 222, only maintainers can request backports" in c
+               for c in contents(discord_api, "POST", "/channels/500/messages"))
+    assert discord_api.of("POST", "/threads") == []
+
+
+def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.prerequisite)
+
+    async def go() -> None:
+        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        bot = console.discord
+        await bot.client.login("discord-test-token")
+        await console.service.start()
+        try:
+            interaction = discord.Interaction(data=command(ADA, "16", "rel"), state=bot.client._connection)
+            await bot.tree._call(interaction)
+            while bot.background:
+                await asyncio.gather(*list(bot.background))
+            await console.service.idle()
+            state = bot.client._connection
+            user = {"id": BOB, "username": "bob", "discriminator": "0", "avatar": None, "global_name": None}
+            channel = discord.DMChannel(me=bot.client.user, state=state,
+                                        data={"id": "600", "type": 1, "recipients": [user], "last_message_id": None})
+            data = {"id": "7001", "channel_id": "600", "type": 0, "content": "why did 16 fail on rel?",
+                    "author": user, "timestamp": "2026-11-21T10:00:00+00:00", "edited_timestamp": None,
+                    "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+                    "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": []}
+            bot.client.dispatch("message", discord.Message(state=state, channel=channel, data=data))
+            await asyncio.sleep(0.05)
+            while bot.background:
+                await asyncio.gather(*list(bot.background))
+        finally:
+            await console.service.stop()
+            await bot.client.http.close()
+
+    asyncio.run(go())
+    answers = contents(discord_api, "POST", "/channels/600/messages")
+    assert answers and answers[0].startswith("Backport of #16 to rel (attempt 1): failed at resolving (conflict).")

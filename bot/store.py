@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.states import FINISHED, WORKING, State
+from bot.states import WORKING, State
 
 SCHEMA_VERSION = 1
 
@@ -364,6 +364,3 @@ class Store:
         for row in rows:
             if not _owner_alive(row["owner"]):
                 yield Attempt.from_row(row)
-
-    def is_finished(self, attempt_id: int) -> bool:
-        return State(self.attempt(attempt_id).state) in FINISHED

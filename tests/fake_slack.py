@@ -73,6 +73,7 @@ class FakeSlack:
         if method == "chat.postMessage":
             self._ts += 1
             ts = f"{self._ts:.6f}"
+            args["__ts"] = ts  # so that a test can react to this message
             return 200, {}, {"ok": True, "channel": args["channel"], "ts": ts,
                              "message": {"text": args.get("text"), "ts": ts, "user": "UBOT"}}
         if method == "chat.update":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -66,3 +67,12 @@ class GitRepo:
 def lines(n: int, prefix: str = "line") -> str:
     """A file body of n distinct lines, so hunks have unambiguous context."""
     return "".join(f"{prefix} {i}\n" for i in range(1, n + 1))
+
+
+def published(tmp_path: Path, scenario: Callable[[GitRepo], str]) -> tuple[GitRepo, Path, str]:
+    """A work repository built by `scenario`, and its bare clone: the remote the bot works from."""
+    work = GitRepo.create(tmp_path / "work")
+    ref = scenario(work)
+    remote = tmp_path / "remote.git"
+    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    return work, remote, ref

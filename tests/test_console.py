@@ -19,17 +19,14 @@ from bot import config
 from bot.cli import build_console
 from bot.store import Store
 from tests import scenarios
-from tests.gitrepo import GitRepo
+from tests.gitrepo import GitRepo, published
 
 ROOT = Path(__file__).parent.parent
 
 
 def setup(tmp_path: Path, scenario, branches: str = '{ name = "rel" }', extra: str = "",
           maintainers: str = '["ada"]') -> tuple[GitRepo, Path, str]:
-    work = GitRepo.create(tmp_path / "work")
-    ref = scenario(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, ref = published(tmp_path, scenario)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = {maintainers}\n\n[chat.console]\nuser = "ada"\n\n[[repos]]\nname = "demo"\n'
                    f'url = "{remote.as_uri()}"\nbranches = [{branches}]\n{extra}')

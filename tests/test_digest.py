@@ -16,7 +16,7 @@ from bot.digest import find
 from bot.repos import from_path
 from bot.scheduler import DigestSchedule
 from bot.store import Store
-from tests.gitrepo import GitRepo, lines
+from tests.gitrepo import GitRepo, lines, published
 from tests.test_console import converse, prs
 
 FILES = {f"{name}.c": lines(10, f"    {name}_value +=") for name in "abcdefg"}
@@ -73,10 +73,7 @@ def test_digest_command_line_prints_json(repo, data_dir, capsys):
 
 
 def setup(tmp_path: Path) -> tuple[GitRepo, Path]:
-    work = GitRepo.create(tmp_path / "work")
-    history(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, _ = published(tmp_path, history)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = ["ada"]\n\n[chat.console]\nuser = "ada"\n\n[digest]\nchannel = "console"\n\n'
                    f'[[repos]]\nname = "demo"\nurl = "{remote.as_uri()}"\n'

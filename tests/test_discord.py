@@ -14,7 +14,7 @@ from bot import config
 from bot.cli import build_console
 from tests import scenarios
 from tests.fake_discord import FakeDiscord
-from tests.gitrepo import GitRepo
+from tests.gitrepo import published
 from tests.test_console import non_fix
 
 ADA, BOB, CAROL = "111", "222", "333"
@@ -31,10 +31,7 @@ def discord_api(monkeypatch: pytest.MonkeyPatch):
 
 
 def setup(tmp_path: Path, scenario) -> Path:
-    work = GitRepo.create(tmp_path / "work")
-    scenario(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, _ = published(tmp_path, scenario)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = ["{ADA}"]\n\n[chat]\nadapters = ["discord"]\n'
                    f'[chat.discord]\nmaintainer_roles = [{MAINTAINER_ROLE}]\n\n'

@@ -9,7 +9,7 @@ import pytest
 
 from tests import scenarios
 from tests.fake_github import FakeGitHub
-from tests.gitrepo import GitRepo
+from tests.gitrepo import GitRepo, published
 from tests.test_console import converse
 
 
@@ -23,10 +23,7 @@ def github(monkeypatch: pytest.MonkeyPatch):
 
 
 def setup(tmp_path: Path, scenario, extra: str = "") -> tuple[GitRepo, Path, str]:
-    work = GitRepo.create(tmp_path / "work")
-    ref = scenario(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, ref = published(tmp_path, scenario)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = ["ada"]\n\n[chat.console]\nuser = "ada"\n\n[forge]\nadapter = "github"\n\n'
                    f'[[repos]]\nname = "server"\ngithub = "acme/server"\nurl = "{remote.as_uri()}"\n'

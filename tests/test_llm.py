@@ -11,7 +11,7 @@ import pytest
 
 from tests import scenarios
 from tests.fake_openai import FakeOpenAI
-from tests.gitrepo import GitRepo
+from tests.gitrepo import GitRepo, published
 from tests.test_console import converse, prs
 
 
@@ -25,10 +25,7 @@ def model(monkeypatch: pytest.MonkeyPatch):
 
 
 def setup(tmp_path: Path, scenario=scenarios.prerequisite, llm: bool = True) -> tuple[GitRepo, Path]:
-    work = GitRepo.create(tmp_path / "work")
-    scenario(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, _ = published(tmp_path, scenario)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = ["ada"]\n\n[chat.console]\nuser = "ada"\n\n'
                    f'[llm]\nenabled = {"true" if llm else "false"}\nmodel = "local-model"\ntimeout = 1\n\n'

@@ -19,7 +19,7 @@ from bot import config
 from bot.cli import build_console, start_servers
 from tests import scenarios
 from tests.fake_slack import FakeSlack
-from tests.gitrepo import GitRepo
+from tests.gitrepo import published
 from tests.test_console import non_fix
 
 SECRET = "slack-signing-secret"
@@ -36,10 +36,7 @@ def slack(monkeypatch: pytest.MonkeyPatch):
 
 
 def setup(tmp_path: Path, scenario) -> Path:
-    work = GitRepo.create(tmp_path / "work")
-    scenario(work)
-    remote = tmp_path / "remote.git"
-    work.git("clone", "-q", "--bare", str(work.path), str(remote))
+    work, remote, _ = published(tmp_path, scenario)
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmaintainers = ["UADA"]\n\n[serve]\nport = 0\n\n[chat]\nadapters = ["slack"]\n'
                    f'[chat.slack]\nmode = "http"\n\n[[repos]]\nname = "server"\nurl = "{remote.as_uri()}"\n'
@@ -134,16 +131,6 @@ def test_approval_by_reaction_counts_only_maintainers_and_their_group(tmp_path, 
                           "event_ts": "1.0"}, event_id)
         return build
 
-    # remember each posted message's ts so a reaction can point at it
-    original = slack._answer
-
-    def answer(method, args):
-        status, headers, payload = original(method, args)
-        if method == "chat.postMessage" and payload.get("ok"):
-            args["__ts"] = payload["ts"]
-        return status, headers, payload
-
-    slack._answer = answer
     slack.groups = {"SMAINT": ["UCAROL"]}
     cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
     converse(cfg, data_dir, [slash("50 to rel"), react("UBOB", "Ev1"), react("UCAROL", "Ev2")])
@@ -172,15 +159,6 @@ def test_a_retried_event_is_handled_once_and_429_is_waited_out(tmp_path, data_di
 
 def test_approval_by_button_and_throttled_edits(tmp_path, data_dir, slack):
     cfg = setup(tmp_path, non_fix)
-    original = slack._answer
-
-    def answer(method, args):
-        status, headers, payload = original(method, args)
-        if method == "chat.postMessage" and payload.get("ok"):
-            args["__ts"] = payload["ts"]
-        return status, headers, payload
-
-    slack._answer = answer
 
     def press(answers):
         approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))

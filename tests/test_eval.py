@@ -34,8 +34,12 @@ def build(repo: GitRepo) -> dict[str, str]:
         "b": repo.commit("Fix b (#2)", {"b.c": edit(BASE, 6, "fixed b")}),
         "c": repo.commit("Fix c (#3)", {"c.c": edit(BASE, 6, "fixed c")}),
         "d": repo.commit("Fix d (#4)", {"d.c": edit(BASE, 6, "fixed d")}),
-        "e": repo.commit("Fix e (#5)", {"e.c": edit(BASE, 6, "fixed e")}),
     }
+    # e reaches main through a merged branch: mining must look beyond main's first parents
+    repo.git("checkout", "-q", "-b", "topic-e")
+    fixes["e"] = repo.commit("Fix e", {"e.c": edit(BASE, 6, "fixed e")})
+    repo.checkout("main")
+    repo.merge("topic-e", "Merge branch topic-e")
     x = repo.commit("Rework f (#10)", {"f.c": edit(BASE, 6, "reworked f")})
     fixes["f"] = repo.commit("Fix f (#11)", {"f.c": edit(BASE, 6, "reworked and fixed f")})
     repo.commit("Rework g (#20)", {"g.c": edit(BASE, 6, "reworked g")})

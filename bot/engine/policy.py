@@ -42,8 +42,9 @@ def needs_approval(source: Source, fix_labels: list[str]) -> str | None:
 
 
 def patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
-    """commit -> stable patch-id for `git log -p` over spec (merges diffed against parent 1)."""
-    diff = git.raw("log", "-p", "--no-color", "--first-parent", "-m", "--format=commit %H", *spec)
+    """commit -> stable patch-id for `git log -p` over spec (add "--first-parent", "-m" to the spec
+    to diff merge commits against their first parent)."""
+    diff = git.raw("log", "-p", "--no-color", "--format=commit %H", *spec)
     if not diff.strip():
         return {}
     out = git.out("patch-id", "--stable", input=diff)
@@ -85,9 +86,9 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
         candidates = git.out("log", "--format=%H", "--no-merges", f"{base}..{target_ref}", "--",
                              *sorted(set(files))).split() if files else []
         if candidates:
-            theirs = patch_ids(git, ["--no-walk=unsorted", *candidates])
+            theirs = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *candidates])
             by_id = {pid: sha for sha, pid in theirs.items()}
-            mine = patch_ids(git, ["--no-walk=unsorted", *[c.sha for c in rest]])
+            mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *[c.sha for c in rest]])
             for c in rest:
                 if (pid := mine.get(c.sha)) and pid in by_id:
                     found[c.sha] = Presence(c.sha, by_id[pid], "patch-id")

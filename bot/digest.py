@@ -5,6 +5,7 @@ in-memory merge batch for all pairs)."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bot.engine import prereq
@@ -81,6 +82,17 @@ def _branch_index(git: Git, branch_ref: str, main_ref: str, since: str | None) -
     return origins, prs, base
 
 
+def _files(git: Git, commits: list[str]) -> dict[str, list[str]]:
+    """The paths each commit touches (merges: against their first parent), in one git call."""
+    out = git.out("log", "--no-walk=unsorted", "--first-parent", "-m", "--name-only", "--format=%x1e%H", *commits)
+    found: dict[str, list[str]] = {}
+    for rec in out.split("\x1e"):
+        lines = [line for line in rec.splitlines() if line]
+        if lines:
+            found.setdefault(lines[0], []).extend(lines[1:])
+    return found
+
+
 def find(repo: Repo, since: str | None = None, until: str | None = None, dismissed: set[str] | None = None,
          limit: int | None = None) -> list[Candidate]:
     """Fix candidates merged on main in the window (`since`: a date or a commit), with their outlook
@@ -105,32 +117,75 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
     by_sha = {c.sha: c for c in commits}
     oldest = min((by_sha[x.commit] for x in candidates), key=lambda c: int(c.author_date.split()[0]))
     since_date = f"@{oldest.author_date.split()[0]}"
-    picks, owners = [], []
-    mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *(c.commit for c in candidates)])
+    # Cheap evidence first (ancestor, trailer, "(#N)"), one pass per branch.
+    bases: dict[str, str] = {}
+    unmatched: dict[str, list[Candidate]] = {}
     for branch in repo.release_branches():
         _, ref = repo.branch(branch)
-        origins, prs, base = _branch_index(git, ref, main_ref, since_date)
+        origins, prs, bases[branch] = _branch_index(git, ref, main_ref, since_date)
         missing = set(git.out("rev-list", f"{ref}..{main_ref}", f"--since={since_date}").split())
-        theirs = set(patch_ids(git, ["--no-merges", f"--since={since_date}", f"{base}..{ref}"]).values())
+        unmatched[branch] = [c for c in candidates if c.commit in missing
+                             and not any(c.commit.startswith(o) for o in origins)
+                             and not (c.key.startswith("#") and c.key[1:] in prs)]
         for cand in candidates:
-            if (cand.commit not in missing or any(cand.commit.startswith(o) for o in origins)
-                    or (cand.key.startswith("#") and cand.key[1:] in prs) or mine.get(cand.commit) in theirs):
+            if cand not in unmatched[branch]:
                 cand.outlook[branch] = "present"
+
+    def by_patch() -> dict[str, set[str]]:
+        """branch -> candidates found there by equal patch-id (a backport under another name)."""
+        waiting = {c.commit for cs in unmatched.values() for c in cs}
+        if not waiting:
+            return {}
+        mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *waiting])
+        files = _files(git, sorted(waiting))
+        found: dict[str, set[str]] = {}
+        for branch, cands in unmatched.items():
+            paths = sorted({p for c in cands for p in files.get(c.commit, [])})
+            if not paths:
                 continue
+            _, ref = repo.branch(branch)
+            theirs = set(patch_ids(git, ["--no-merges", f"--since={since_date}", f"{bases[branch]}..{ref}", "--",
+                                         *paths]).values())
+            found[branch] = {c.commit for c in cands if mine.get(c.commit) in theirs}
+        return found
+
+    picks, owners = [], []
+    for branch, cands in unmatched.items():
+        _, ref = repo.branch(branch)
+        for cand in cands:
             commit = by_sha[cand.commit]
             picks.append(Pick(cand.commit, commit.parents[0] if commit.parents else None, ref))
             owners.append((cand, branch))
-    with Predictor(git) as predictor:
-        for (cand, branch), pred, pick in zip(owners, predictor.predict(picks), picks, strict=True):
-            n = len(pred.conflicts)
-            cand.outlook[branch] = "clean" if pred.clean else (
-                f"conflicts in {n} file{'s' if n != 1 else ''} ({', '.join(pred.conflicts[:3])})")
-            if not pred.clean and pick.parent:
-                needs = prereq.find(git, pick.commit, pick.parent, pick.onto, main_ref,
-                                    [(p, None) for p in pred.conflicts[:3]], predicted=True)
-                if needs:
-                    cand.outlook[branch] += "; needs " + ", ".join(
-                        f"#{p.pr}" if p.pr else p.commit[:10] for p in needs[:3]) + " first"
+    # The patch-id pass and the in-memory merges run side by side (two git processes).
+    with ThreadPoolExecutor(max_workers=1) as pool, Predictor(git) as predictor:
+        patched = pool.submit(by_patch)
+        predictions = predictor.predict(picks)
+        present = patched.result()
+    keep = [i for i, (cand, branch) in enumerate(owners) if cand.commit not in present.get(branch, set())]
+    for cand, branch in owners:
+        if cand.commit in present.get(branch, set()):
+            cand.outlook[branch] = "present"
+    owners, predictions, picks = ([owners[i] for i in keep], [predictions[i] for i in keep],
+                                  [picks[i] for i in keep])
+    conflicted = []
+    for (cand, branch), pred, pick in zip(owners, predictions, picks, strict=True):
+        n = len(pred.conflicts)
+        cand.outlook[branch] = "clean" if pred.clean else (
+            f"conflicts in {n} file{'s' if n != 1 else ''} ({', '.join(pred.conflicts[:3])})")
+        if not pred.clean and pick.parent:
+            conflicted.append((cand, branch, pick, pred.conflicts[:3]))
+
+    def needs(item: tuple[Candidate, str, Pick, tuple[str, ...]]) -> list[prereq.Prerequisite]:
+        _, branch, pick, paths = item
+        assert pick.parent is not None
+        return prereq.find(git, pick.commit, pick.parent, pick.onto, main_ref, [(p, None) for p in paths],
+                           predicted=True, base=bases[branch])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # blame is the slow part; git runs outside the GIL
+        for (cand, branch, _, _), found in zip(conflicted, pool.map(needs, conflicted), strict=True):
+            if found:
+                cand.outlook[branch] += "; needs " + ", ".join(
+                    f"#{p.pr}" if p.pr else p.commit[:10] for p in found[:3]) + " first"
     order = {b: i for i, b in enumerate(repo.release_branches())}
     for cand in candidates:
         cand.outlook = dict(sorted(cand.outlook.items(), key=lambda kv: order[kv[0]]))

@@ -74,14 +74,15 @@ def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, 
 
 
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
-         unresolved: list[tuple[str, Hunk | None]], predicted: bool = False) -> list[Prerequisite]:
+         unresolved: list[tuple[str, Hunk | None]], predicted: bool = False,
+         base: str | None = None) -> list[Prerequisite]:
     """Commits on the main branch, missing on the target, that last touched the conflicting lines.
 
     `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
     not exist on the target): then the commit that added the file is the prerequisite.
     `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks.
     """
-    base = git.out("merge-base", target_ref, main_ref)
+    base = base or git.out("merge-base", target_ref, main_ref)
     touched: dict[str, set[str]] = {}
     for path, hunk in unresolved:
         exists = predicted and git.ok("cat-file", "-e", f"{target_ref}:{path}")
@@ -95,12 +96,12 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     if not touched:
         return []
     result = []
-    for c in read_commits(git, *touched):
+    commits = sorted(read_commits(git, *touched), key=lambda c: int(c.author_date.split()[0]))  # oldest first
+    for c in commits:
         if git.is_ancestor(c.sha, target_ref):
             continue
         if not predicted and find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number),
                                           target_ref, main_ref):
             continue  # already backported (a digest's quick look skips this costly check)
         result.append(Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha]))))
-    order = {sha: i for i, sha in enumerate(git.out("rev-list", "--reverse", f"{base}..{parent}").split())}
-    return sorted(result, key=lambda p: order.get(p.commit, 0))
+    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 
 from bot.engine.git import Git
 from bot.engine.source import Source
@@ -78,3 +79,17 @@ def draft(git: Git, store: Store, attempt: Attempt, source: Source, base_branch:
         title=f"[Backport {attempt.branch}] {source.title}", body="\n".join(lines), head=attempt.result_branch or "",
         base=base_branch, labels=labels, source=source.key,
         reviewers=(source.author,) if source.author else ())
+
+
+def batch_body(applied: list[tuple[dict[str, Any], Attempt]], skipped: list[tuple[dict[str, Any], str]]) -> str:
+    """The body of a batch PR: what applied cleanly, what needs a look, what was skipped and why."""
+    clean = [(i, a) for i, a in applied if not a.warnings and not a.conflicts]
+    attention = [(i, a) for i, a in applied if a.warnings or a.conflicts]
+    lines = ["A batch of backports approved from the candidate digest.", "", "## Applied"]
+    lines += [f"- {i['key']} (approved by {i['added_by']})" for i, _ in clean] or ["- (none)"]
+    lines += ["", "## Needs attention"]
+    lines += [f"- {i['key']}: " + "; ".join(a.warnings + [f"{c['path']} resolved by {', '.join(c['resolved_by'])}"
+                                                         for c in a.conflicts]) for i, a in attention] or ["- (none)"]
+    lines += ["", "## Skipped"]
+    lines += [f"- {i['key']}: {why}" for i, why in skipped] or ["- (none)"]
+    return "\n".join(lines)

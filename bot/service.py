@@ -38,19 +38,6 @@ DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far 
 CHAT_LIMIT = 3000  # characters per message, under every chat's limit
 
 
-def _batch_body(applied: list[tuple[dict[str, Any], Attempt]], skipped: list[tuple[dict[str, Any], str]]) -> str:
-    clean = [(i, a) for i, a in applied if not a.warnings and not a.conflicts]
-    attention = [(i, a) for i, a in applied if a.warnings or a.conflicts]
-    lines = ["A batch of backports approved from the candidate digest.", "", "## Applied"]
-    lines += [f"- {i['key']} (approved by {i['added_by']})" for i, _ in clean] or ["- (none)"]
-    lines += ["", "## Needs attention"]
-    lines += [f"- {i['key']}: " + "; ".join(a.warnings + [f"{c['path']} resolved by {', '.join(c['resolved_by'])}"
-                                                         for c in a.conflicts]) for i, a in attention] or ["- (none)"]
-    lines += ["", "## Skipped"]
-    lines += [f"- {i['key']}: {why}" for i, why in skipped] or ["- (none)"]
-    return "\n".join(lines)
-
-
 def emoji_kind(emoji: str) -> str | None:
     name = emoji.strip().strip(":")
     if name in APPROVE:
@@ -425,7 +412,7 @@ class Service:
         batch_branch = f"backport/batch-{branch}-{time.strftime('%Y%m%d-%H%M%S')}"
         await asyncio.to_thread(repo.workspace.update_branch, batch_branch, head)
         draft = PullRequestDraft(
-            title=f"[Backport {branch}] Batch of {len(applied)} fixes", body=_batch_body(applied, skipped),
+            title=f"[Backport {branch}] Batch of {len(applied)} fixes", body=pullrequest.batch_body(applied, skipped),
             head=batch_branch, base=repo.branches[branch], labels=("backport",), source="batch",
             draft=repo.verify == "ci")
         try:

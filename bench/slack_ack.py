@@ -26,7 +26,7 @@ import aiohttp  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from bot import config  # noqa: E402
-from bot.cli import build_console, start_servers  # noqa: E402
+from bot.cli import build_app, start_servers  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"
@@ -52,7 +52,7 @@ async def run(n: int) -> list[float]:
                             f'branches = [{{ name = "rel" }}]\n')
         os.environ.update(SLACK_API_URL=fake.url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET)
         cfg = config.load(cfg_file)
-        console = build_console(cfg, Path(tmp) / "data", io.StringIO())
+        console = build_app(cfg, Path(tmp) / "data", io.StringIO())
         await console.service.start()
         out = io.StringIO()
         stops = await start_servers(console, cfg, out)

@@ -142,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
-def build_console(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
+def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
                   repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> Any:
-    """A console chat over a service with the adapters the config names (by default: local forge)."""
+    """The service and the adapters the config names (by default: console chat, local forge),
+    reached through the console object that also holds the webhook, Slack and Discord parts."""
     console_mod = importlib.import_module("adapters.chat.console")
     router_mod = importlib.import_module("adapters.chat.router")
     store = Store(data_dir / "backportbot.db")
@@ -230,7 +231,7 @@ def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
 async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,
                       stream: TextIO, out: TextIO) -> int:
     """`console`: the terminal chat. `serve`: the chat adapters and webhooks the config names, until stopped."""
-    console = build_console(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
+    console = build_app(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
                             interactive=stream.isatty())
     await console.service.start()
     stops: list[Any] = []

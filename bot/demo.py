@@ -113,10 +113,10 @@ STEPS = [
 
 
 async def _converse(config: config_mod.Config, data_dir: Path) -> bool:
-    from bot.cli import build_console
+    from bot.cli import build_app
 
     out = io.StringIO()
-    console = build_console(config, data_dir, out)
+    console = build_app(config, data_dir, out)
     await console.service.start()
     ok = True
     try:

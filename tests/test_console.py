@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from bot.cli import build_console
+from bot.cli import build_app
 from bot.store import Store
 from tests import scenarios
 from tests.gitrepo import GitRepo, published
@@ -36,7 +36,7 @@ def setup(tmp_path: Path, scenario, branches: str = '{ name = "rel" }', extra: s
 def converse(cfg: Path, data_dir: Path, lines: list[str]) -> str:
     async def run() -> str:
         out = io.StringIO()
-        console = build_console(config.load(cfg), data_dir, out)
+        console = build_app(config.load(cfg), data_dir, out)
         await console.service.start()
         try:
             for line in lines:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bot import config
-from bot.cli import build_console, main
+from bot.cli import build_app, main
 from bot.digest import find
 from bot.repos import from_path
 from bot.scheduler import DigestSchedule
@@ -117,7 +117,7 @@ def test_the_schedule_catches_up_once_after_a_restart(tmp_path, data_dir):
     _, cfg = setup(tmp_path)
 
     async def session(move_last_back: float = 0) -> tuple[int, int]:
-        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
         await console.service.start()
         store = console.service.store
         if move_last_back:

@@ -11,7 +11,7 @@ import discord
 import pytest
 
 from bot import config
-from bot.cli import build_console
+from bot.cli import build_app
 from tests import scenarios
 from tests.fake_discord import FakeDiscord
 from tests.gitrepo import published
@@ -70,7 +70,7 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
     """Each step: an interaction payload dict, or a callable returning a raw reaction event."""
 
     async def go() -> None:
-        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
         bot = console.discord
         await bot.client.login("discord-test-token")  # GET /users/@me, as at start
         await console.service.start()
@@ -135,7 +135,7 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
     cfg = setup(tmp_path, scenarios.prerequisite)
 
     async def go() -> None:
-        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
         bot = console.discord
         await bot.client.login("discord-test-token")
         await console.service.start()

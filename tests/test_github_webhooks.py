@@ -15,7 +15,7 @@ from aiohttp import web
 
 from adapters.forge.github_webhook import signature, verify
 from bot import config
-from bot.cli import build_console
+from bot.cli import build_app
 from tests import scenarios
 from tests.fake_github import FakeGitHub
 from tests.test_github import setup
@@ -49,7 +49,7 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
 
     async def run() -> tuple[list[int], str]:
         out = io.StringIO()
-        console = build_console(config.load(cfg), data_dir, out)
+        console = build_app(config.load(cfg), data_dir, out)
         await console.service.start()
         app = web.Application()
         app.add_routes(console.webhook.routes())

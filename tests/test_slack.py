@@ -16,7 +16,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot import config
-from bot.cli import build_console, start_servers
+from bot.cli import build_app, start_servers
 from tests import scenarios
 from tests.fake_slack import FakeSlack
 from tests.gitrepo import published
@@ -65,7 +65,7 @@ def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]
     """Each request: (body, content type[, extra headers]) or a callable of the answers so far."""
 
     async def run() -> list[tuple[int, str]]:
-        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
         await console.service.start()
         out = io.StringIO()
         stops = await start_servers(console, config.load(cfg), out)
@@ -210,7 +210,7 @@ def test_socket_mode_receives_a_slash_command_and_acks_it(tmp_path, data_dir, sl
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         slack.socket_url = f"ws://127.0.0.1:{runner.addresses[0][1]}/link"
-        console = build_console(config.load(cfg), data_dir, io.StringIO())
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
         await console.service.start()
         stops = await start_servers(console, config.load(cfg), io.StringIO())
         try:

@@ -34,6 +34,11 @@ class Repo:
             raise BadInput(f"the main branch {self.main_branch!r} does not exist in {self.key}")
         return ref
 
+    @property
+    def local_commands(self) -> tuple[CommandSpec, ...]:
+        """The commands the engine runs itself: none when the forge's CI verifies."""
+        return self.commands if self.verify == "local" else ()
+
     def source_key(self, ref: str) -> str:
         """How the store names a fix someone typed: `#N`, or a full SHA when the commit exists."""
         if m := re.fullmatch(r"#?(\d{1,6})", ref.strip()):

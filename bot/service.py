@@ -139,6 +139,7 @@ class Service:
             repo = self.repo_for(msg.channel)
             key = await asyncio.to_thread(repo.source_key, command.ref)
             if isinstance(command, cmd.Status):
+                await asyncio.to_thread(repo.workspace.fetch)
                 source = await asyncio.to_thread(self._resolve, repo, key)
                 await say(await asyncio.to_thread(report.status, self.store, repo, source))
             elif isinstance(command, cmd.Why):
@@ -201,7 +202,7 @@ class Service:
             raise BadInput(f"Sorry {msg.user}, only maintainers can {what} ({who}).")
 
     def _resolve(self, repo: Repo, key: str) -> Source:
-        repo.workspace.fetch()
+        """The fix as the forge knows it. No fetch here: callers fetch once per request."""
         source = self.forge.resolve(repo, key) or source_mod.resolve(repo.workspace.git, key, repo.main_ref)
         info = self.forge.source_info(repo, source)
         return dataclasses.replace(source, labels=info.labels, author=info.author)
@@ -381,6 +382,7 @@ class Service:
             await self.chat.post(channel, f"No batch items are pending for {branch}.", thread)
             return
         root = await self.chat.post(channel, f"Building the {branch} batch: {len(items)} items.", thread)
+        await asyncio.to_thread(repo.workspace.fetch)
         replies = thread or root.id
         _, ref = repo.branch(branch)
         head = await asyncio.to_thread(repo.workspace.git.out, "rev-parse", ref)
@@ -391,8 +393,7 @@ class Service:
             attempt_id = self.store.add_attempt(request, repo.key, item["key"], branch)
             try:
                 source = await asyncio.to_thread(self._resolve, repo, item["key"])
-                plan = Plan(repo.workspace, source, branch, head, repo.main_ref,
-                            repo.commands if repo.verify == "local" else (), repo.fix_labels)
+                plan = Plan(repo.workspace, source, branch, head, repo.main_ref, repo.local_commands, repo.fix_labels)
                 await asyncio.to_thread(self.engine.run, attempt_id, plan)
             except BackportFailure as f:
                 self.engine.fail(attempt_id, f)
@@ -501,8 +502,7 @@ class Service:
                 self.engine.fail(attempt_id, f)
                 return
             display, ref = repo.branch(a.branch)
-            commands = repo.commands if repo.verify == "local" else ()  # with CI, the forge's checks verify
-            plan = Plan(repo.workspace, source, display, ref, repo.main_ref, commands, repo.fix_labels)
+            plan = Plan(repo.workspace, source, display, ref, repo.main_ref, repo.local_commands, repo.fix_labels)
             await asyncio.to_thread(self.engine.run, attempt_id, plan)
             a = self.store.attempt(attempt_id)
         if a.state != State.READY:

@@ -20,13 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Pair, branches, git, mine  # noqa: E402
+from bench.common import branches, git  # noqa: E402
 from bot.config import CommandSpec  # noqa: E402
 from bot.engine.backport import Engine, Plan  # noqa: E402
 from bot.engine.git import Git  # noqa: E402
 from bot.engine.predict import Pick, Predictor  # noqa: E402
 from bot.engine.source import resolve  # noqa: E402
 from bot.engine.workspace import Workspace  # noqa: E402
+from bot.evaluate import Pair, mine  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 
@@ -68,7 +69,10 @@ def main() -> None:
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@localhost")
     repo = args.repo.resolve()
     commits = git(repo, "rev-list", "--count", "--all").strip()
-    pairs = mine(repo, args.main, branches(repo, args.branches), 0)
+    # Pairs named by the human (trailer, "Backport of", "(#N)"): patch-id pairs include changes
+    # the branch already had under another commit, which the engine rightly refuses.
+    mined, _ = mine(Git(repo), args.main, branches(repo, args.branches))
+    pairs = [p for p in mined if p.method != "patch-id"]
     print(f"repository: {repo} ({commits} commits); {len(pairs)} backport pairs mined")
 
     # --- prediction: speed (batched) and agreement with real cherry-picks ------------------------

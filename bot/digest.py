@@ -12,14 +12,13 @@ from bot.engine import prereq
 from bot.engine.git import Git
 from bot.engine.policy import ORIGIN, patch_ids
 from bot.engine.predict import Pick, Predictor
-from bot.engine.source import PR_SUFFIX, read_commits
+from bot.engine.source import PR_SUFFIX, message_labels, read_commits
 from bot.repos import Repo
 
 SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
 FIX_PREFIX = re.compile(r"^\s*(fix(es|ed)?|bug(fix)?|hotfix|BUG|security)\b(\([^)]*\))?!?:?", re.I)
 FIX_WORDS = re.compile(r"\b(fix(es|ed)?|crash\w*|leak\w*|overflow\w*|underflow|use[- ]after[- ]free|deadlock\w*|"
                        r"race|regression|null pointer|segfault|corrupt\w*|assert\w*|panic\w*|hang\w*)\b", re.I)
-_LABELS = re.compile(r"^Labels?:\s*(.+)$", re.M | re.I)
 
 
 @dataclass
@@ -54,7 +53,7 @@ class Candidate:
 
 def classify(subject: str, body: str, fix_labels: tuple[str, ...]) -> tuple[bool, bool, list[str]]:
     """(is a fix candidate, is security, why) from labels, conventional prefixes and keywords."""
-    labels = {x.strip().lower() for m in _LABELS.finditer(body) for x in m.group(1).split(",")}
+    labels = {x.lower() for x in message_labels(body)}
     reasons = []
     security = bool(SECURITY.search(subject)) or "security" in labels
     if security:

@@ -4,16 +4,13 @@ the local repository) and a row in SQLite. Labels of a fix come from a `Labels:`
 from __future__ import annotations
 
 import json
-import re
 
 from bot.engine.git import GitError, brief
-from bot.engine.source import Source
+from bot.engine.source import Source, message_labels
 from bot.errors import PushFailed
 from bot.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
 from bot.repos import Repo
 from bot.store import Store, now
-
-_LABELS = re.compile(r"^Labels?:\s*(.+)$", re.M | re.I)
 
 
 class LocalForge:
@@ -33,10 +30,9 @@ class LocalForge:
         pass  # a PR found in git history has no comment thread here
 
     def source_info(self, repo: Repo, source: Source) -> SourceInfo:
-        found = [label.strip() for c in source.commits for m in _LABELS.finditer(c.body)
-                 for label in m.group(1).split(",")]
+        found = [label for c in source.commits for label in message_labels(c.body)]
         author = source.commits[-1].author_name if source.commits else None
-        return SourceInfo(tuple(dict.fromkeys(x for x in found if x)) if found else None, author)
+        return SourceInfo(tuple(dict.fromkeys(found)) if found else None, author)
 
     def _pr(self, row: dict) -> PullRequest:
         return PullRequest(row["number"], f"local://{row['repo']}/pull/{row['number']}", row["title"], row["head"],

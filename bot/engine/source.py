@@ -12,6 +12,14 @@ PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) ")
 
 
+_LABELS = re.compile(r"^Labels?:\s*(.+)$", re.M | re.I)
+
+
+def message_labels(message: str) -> list[str]:
+    """Labels written in a commit message as `Labels: bug, backport/8.1` (the local convention)."""
+    return [x.strip() for m in _LABELS.finditer(message) for x in m.group(1).split(",") if x.strip()]
+
+
 @dataclass(frozen=True)
 class Commit:
     sha: str

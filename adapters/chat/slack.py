@@ -57,7 +57,6 @@ class SlackChat:
         self.web = web
         self.min_edit_interval = min_edit_interval
         self._last_edit: dict[str, float] = {}
-        self._pending: dict[str, str] = {}
 
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
@@ -66,21 +65,14 @@ class SlackChat:
         return MessageRef(channel, str(response["ts"]), thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
-        """Edits of one message are spaced out; only the latest text of a burst is sent."""
+        """Edits of one message are spaced out. The service sends one edit at a time per message
+        and then the newest text, so a burst of changes becomes one edit a second."""
         key = f"{message.channel}:{message.id}"
-        waiting = key in self._pending
-        self._pending[key] = text
-        if waiting:
-            return  # the edit in flight will send the newest text
-        try:
-            delay = self._last_edit.get(key, 0) + self.min_edit_interval - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            latest = self._pending[key]
-            await self.web.chat_update(channel=message.channel, ts=message.id, text=latest, blocks=blocks(latest))
-            self._last_edit[key] = time.monotonic()
-        finally:
-            self._pending.pop(key, None)
+        delay = self._last_edit.get(key, 0) + self.min_edit_interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self.web.chat_update(channel=message.channel, ts=message.id, text=text, blocks=blocks(text))
+        self._last_edit[key] = time.monotonic()
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
         await self.web.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread)

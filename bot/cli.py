@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("file", type=Path)
 
     for name, text in (("console", "chat with the bot in this terminal"),
-                       ("serve", "run the chat adapters the config names (console for now)")):
+                       ("serve", "run the chat adapters, webhooks and digest schedule the config names")):
         sp_ = sub.add_parser(name, help=text)
         sp_.add_argument("--repo", help="a local repository path (when there is no config)")
         sp_.add_argument("--main", help="the main branch (without config)")
@@ -142,10 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
+@dataclass
+class App:
+    """The service and the adapters around it that `serve` starts."""
+
+    service: Service
+    console: Any  # adapters.chat.console.Console: always there, for the terminal and as a log
+    webhook: Any = None  # GitHub webhook receiver
+    slack: Any = None  # the Bolt app
+    slack_group: str | None = None
+    discord: Any = None  # the Discord bot
+
+    async def line(self, text: str) -> bool:
+        """One line typed in the console."""
+        return bool(await self.console.line(text))
+
+
 def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
-                  repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> Any:
-    """The service and the adapters the config names (by default: console chat, local forge),
-    reached through the console object that also holds the webhook, Slack and Discord parts."""
+              repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False) -> App:
+    """The service and the adapters the config names (by default: console chat, local forge)."""
     console_mod = importlib.import_module("adapters.chat.console")
     router_mod = importlib.import_module("adapters.chat.router")
     store = Store(data_dir / "backportbot.db")
@@ -186,22 +202,22 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         discord_bot = discord_mod.DiscordBot(service, discord_client, set(cfg.chat.discord.maintainer_roles))
     service.alert_channel = cfg.digest.channel if cfg is not None else channel
     service.batching = cfg.digest.batch if cfg is not None else False
-    console = console_mod.Console(service, console_chat, user, wait_each_line=not interactive)
-    console.discord = discord_bot
+    app = App(service, console_mod.Console(service, console_chat, user, wait_each_line=not interactive),
+              discord=discord_bot)
     if slack is not None and cfg is not None:
         slack_mod, web = slack
         secret = os.environ.get("SLACK_SIGNING_SECRET")
         if cfg.chat.slack.mode == "http" and not secret:
             raise BadInput("Slack's HTTP mode needs SLACK_SIGNING_SECRET in the environment")
-        console.slack = slack_mod.build_app(service, store, web, secret if cfg.chat.slack.mode == "http" else None)
-        console.slack_group = cfg.chat.slack.maintainer_group
+        app.slack = slack_mod.build_app(service, store, web, secret if cfg.chat.slack.mode == "http" else None)
+        app.slack_group = cfg.chat.slack.maintainer_group
     if cfg is not None and cfg.forge.adapter == "github":
         hooks = importlib.import_module("adapters.forge.github_webhook")
         router.by_prefix["github:"] = hooks.GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
         secret = os.environ.get("GITHUB_WEBHOOK_SECRET")
         if secret:
-            console.webhook = hooks.GitHubWebhook(service, forge, store, secret, cfg.forge.label_pattern)
-    return console
+            app.webhook = hooks.GitHubWebhook(service, forge, store, secret, cfg.forge.label_pattern)
+    return app
 
 
 def make_engine(cfg: config_mod.Config | None, store: Store) -> Engine:
@@ -231,17 +247,17 @@ def make_forge(cfg: config_mod.Config | None, store: Store) -> Any:
 async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, data_dir: Path,
                       stream: TextIO, out: TextIO) -> int:
     """`console`: the terminal chat. `serve`: the chat adapters and webhooks the config names, until stopped."""
-    console = build_app(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
+    app = build_app(cfg, data_dir, out, user=args.user, repo_path=args.repo, main_branch=args.main,
                             interactive=stream.isatty())
-    await console.service.start()
+    await app.service.start()
     stops: list[Any] = []
     try:
         if args.command == "serve" and cfg is not None:
-            stops = await start_servers(console, cfg, out)
+            stops = await start_servers(app, cfg, out)
         if args.command == "serve" and cfg is not None and cfg.digest.enabled:
             from bot.scheduler import DigestSchedule
 
-            schedule = DigestSchedule(console.service, list(console.service.repos.values()), cfg.digest.cron,
+            schedule = DigestSchedule(app.service, list(app.service.repos.values()), cfg.digest.cron,
                                       cfg.digest.timezone, cfg.digest.channel)
             await schedule.start()
 
@@ -250,31 +266,31 @@ async def run_console(args: argparse.Namespace, cfg: config_mod.Config | None, d
 
             stops.append(stop_schedule)
         if cfg is None or "console" in cfg.chat.adapters or args.command == "console":
-            await console.run(stream)
+            await app.console.run(stream)
         if stops:
             await asyncio.Event().wait()  # serve until the process is stopped
     finally:
         for stop in stops:
             await stop()
-        await console.service.stop()
+        await app.service.stop()
     return EXIT_OK
 
 
-async def start_servers(console: Any, cfg: config_mod.Config, out: TextIO) -> list[Any]:
+async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[Any]:
     """The webhook server (GitHub, Slack's HTTP mode) and Slack's Socket Mode; returns their stops."""
     from aiohttp import web
 
     stops: list[Any] = []
-    routes = list(console.webhook.routes()) if console.webhook is not None else []
-    if console.slack is not None:
-        if console.slack_group:
-            members = await console.slack.client.usergroups_users_list(usergroup=console.slack_group)
-            console.service.maintainers |= set(members.get("users", []))
+    routes = list(app.webhook.routes()) if app.webhook is not None else []
+    if app.slack is not None:
+        if app.slack_group:
+            members = await app.slack.client.usergroups_users_list(usergroup=app.slack_group)
+            app.service.maintainers |= set(members.get("users", []))
         if cfg.chat.slack.mode == "http":
             from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
             async def slack_events(request: web.Request) -> web.Response:
-                return await to_aiohttp_response(await console.slack.async_dispatch(await to_bolt_request(request)))
+                return await to_aiohttp_response(await app.slack.async_dispatch(await to_bolt_request(request)))
 
             routes.append(web.post("/slack/events", slack_events))
         else:
@@ -283,12 +299,12 @@ async def start_servers(console: Any, cfg: config_mod.Config, out: TextIO) -> li
             app_token = os.environ.get("SLACK_APP_TOKEN")
             if not app_token:
                 raise BadInput("Slack's Socket Mode needs SLACK_APP_TOKEN in the environment")
-            handler = AsyncSocketModeHandler(console.slack, app_token)
+            handler = AsyncSocketModeHandler(app.slack, app_token)
             await handler.connect_async()
             stops.append(handler.close_async)
             out.write("Connected to Slack (Socket Mode)\n")
-    if console.discord is not None:
-        client = console.discord.client
+    if app.discord is not None:
+        client = app.discord.client
         await client.login(os.environ["DISCORD_TOKEN"])
         task = asyncio.create_task(client.connect())
 
@@ -299,9 +315,9 @@ async def start_servers(console: Any, cfg: config_mod.Config, out: TextIO) -> li
         stops.append(stop_discord)
         out.write("Connecting to Discord\n")
     if routes:
-        app = web.Application()
-        app.add_routes(routes)
-        runner = web.AppRunner(app)
+        web_app = web.Application()
+        web_app.add_routes(routes)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
         stops.append(runner.cleanup)

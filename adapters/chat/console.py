@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.ports import Incoming, MessageRef, Reaction
 from bot.service import Service
@@ -70,10 +70,6 @@ class Console:
     def __init__(self, service: Service, chat: ConsoleChat, user: str, wait_each_line: bool) -> None:
         self.service, self.chat, self.user = service, chat, user
         self.wait_each_line = wait_each_line
-        self.webhook: Any = None  # the GitHub webhook receiver when `serve` runs one
-        self.slack: Any = None  # the Slack (Bolt) app when Slack is configured
-        self.discord: Any = None  # the Discord bot when Discord is configured
-        self.slack_group: str | None = None
 
     async def line(self, text: str) -> bool:
         """Handle one line; False when the user wants to leave."""

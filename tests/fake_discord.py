@@ -6,8 +6,9 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fake_http import serve, stop
 
 BOT = {"id": "999", "username": "backportbot", "discriminator": "0", "avatar": None, "global_name": None,
        "bot": True}
@@ -29,39 +30,22 @@ class FakeDiscord:
     def __post_init__(self) -> None:
         self._ids = itertools.count(10_000)
         self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                kind = self.headers.get("Content-Type", "")
-                body: Any = json.loads(raw) if raw and kind.startswith("application/json") else raw.decode()
-                if isinstance(body, str) and "payload_json" in body:  # multipart: pick the JSON part
-                    start = body.index("{")
-                    body = json.loads(body[start:body.rindex("}") + 1])
-                path = self.path.split("?")[0].removeprefix("/api/v10")
-                with fake._lock:
-                    fake.calls.append((self.command, path, body))
-                    status, payload = fake._answer(self.command, path, body)
-                data = b"" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v10"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve(self._handle)
+        self.url = f"{base}/api/v10"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
+
+    def _handle(self, verb: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        json_body = raw and headers.get("content-type", "").startswith("application/json")
+        body: Any = json.loads(raw) if json_body else raw.decode()
+        if isinstance(body, str) and "payload_json" in body:  # multipart: pick the JSON part
+            body = json.loads(body[body.index("{"):body.rindex("}") + 1])
+        path = target.split("?")[0].removeprefix("/api/v10")
+        with self._lock:
+            self.calls.append((verb, path, body))
+            status, payload = self._answer(verb, path, body)
+        return status, {}, payload
 
     def _new(self, channel: str, content: str) -> dict[str, Any]:
         mid = str(next(self._ids))

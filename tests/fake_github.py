@@ -8,9 +8,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fake_http import serve, stop
 
 
 @dataclass
@@ -41,39 +42,17 @@ class FakeGitHub:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                path, _, query = self.path.partition("?")
-                body = json.loads(raw) if raw else None
-                headers_in = {k.lower(): v for k, v in self.headers.items()}
-                with fake._lock:
-                    fake.calls.append(Call(self.command, path, query, body, headers_in))
-                    status, headers, payload = fake._answer(self.command, path, query, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(self._handle)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
+
+    def _handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        path, _, query = target.partition("?")
+        body = json.loads(raw) if raw else None
+        with self._lock:
+            self.calls.append(Call(method, path, query, body, headers))
+            return self._answer(method, path, query, body)
 
     # --- state helpers ---------------------------------------------------------------------------
 

@@ -7,9 +7,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fake_http import serve, stop
 
 
 @dataclass
@@ -23,40 +24,21 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ts = 1_700_000_000.0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                method = path.rsplit("/", 1)[-1]
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    args = json.loads(raw or "{}")
-                else:
-                    args = {k: v[0] for k, v in parse_qs(raw or query).items()}
-                with fake._lock:
-                    status, headers, payload = fake._answer(method, args)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST  # noqa: N815  (slack_sdk reads some methods with GET)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve(self._handle)
+        self.url = f"{base}/api/"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
+
+    def _handle(self, verb: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        path, _, query = target.partition("?")
+        text = raw.decode()
+        if headers.get("content-type", "").startswith("application/json"):
+            args = json.loads(text or "{}")
+        else:  # a form, or the query of a GET (slack_sdk reads some methods with GET)
+            args = {k: v[0] for k, v in parse_qs(text or query).items()}
+        with self._lock:
+            return self._answer(path.rsplit("/", 1)[-1], args)
 
     def of(self, method: str) -> list[dict[str, Any]]:
         return [args for m, args in self.calls if m == method]

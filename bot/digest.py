@@ -13,6 +13,7 @@ from bot.engine.git import Git
 from bot.engine.policy import ORIGIN, patch_ids
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, message_labels, read_commits
+from bot.errors import BackportFailure, BadInput
 from bot.repos import Repo
 
 SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
@@ -239,7 +240,7 @@ def not_landed(repo: Repo, requested: dict[str, str], branch: str) -> list[tuple
     for key, how in wanted.items():
         try:
             source = resolve(git, key, repo.main_ref)
-        except Exception:  # noqa: BLE001 - a request for something that no longer resolves is still missing
+        except (BackportFailure, BadInput):  # a request for something that no longer resolves is still missing
             missing.append((key, how))
             continue
         if len(find_present(git, source, ref, repo.main_ref)) < len(source.commits):

@@ -225,10 +225,10 @@ class Engine:
         chain = [(c.sha, c.parents[(mainline or 1) - 1] if c.parents else None) for c in commits]
         with Predictor(git, keep_objects=True) as predictor:
             preds = predictor.predict_chain(chain, target)
+            head_tree = predictor.trees([target])[0]
         if len(preds) != len(commits) or not all(p.clean for p in preds):
             return None
         head = target
-        head_tree = predictor.trees([target])[0]
         for commit, pred in zip(commits, preds, strict=True):
             if pred.tree == head_tree:
                 continue  # empty pick: this change is already there

@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--json", type=Path, help="write the per-pair details here")
     ep.add_argument("--llm", action="store_true", help="add the LLM rung (OPENAI_BASE_URL, OPENAI_API_KEY)")
     ep.add_argument("--model", default="gpt-4o-mini", help="the model for --llm")
+    ep.add_argument("--verify", action="append", default=[], metavar="COMMAND",
+                    help="also run this build/test command on every replayed pair (repeatable)")
+    ep.add_argument("--verify-timeout", type=int, default=1800, help="seconds per --verify command")
 
     dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
     dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
@@ -96,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
             llm = (importlib.import_module("adapters.llm.openai").OpenAIModel.from_environment(args.model, 120)
                    if args.llm else None)
+            verify = tuple(config_mod.CommandSpec(name=f"verify {n + 1}", run=cmd, timeout=args.verify_timeout)
+                           for n, cmd in enumerate(args.verify))
             return evaluate.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
-                                llm=llm)
+                                llm=llm, verify=verify)
         if args.command == "check-config":
             config_mod.load(args.file)
             print(f"{args.file}: ok")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.config import CommandSpec
 from bot.engine.backport import Engine, Plan
 from bot.engine.git import Git
 from bot.engine.policy import patch_ids
@@ -142,9 +143,10 @@ class _Progress:
 
 
 def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO,
-           llm: LLM | None = None) -> list[Result]:
+           llm: LLM | None = None, verify: tuple[CommandSpec, ...] = ()) -> list[Result]:
     """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
-    ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched)."""
+    ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched).
+    With `verify` commands, every pair goes through the engine, which runs them in its worktree."""
     with tempfile.TemporaryDirectory(prefix="backportbot-eval-") as tmp:
         clone = Path(tmp) / "repo"
         Git(Path(tmp)).run("clone", "--quiet", "--shared", "--no-checkout", "--mirror", str(repo_path), str(clone))
@@ -158,7 +160,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
             humans = predictor.trees([p.human for p in pairs])
         conflicts = []
         for i, (pair, pred, human_tree) in enumerate(zip(pairs, preds, humans, strict=True)):
-            if pred.clean:
+            if pred.clean and not verify:
                 results[i] = Result(pair, "reproduced" if pred.tree == human_tree else "clean-different")
                 bar.step()
             else:
@@ -172,7 +174,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
         def one(i: int) -> None:
             pair = pairs[i]
             try:
-                results[i] = _replay_one(git, store, engine, ws, main_ref, pair, human_backports)
+                results[i] = _replay_one(git, store, engine, ws, main_ref, pair, human_backports, verify)
             except Exception as exc:  # one odd pair never stops the evaluation
                 results[i] = Result(pair, "other", reason=f"{type(exc).__name__}: {exc}")
             bar.step()
@@ -191,7 +193,7 @@ def _human_backports(pairs: list[Pair]) -> dict[str, dict[str, str]]:
 
 
 def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref: str, pair: Pair,
-                human_backports: dict[str, dict[str, str]]) -> Result:
+                human_backports: dict[str, dict[str, str]], verify: tuple[CommandSpec, ...] = ()) -> Result:
     try:
         source = resolve(git, pair.original, main_ref)
     except BackportFailure as f:
@@ -199,7 +201,7 @@ def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref:
     request = store.add_request(ws.key, source.key, [pair.branch], "eval", "eval")
     attempt = store.add_attempt(request, ws.key, source.key, pair.branch)
     label = f"eval-{attempt}"
-    outcome = engine.run(attempt, Plan(ws, source, label, pair.target, main_ref))
+    outcome = engine.run(attempt, Plan(ws, source, label, pair.target, main_ref, verify))
     hunks = store.hunks(attempt)
     rungs = [h.resolved_by for h in hunks]
     flagged = any("names" in w for w in store.attempt(attempt).warnings)
@@ -208,6 +210,8 @@ def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref:
         trees = git.out("rev-parse", f"{outcome.result_commit}^{{tree}}", f"{pair.human}^{{tree}}").split()
         same = trees[0] == trees[1]
         git.run("update-ref", "-d", f"refs/heads/{outcome.result_branch}", check=False)
+        if not rungs:  # it applied cleanly (only with --verify does a clean pair come this way)
+            return Result(pair, "reproduced" if same else "clean-different", flagged=flagged)
         return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged,
                       llm_rejected=rejected)
     prereqs = [p["commit"] for p in outcome.prerequisites]
@@ -276,7 +280,7 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
 
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
         json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None,
-        llm: LLM | None = None) -> int:
+        llm: LLM | None = None, verify: tuple[CommandSpec, ...] = ()) -> int:
     out, progress = out or sys.stdout, progress or sys.stderr
     git = Git(repo)
     if main is None:
@@ -291,7 +295,7 @@ def run(repo: Path, main: str | None, branches: list[str] | None, since: str | N
         pairs = [pairs[int(i * step)] for i in range(limit)]
     mined = time.monotonic()
     progress.write(f"mined {len(pairs)} pairs in {mined - start:.1f} s; replaying with {jobs} jobs\n")
-    results = replay(repo, main, pairs, jobs, progress, llm)
+    results = replay(repo, main, pairs, jobs, progress, llm, verify)
     out.write(tables(results, counts, time.monotonic() - mined) + "\n")
     if json_file:
         json_file.write_text(json.dumps([r.as_json() for r in results], indent=1))

@@ -112,3 +112,16 @@ def test_eval_command_prints_tables_and_writes_json(repo, tmp_path, capsys):
     assert "context-moved" in out
     details = json.loads(out_json.read_text())
     assert len(details) == 9 and {"original", "human", "branch", "method", "class", "rungs"} <= set(details[0])
+
+
+def test_eval_can_verify_every_replayed_pair(repo, capsys):
+    build(repo)
+    # a "test suite" that rejects the engine's d.c (the human wrote it another way) and passes the rest
+    assert main(["eval", "--repo", str(repo.path), "--branches", "rel", "--json", str(repo.path.parent / "v.json"),
+                 "--verify", "! grep -qx 'fixed d' d.c"]) == 0
+    details = {d["human"]: d for d in json.loads((repo.path.parent / "v.json").read_text())}
+    classes = sorted(d["class"] for d in details.values())
+    assert classes.count("other") == 1 and classes.count("reproduced") == 3 and classes.count("resolved-equal") == 1
+    (failed,) = [d for d in details.values() if d["class"] == "other"]
+    assert failed["reason"].startswith("verify: `verify 1`")
+    assert "fixed d, the rel way" in repo.show(failed["human"], "d.c")

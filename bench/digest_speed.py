@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.repos import Repo  # noqa: E402
+
 from bot import digest  # noqa: E402
 from bot.engine.workspace import Workspace  # noqa: E402
-from bot.repos import Repo  # noqa: E402
 
 
 def main() -> None:

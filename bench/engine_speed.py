@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.store import Store  # noqa: E402
+
 from bench.common import branches, git  # noqa: E402
 from bot.config import CommandSpec  # noqa: E402
 from bot.engine.backport import Engine, Plan  # noqa: E402
@@ -28,7 +30,6 @@ from bot.engine.predict import Pick, Predictor  # noqa: E402
 from bot.engine.source import resolve  # noqa: E402
 from bot.engine.workspace import Workspace  # noqa: E402
 from bot.evaluate import Pair, mine  # noqa: E402
-from bot.store import Store  # noqa: E402
 
 
 def real_pick(repo: Path, wt: Path, pair: Pair) -> tuple[bool, str | None]:

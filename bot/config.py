@@ -14,16 +14,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.errors import BadInput, ConfigError
+from bot.core.repos import DEFAULT_FIX_LABELS
+from bot.engine.errors import BadInput
+from bot.secrets import SECRET_ENV_VARS
 
 # Keys that look like secrets are refused with a pointer to the environment variable to use.
 SECRET_KEY = re.compile(r"(token|secret|password|api_key|apikey|private_key)$", re.I)
-SECRET_ENV_VARS = (
-    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN", "GITHUB_TOKEN",
-    "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", "OPENAI_API_KEY",
-)
-DEFAULT_FIX_LABELS = ["bug", "security", "critical"]
 CHAT_ADAPTERS = ("console", "slack", "discord")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` holds (key.path, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {key}: {msg}" for key, msg in problems))
 
 
 class Strict(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import config as config_mod
+from bot.app import build_app
 
 APP = """\
 def parse(text):
@@ -113,11 +114,9 @@ STEPS = [
 
 
 async def _converse(config: config_mod.Config, data_dir: Path) -> bool:
-    from bot.cli import build_app
-
     out = io.StringIO()
     console = build_app(config, data_dir, out)
-    await console.service.start()
+    await console.start()
     ok = True
     try:
         for step in STEPS:
@@ -130,7 +129,7 @@ async def _converse(config: config_mod.Config, data_dir: Path) -> bool:
             print(f"── {step.title} {'✔' if passed else '✘ (unexpected answer)'}")
             print(answer, end="")
     finally:
-        await console.service.stop()
+        await console.stop()
     return ok
 
 

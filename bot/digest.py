@@ -8,13 +8,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bot.core.repos import Repo
 from bot.engine import prereq
+from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.git import Git
 from bot.engine.policy import ORIGIN, patch_ids
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, message_labels, read_commits
-from bot.errors import BackportFailure, BadInput
-from bot.repos import Repo
 
 SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
 FIX_PREFIX = re.compile(r"^\s*(fix(es|ed)?|bug(fix)?|hotfix|BUG|security)\b(\([^)]*\))?!?:?", re.I)
@@ -191,36 +191,6 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
         cand.outlook = dict(sorted(cand.outlook.items(), key=lambda kv: order[kv[0]]))
     live = [c for c in candidates if c.suggested]
     return sorted(live, key=lambda c: (not c.security, c.risk))
-
-
-def render(candidates: list[Candidate], repo: str, landed_missing: int | None = None) -> str:
-    """The digest's first message; one thread reply per candidate follows."""
-    security = sum(c.security for c in candidates)
-    head = f"Backport digest for {repo}: {len(candidates)} candidate{'s' if len(candidates) != 1 else ''}"
-    if security:
-        head += f" ({security} security)"
-    head += ". React on a candidate: ✅ backport it to its suggested branches, ❌ dismiss it, 🔁 check it again."
-    if landed_missing:
-        head += f"\nRequested or labelled but not landed yet: {landed_missing} (`/backport landed <branch>`)."
-    return head
-
-
-def split(text: str, limit: int) -> list[str]:
-    """Cut a message into pieces under the chat's size limit, at line ends."""
-    parts, current = [], ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            parts.append(current) if current else None
-            current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current:
-        parts.append(current)
-    return parts
 
 
 def not_landed(repo: Repo, requested: dict[str, str], branch: str) -> list[tuple[str, str]]:

@@ -19,16 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config import CommandSpec
 from bot.engine.backport import Engine, Plan
+from bot.engine.errors import BackportFailure
 from bot.engine.git import Git
 from bot.engine.policy import patch_ids
+from bot.engine.ports import Command, HunkResolver, Sandbox, Silent
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, read_commits, resolve
 from bot.engine.workspace import Workspace
-from bot.errors import BackportFailure
-from bot.ports import LLM
-from bot.store import Store
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
 BACKPORT_OF = re.compile(r"Backport of ([0-9a-f]{7,40})\b")
@@ -143,7 +141,8 @@ class _Progress:
 
 
 def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO,
-           llm: LLM | None = None, verify: tuple[CommandSpec, ...] = ()) -> list[Result]:
+           llm: HunkResolver | None = None, verify: tuple[Command, ...] = (),
+           sandbox: Sandbox | None = None) -> list[Result]:
     """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
     ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched).
     With `verify` commands, every pair goes through the engine, which runs them in its worktree."""
@@ -165,8 +164,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
                 bar.step()
             else:
                 conflicts.append(i)
-        store = Store(Path(tmp) / "eval.db")
-        engine = Engine(store, llm)
+        engine = Engine(llm, sandbox)
         ws = Workspace.in_place(clone, Path(tmp) / "data")
         main_ref = ws.branch_ref(main) or main
         human_backports = _human_backports(pairs)
@@ -174,7 +172,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
         def one(i: int) -> None:
             pair = pairs[i]
             try:
-                results[i] = _replay_one(git, store, engine, ws, main_ref, pair, human_backports, verify)
+                results[i] = _replay_one(git, engine, ws, main_ref, i, pair, human_backports, verify)
             except Exception as exc:  # one odd pair never stops the evaluation
                 results[i] = Result(pair, "other", reason=f"{type(exc).__name__}: {exc}")
             bar.step()
@@ -192,20 +190,16 @@ def _human_backports(pairs: list[Pair]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref: str, pair: Pair,
-                human_backports: dict[str, dict[str, str]], verify: tuple[CommandSpec, ...] = ()) -> Result:
+def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, pair: Pair,
+                human_backports: dict[str, dict[str, str]], verify: tuple[Command, ...] = ()) -> Result:
     try:
         source = resolve(git, pair.original, main_ref)
     except BackportFailure as f:
         return Result(pair, "other", reason=f"{f.kind}: {f.reason}")
-    request = store.add_request(ws.key, source.key, [pair.branch], "eval", "eval")
-    attempt = store.add_attempt(request, ws.key, source.key, pair.branch)
-    label = f"eval-{attempt}"
-    outcome = engine.run(attempt, Plan(ws, source, label, pair.target, main_ref, verify))
-    hunks = store.hunks(attempt)
-    rungs = [h.resolved_by for h in hunks]
-    flagged = any("names" in w for w in store.attempt(attempt).warnings)
-    rejected = sum(str(h.detail.get("note", "")).startswith("LLM answer rejected") for h in hunks)
+    outcome = engine.run(Plan(ws, source, f"eval-{n}", pair.target, main_ref, verify), Silent())
+    rungs = [h.resolved_by for h in outcome.hunks]
+    flagged = any("names" in w for w in outcome.warnings)
+    rejected = sum(str(h.detail.get("note", "")).startswith("LLM answer rejected") for h in outcome.hunks)
     if outcome.succeeded:
         trees = git.out("rev-parse", f"{outcome.result_commit}^{{tree}}", f"{pair.human}^{{tree}}").split()
         same = trees[0] == trees[1]
@@ -214,18 +208,20 @@ def _replay_one(git: Git, store: Store, engine: Engine, ws: Workspace, main_ref:
             return Result(pair, "reproduced" if same else "clean-different", flagged=flagged)
         return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged,
                       llm_rejected=rejected)
-    prereqs = [p["commit"] for p in outcome.prerequisites]
-    if outcome.failure_kind != "conflict":
-        return Result(pair, "other", rungs, reason=f"{outcome.failure_kind}: {outcome.reason}", llm_rejected=rejected)
+    failure = outcome.failure
+    assert failure is not None
+    prereqs = [p["commit"] for p in failure.details.get("prerequisites", [])]
+    if failure.kind != "conflict":
+        return Result(pair, "other", rungs, reason=f"{failure.kind}: {failure.reason}", llm_rejected=rejected)
     if not prereqs:
-        return Result(pair, "unresolved", rungs, reason=outcome.reason, llm_rejected=rejected)
+        return Result(pair, "unresolved", rungs, reason=failure.reason, llm_rejected=rejected)
     # Confirmed: the human also backported one of them to this branch, no later than this fix
     # (often in a parallel PR, so it is not in this backport's history).
     on_branch = human_backports.get(pair.branch, {})
     when = lambda sha: int(git.out("log", "-1", "--format=%ct", sha))  # noqa: E731
     confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
     return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
-                  outcome.reason, llm_rejected=rejected)
+                  failure.reason, llm_rejected=rejected)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -280,7 +276,7 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
 
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
         json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None,
-        llm: LLM | None = None, verify: tuple[CommandSpec, ...] = ()) -> int:
+        llm: HunkResolver | None = None, verify: tuple[Command, ...] = (), sandbox: Sandbox | None = None) -> int:
     out, progress = out or sys.stdout, progress or sys.stderr
     git = Git(repo)
     if main is None:
@@ -295,7 +291,7 @@ def run(repo: Path, main: str | None, branches: list[str] | None, since: str | N
         pairs = [pairs[int(i * step)] for i in range(limit)]
     mined = time.monotonic()
     progress.write(f"mined {len(pairs)} pairs in {mined - start:.1f} s; replaying with {jobs} jobs\n")
-    results = replay(repo, main, pairs, jobs, progress, llm, verify)
+    results = replay(repo, main, pairs, jobs, progress, llm, verify, sandbox)
     out.write(tables(results, counts, time.monotonic() - mined) + "\n")
     if json_file:
         json_file.write_text(json.dumps([r.as_json() for r in results], indent=1))

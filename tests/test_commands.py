@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Backport, Cancel, Digest, Help, ParseError, Retry, Stats, Status, Why, parse
+from bot.core.grammar import Backport, Cancel, Digest, Help, ParseError, Retry, Stats, Status, Why, parse
 
 
 @pytest.mark.parametrize("text,expected", [

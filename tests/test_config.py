@@ -9,7 +9,7 @@ import pytest
 
 from bot import config
 from bot.cli import main
-from bot.errors import BadInput
+from bot.engine.errors import BadInput
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "backportbot.example.toml"
 

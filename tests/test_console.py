@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.store.sqlite import SQLiteStore as Store
 from bot import config
-from bot.cli import build_app
-from bot.store import Store
+from bot.app import build_app
 from tests import scenarios
 from tests.gitrepo import GitRepo, published
 
@@ -37,12 +37,12 @@ def converse(cfg: Path, data_dir: Path, lines: list[str]) -> str:
     async def run() -> str:
         out = io.StringIO()
         console = build_app(config.load(cfg), data_dir, out)
-        await console.service.start()
+        await console.start()
         try:
             for line in lines:
                 await console.line(line)
         finally:
-            await console.service.stop()
+            await console.stop()
         return out.getvalue()
 
     return asyncio.run(run())

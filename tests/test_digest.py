@@ -10,12 +10,13 @@ import re
 import time
 from pathlib import Path
 
+from adapters.schedule.cron import DigestSchedule
+from adapters.store.sqlite import SQLiteStore as Store
 from bot import config
-from bot.cli import build_app, main
+from bot.app import build_app
+from bot.cli import main
+from bot.core.repos import from_path
 from bot.digest import find
-from bot.repos import from_path
-from bot.scheduler import DigestSchedule
-from bot.store import Store
 from tests.gitrepo import GitRepo, lines, published
 from tests.test_console import converse, prs
 
@@ -118,19 +119,19 @@ def test_the_schedule_catches_up_once_after_a_restart(tmp_path, data_dir):
 
     async def session(move_last_back: float = 0) -> tuple[int, int]:
         console = build_app(config.load(cfg), data_dir, io.StringIO())
-        await console.service.start()
-        store = console.service.store
+        await console.start()
+        store = console.store
         if move_last_back:
             with store.lock:
                 row = store.last_digest("demo")
-                store.db["digests"].update(row["id"], {"at": row["at"] - move_last_back})
-        schedule = DigestSchedule(console.service, list(console.service.repos.values()), "0 9 * * *", "UTC", "console")
+                store.db["digests"].update(row.id, {"at": row.at - move_last_back})
+        schedule = DigestSchedule(console.bot, console.store, ["demo"], "0 9 * * *", "UTC", "console")
         try:
             caught = await schedule.start()
-            await console.service.idle()
+            await console.idle()
         finally:
             schedule.stop()
-            await console.service.stop()
+            await console.stop()
         return caught, len(list(store.db["digests"].rows))
 
     assert asyncio.run(session()) == (0, 0)  # never posted: nothing was skipped
@@ -138,7 +139,7 @@ def test_the_schedule_catches_up_once_after_a_restart(tmp_path, data_dir):
     assert asyncio.run(session()) == (0, 1)  # restarted right after: the next one is not due yet
     assert asyncio.run(session(move_last_back=2 * 86400)) == (1, 2)  # a fire time passed while down
     assert asyncio.run(session()) == (0, 2)  # and it is not posted twice
-    assert time.time() - Store(data_dir / "backportbot.db").last_digest("demo")["at"] < 60
+    assert time.time() - Store(data_dir / "backportbot.db").last_digest("demo").at < 60
 
 
 def test_a_batch_applies_what_it_can_and_reports_the_rest(tmp_path, data_dir):

@@ -11,7 +11,7 @@ import discord
 import pytest
 
 from bot import config
-from bot.cli import build_app
+from bot.app import build_app
 from tests import scenarios
 from tests.fake_discord import FakeDiscord
 from tests.gitrepo import published
@@ -73,7 +73,7 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
         console = build_app(config.load(cfg), data_dir, io.StringIO())
         bot = console.discord
         await bot.client.login("discord-test-token")  # GET /users/@me, as at start
-        await console.service.start()
+        await console.start()
         try:
             for step in steps:
                 if isinstance(step, dict):
@@ -82,11 +82,10 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
                 else:
                     bot.client.dispatch("raw_reaction_add", step())
                     await asyncio.sleep(0.05)
-                while bot.background:
-                    await asyncio.gather(*list(bot.background))
-                await console.service.idle()
+                await bot.background.drain()
+                await console.idle()
         finally:
-            await console.service.stop()
+            await console.stop()
             await bot.client.http.close()
 
     asyncio.run(go())
@@ -138,13 +137,12 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
         console = build_app(config.load(cfg), data_dir, io.StringIO())
         bot = console.discord
         await bot.client.login("discord-test-token")
-        await console.service.start()
+        await console.start()
         try:
             interaction = discord.Interaction(data=command(ADA, "16", "rel"), state=bot.client._connection)
             await bot.tree._call(interaction)
-            while bot.background:
-                await asyncio.gather(*list(bot.background))
-            await console.service.idle()
+            await bot.background.drain()
+            await console.idle()
             state = bot.client._connection
             user = {"id": BOB, "username": "bob", "discriminator": "0", "avatar": None, "global_name": None}
             channel = discord.DMChannel(me=bot.client.user, state=state,
@@ -155,10 +153,9 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
                     "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": []}
             bot.client.dispatch("message", discord.Message(state=state, channel=channel, data=data))
             await asyncio.sleep(0.05)
-            while bot.background:
-                await asyncio.gather(*list(bot.background))
+            await bot.background.drain()
         finally:
-            await console.service.stop()
+            await console.stop()
             await bot.client.http.close()
 
     asyncio.run(go())

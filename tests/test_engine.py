@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from adapters.store.sqlite import SQLiteStore as Store
 from bot.cli import main
-from bot.engine.backport import Engine, Plan, cherry_pick_message
+from bot.core.features.backports import run_attempt
+from bot.core.repos import from_path
+from bot.core.workflow import State, Workflow
+from bot.engine.backport import Engine, cherry_pick_message
 from bot.engine.git import Git
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import resolve
-from bot.repos import from_path
-from bot.states import State
-from bot.store import Store
 from tests import scenarios
 from tests.gitrepo import GitRepo
 
@@ -163,10 +164,12 @@ def test_killed_attempt_is_marked_interrupted_with_its_worktree_removed(repo, tm
 
 def test_recovery_leaves_live_attempts_alone(repo, data_dir):
     store = Store(data_dir / "backportbot.db")
+    workflow = Workflow(store)
     request = store.add_request("demo", "#1", ["rel"], "t", "test")
     attempt = store.add_attempt(request, "demo", "#1", "rel")
-    store.transition(attempt, State.PICKING)  # owned by this (live) process
-    assert Engine(store).recover() == []
+    workflow.queue(attempt)
+    workflow.start(attempt, {})  # owned by this (live) process
+    assert workflow.recover() == []
     assert store.attempt(attempt).state == State.PICKING
 
 
@@ -177,15 +180,15 @@ def test_concurrent_attempts_on_one_repository(repo, data_dir):
     target = from_path(repo.path, data_dir)
     source = resolve(target.workspace.git, ref, target.main_ref)
     store = Store(data_dir / "backportbot.db")
-    engine = Engine(store)
+    engine, workflow = Engine(), Workflow(store)
     request = store.add_request(target.key, source.key, ["rel"], "t", "test")
     branches = ["rel", "clean0", "clean1", "clean2", "clean3"]
     outcomes = {}
 
     def one(branch: str) -> None:
         attempt = store.add_attempt(request, target.key, source.key, branch)
-        plan = Plan(target.workspace, source, branch, target.branch(branch)[1], target.main_ref)
-        outcomes[branch] = engine.run(attempt, plan)
+        workflow.queue(attempt)
+        outcomes[branch] = run_attempt(engine, workflow, attempt, target, source, branch)
 
     threads = [threading.Thread(target=one, args=(b,)) for b in branches]
     for t in threads:

@@ -113,8 +113,7 @@ def test_app_installation_tokens_are_refreshed_before_they_expire(github):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
-    creds = Credentials(github.url, env={"GITHUB_APP_ID": "42", "GITHUB_APP_PRIVATE_KEY": pem,
-                                         "GITHUB_APP_INSTALLATION_ID": "7"})
+    creds = Credentials(github.url, app_id="42", private_key=pem, installation_id="7")
     github.token_lifetime = 200  # inside the five-minute margin: every use gets a fresh one
     assert (creds.token(), creds.token()) == ("ghs_installation_1", "ghs_installation_2")
     github.token_lifetime = 3600
@@ -140,7 +139,7 @@ def test_backport_branches_can_go_to_a_fork(tmp_path, data_dir, github):
 
 def test_missing_credentials_are_named(tmp_path, monkeypatch):
     from adapters.forge.github import Credentials
-    from bot.errors import BadInput
+    from bot.engine.errors import BadInput
 
     with pytest.raises(BadInput, match="GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"):
-        Credentials("http://127.0.0.1:9", env={})
+        Credentials("http://127.0.0.1:9")

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.forge.github_webhook import signature, verify
+from adapters.forge.github_webhook import signature, valid
 from bot import config
-from bot.cli import build_app
+from bot.app import build_app
 from tests import scenarios
 from tests.fake_github import FakeGitHub
 from tests.test_github import setup
@@ -26,9 +26,9 @@ SECRET = "It's a Secret to Everybody"
 def test_signature_matches_githubs_test_vector():
     expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     assert signature(SECRET, b"Hello, World!") == expected
-    assert verify(SECRET, b"Hello, World!", expected)
-    assert not verify(SECRET, b"Hello, World!", expected[:-1] + "0")
-    assert not verify(SECRET, b"Hello, World!", None)
+    assert valid(SECRET, b"Hello, World!", expected)
+    assert not valid(SECRET, b"Hello, World!", expected[:-1] + "0")
+    assert not valid(SECRET, b"Hello, World!", None)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
     async def run() -> tuple[list[int], str]:
         out = io.StringIO()
         console = build_app(config.load(cfg), data_dir, out)
-        await console.service.start()
+        await console.start()
         app = web.Application()
         app.add_routes(console.webhook.routes())
         runner = web.AppRunner(app)
@@ -72,12 +72,12 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
                                          headers=headers) as response:
                         statuses.append(response.status)
                     await console.webhook.drain()
-                    await console.service.idle()
+                    await console.idle()
             if after is not None:
                 await after()
         finally:
             await runner.cleanup()
-            await console.service.stop()
+            await console.stop()
         return statuses, out.getvalue()
 
     return asyncio.run(run())
@@ -211,7 +211,7 @@ def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, githu
                             ("m-2", "pull_request", closed, None),
                             ("m-3", "issue_comment", comment(12, "ada", "/backport status 12"), None)])
     assert len(github.created_pulls()) == 1
-    from bot.store import Store
+    from adapters.store.sqlite import SQLiteStore as Store
 
     (attempt,) = Store(data_dir / "backportbot.db").attempts("server")
     assert attempt.state == "merged"

@@ -16,7 +16,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot import config
-from bot.cli import build_app, start_servers
+from bot.app import build_app, start_servers
 from tests import scenarios
 from tests.fake_slack import FakeSlack
 from tests.gitrepo import published
@@ -66,7 +66,7 @@ def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]
 
     async def run() -> list[tuple[int, str]]:
         console = build_app(config.load(cfg), data_dir, io.StringIO())
-        await console.service.start()
+        await console.start()
         out = io.StringIO()
         stops = await start_servers(console, config.load(cfg), out)
         port = re.search(r":(\d+) ", out.getvalue()).group(1)
@@ -79,13 +79,12 @@ def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]
                     async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body.encode(),
                                          headers=headers) as response:
                         answers.append((response.status, await response.text()))
-                    while console.slack.background:
-                        await asyncio.gather(*list(console.slack.background))
-                    await console.service.idle()
+                    await console.slack.background.drain()
+                    await console.idle()
         finally:
             for stop in stops:
                 await stop()
-            await console.service.stop()
+            await console.stop()
         return answers
 
     return asyncio.run(run())
@@ -211,21 +210,20 @@ def test_socket_mode_receives_a_slash_command_and_acks_it(tmp_path, data_dir, sl
         await site.start()
         slack.socket_url = f"ws://127.0.0.1:{runner.addresses[0][1]}/link"
         console = build_app(config.load(cfg), data_dir, io.StringIO())
-        await console.service.start()
+        await console.start()
         stops = await start_servers(console, config.load(cfg), io.StringIO())
         try:
             await asyncio.wait_for(done.wait(), 10)
             for _ in range(100):
                 await asyncio.sleep(0.05)
-                while console.slack.background:
-                    await asyncio.gather(*list(console.slack.background))
-                await console.service.idle()
+                await console.slack.background.drain()
+                await console.idle()
                 if any(t.startswith("Summary") for t in texts(slack, "chat.postMessage")):
                     break
         finally:
             for stop in stops:
                 await stop()
-            await console.service.stop()
+            await console.stop()
             await runner.cleanup()
 
     asyncio.run(run())

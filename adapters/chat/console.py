@@ -8,8 +8,7 @@ import asyncio
 import re
 from typing import TextIO
 
-from bot.ports import Incoming, MessageRef, Reaction
-from bot.service import Service
+from bot.core.ports import Bot, Incoming, MessageRef, Reaction
 
 CONSOLE_HELP = """\
 Type a command (/backport help), `react N ✅|❌|🔁` to react to message N,
@@ -65,10 +64,10 @@ class ConsoleChat:
 
 
 class Console:
-    """Reads lines, turns them into commands and reactions for the service."""
+    """Reads lines, turns them into commands and reactions for the bot."""
 
-    def __init__(self, service: Service, chat: ConsoleChat, user: str, wait_each_line: bool) -> None:
-        self.service, self.chat, self.user = service, chat, user
+    def __init__(self, bot: Bot, chat: ConsoleChat, user: str, wait_each_line: bool) -> None:
+        self.bot, self.chat, self.user = bot, chat, user
         self.wait_each_line = wait_each_line
 
     async def line(self, text: str) -> bool:
@@ -82,7 +81,7 @@ class Console:
         if text.lower() in ("quit", "exit"):
             return False
         if text.lower() == "wait":
-            await self.service.idle()
+            await self.bot.idle()
             return True
         if text.lower() in ("help", "?"):
             self.chat.out.write(CONSOLE_HELP + "\n")
@@ -91,12 +90,12 @@ class Console:
             number, emoji = m.group(1), m.group(2)
             self.chat.out.write(f"    {user} reacted {emoji} to [{number}]\n")
             ref = MessageRef(self.chat.channel, number, self.chat.thread_of(number))
-            await self.service.react(Reaction(user, emoji, ref))
+            await self.bot.react(Reaction(user, emoji, ref))
         else:
             said = self.chat.said(user, text)
-            await self.service.handle(Incoming(user, text, self.chat.channel, said.thread))
+            await self.bot.handle(Incoming(user, text, self.chat.channel, said.thread))
         if self.wait_each_line:
-            await self.service.idle()
+            await self.bot.idle()
         return True
 
     async def run(self, stream: TextIO) -> None:
@@ -111,4 +110,4 @@ class Console:
                 break
             if not await self.line(text):
                 break
-        await self.service.idle()
+        await self.bot.idle()

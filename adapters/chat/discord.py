@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.http import handle_message_parameters
 
-from bot.ports import Incoming, MessageRef, Reaction
-from bot.service import Service
+from adapters.background import Background
+from bot.core.ports import Bot, Incoming, MessageRef, Reaction
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +67,14 @@ def make_client() -> discord.Client:
 class DiscordBot:
     """The client and its handlers; `maintainer_roles` are role ids whose members count."""
 
-    def __init__(self, service: Service, client: discord.Client, maintainer_roles: set[int] | None = None) -> None:
-        self.service = service
+    def __init__(self, bot: Bot, client: discord.Client, maintainer_roles: set[int] | None = None) -> None:
+        self.bot = bot
         self.roles = maintainer_roles or set()
         self.client = client
         self.tree = app_commands.CommandTree(self.client)
-        self.background: set[asyncio.Task[Any]] = set()
+        self.background = Background()
+        self.later = self.background.later
         self._register()
-
-    def later(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
 
     def is_maintainer(self, member: Any) -> bool | None:
         """True when a maintainer role says so; None lets the service's list of user ids decide."""
@@ -90,7 +86,7 @@ class DiscordBot:
         return True if ids & self.roles else None
 
     def _register(self) -> None:
-        service = self.service
+        bot = self.bot
 
         @self.tree.command(name="backport", description="Backport a fix, or ask about one (/backport help)")
         @app_commands.describe(source="PR number, commit or URL — or status, why, retry, cancel, digest, stats, help",
@@ -102,7 +98,7 @@ class DiscordBot:
             text = f"{source} {branches or ''}".strip() if verb in VERBS or not branches else \
                 f"{source} to {branches}"
             await interaction.followup.send(f"On it: `/backport {text}`")
-            self.later(service.handle(Incoming(str(interaction.user.id), f"/backport {text}",
+            self.later(bot.handle(Incoming(str(interaction.user.id), f"/backport {text}",
                                                str(interaction.channel_id),
                                                maintainer=self.is_maintainer(interaction.user))))
 
@@ -110,7 +106,7 @@ class DiscordBot:
         async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
             if self.client.user is not None and payload.user_id == self.client.user.id:
                 return
-            self.later(service.react(Reaction(str(payload.user_id), payload.emoji.name or "",
+            self.later(bot.react(Reaction(str(payload.user_id), payload.emoji.name or "",
                                               MessageRef(str(payload.channel_id), str(payload.message_id)),
                                               maintainer=self.is_maintainer(payload.member))))
 
@@ -123,7 +119,7 @@ class DiscordBot:
             if not direct and me not in message.mentions:
                 return
             text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
-            self.later(service.handle(Incoming(str(message.author.id), text, str(message.channel.id))))
+            self.later(bot.handle(Incoming(str(message.author.id), text, str(message.channel.id))))
 
         @self.client.event
         async def on_ready() -> None:

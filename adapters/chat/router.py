@@ -4,7 +4,7 @@ the configured chat channel so the team sees it there too."""
 
 from __future__ import annotations
 
-from bot.ports import Chat, MessageRef
+from bot.core.ports import Chat, MessageRef
 
 
 class ChatRouter:

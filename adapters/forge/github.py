@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -15,18 +14,18 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from githubkit import GitHub
+from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.auth.base import BaseAuthStrategy
 from githubkit.exception import RequestFailed
 from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
 from githubkit.throttling import BaseThrottler
 
+from bot.core.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
+from bot.core.repos import Repo
+from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, read_commits
-from bot.errors import BadInput, NotFound, NotMerged, PushFailed
-from bot.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
-from bot.repos import Repo
 
-DEFAULT_API = "https://api.github.com"
 WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 PASSING = {"success", "neutral", "skipped"}
 TOKEN_MARGIN = 300  # refresh an App installation token five minutes before it expires
@@ -52,39 +51,35 @@ class SerialWrites(BaseThrottler):
 
 
 class Credentials:
-    """A token from GITHUB_TOKEN, or an App installation token refreshed before it expires."""
+    """A token (GITHUB_TOKEN), or a GitHub App installation: githubkit's AppInstallationAuthStrategy
+    authenticates API calls (it refreshes the installation token itself); git pushes get an
+    installation token of their own through githubkit's API, renewed five minutes before it expires."""
 
-    def __init__(self, api_url: str, env: dict[str, str] | None = None) -> None:
-        env = dict(os.environ if env is None else env)
+    def __init__(self, api_url: str, token: str | None = None, app_id: str | None = None,
+                 private_key: str | None = None, installation_id: str | None = None) -> None:
         self.api_url = api_url
-        self._token = env.get("GITHUB_TOKEN")
-        self._app_id = env.get("GITHUB_APP_ID")
-        self._key = env.get("GITHUB_APP_PRIVATE_KEY")
-        self._installation = env.get("GITHUB_APP_INSTALLATION_ID")
-        self._expires = 0.0
+        self._token = token
+        self._expires = float("inf")
         self._lock = threading.Lock()
-        if not self._token and not (self._app_id and self._key and self._installation):
+        self.strategy: BaseAuthStrategy
+        if token:
+            self.strategy = TokenAuthStrategy(token)
+        elif app_id and private_key and installation_id:
+            self.app = AppInstallationAuthStrategy(app_id, private_key, int(installation_id))
+            self.strategy = self.app
+            self._expires = 0.0
+        else:
             raise BadInput("GitHub needs GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and "
                            "GITHUB_APP_INSTALLATION_ID, in the environment")
 
-    @property
-    def is_app(self) -> bool:
-        return bool(self._app_id and self._key and self._installation)
-
     def token(self) -> str:
-        if not self.is_app:
-            assert self._token
-            return self._token
+        """A token git can push with."""
         with self._lock:
             if time.time() > self._expires - TOKEN_MARGIN:
-                from githubkit import AppAuthStrategy
-
-                app = GitHub(AppAuthStrategy(self._app_id, self._key or ""), base_url=self.api_url)
-                data = app.request("POST", f"/app/installations/{self._installation}/access_tokens").json()
-                self._token = data["token"]
-                expires = data.get("expires_at")
-                self._expires = (datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
-                                 if expires else time.time() + 3600)
+                app = GitHub(self.app.as_app(), base_url=self.api_url, http_cache=False)
+                data = app.rest.apps.create_installation_access_token(self.app.installation_id).parsed_data
+                self._token = data.token
+                self._expires = datetime.fromisoformat(data.expires_at.replace("Z", "+00:00")).timestamp()
             assert self._token
             return self._token
 
@@ -93,22 +88,14 @@ class GitHubForge:
     def __init__(self, credentials: Credentials, comment_on_source_prs: bool = True) -> None:
         self.credentials = credentials
         self.comment_on_source_prs = comment_on_source_prs
-        self._throttler = SerialWrites()
-        self._client: tuple[str, GitHub[Any]] | None = None
-
-    @classmethod
-    def from_environment(cls) -> GitHubForge:
-        return cls(Credentials(os.environ.get("GITHUB_API_URL", DEFAULT_API)))
+        retry = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_retry=3))
+        self._gh_client: GitHub[Any] = GitHub(credentials.strategy, base_url=credentials.api_url, auto_retry=retry,
+                                              throttler=SerialWrites(), http_cache=False, timeout=30)
 
     # --- HTTP --------------------------------------------------------------------------------------
 
     def _gh(self) -> GitHub[Any]:
-        token = self.credentials.token()
-        if self._client is None or self._client[0] != token:
-            retry = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_retry=3))
-            self._client = (token, GitHub(token, base_url=self.credentials.api_url, auto_retry=retry,
-                                          throttler=self._throttler, http_cache=False, timeout=30))
-        return self._client[1]
+        return self._gh_client
 
     def _call(self, method: str, url: str, **kwargs: Any) -> Any:
         response = self._gh().request(method, url, **kwargs)
@@ -209,9 +196,9 @@ class GitHubForge:
         self._gh().graphql("mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
                            "{ pullRequest { isDraft } } }", variables={"id": node})
 
-    def can_write(self, repo: Repo, user: str) -> bool:
+    def can_write(self, slug: str, user: str) -> bool:
         try:
-            data = self._call("GET", f"/repos/{self._slug(repo)}/collaborators/{user}/permission")
+            data = self._call("GET", f"/repos/{slug}/collaborators/{user}/permission")
         except RequestFailed:
             return False
         return data.get("permission") in WRITE_PERMISSIONS

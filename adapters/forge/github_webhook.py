@@ -9,32 +9,34 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import re
-import time
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
+from githubkit.webhooks import sign, verify
 
+from adapters.background import Background
 from adapters.forge.github import GitHubForge
-from bot.digest import SECURITY
-from bot.ports import Incoming, MessageRef
-from bot.service import Service
-from bot.store import Store
+from bot.core.ports import Bot, Incoming, MessageRef
+from bot.core.repos import Repo
 
 log = logging.getLogger(__name__)
 
 
+class Deliveries(Protocol):
+    def first_delivery(self, source: str, delivery_id: str) -> bool: ...
+
+
 def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """GitHub's X-Hub-Signature-256 of a body (githubkit's implementation)."""
+    return str(sign(secret, body, method="sha256"))
 
 
-def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """Constant-time comparison of GitHub's X-Hub-Signature-256 with ours."""
-    return bool(header) and hmac.compare_digest(signature(secret, body), header or "")
+def valid(secret: str, body: bytes, header: str | None) -> bool:
+    """Constant-time comparison of GitHub's X-Hub-Signature-256 with ours (githubkit's)."""
+    return bool(header) and bool(verify(secret, body, header or ""))
 
 
 def label_regex(pattern: str) -> re.Pattern[str]:
@@ -44,11 +46,11 @@ def label_regex(pattern: str) -> re.Pattern[str]:
 class GitHubCommentChat:
     """The Chat port on a pull request's comments: post = comment, update = edit the comment."""
 
-    def __init__(self, forge: GitHubForge, service_repos: dict[str, Any]) -> None:
+    def __init__(self, forge: GitHubForge, repos: dict[str, Repo]) -> None:
         self.forge = forge
-        self.repos = service_repos  # github slug -> Repo
+        self.repos = repos  # github slug -> Repo
 
-    def _target(self, channel: str) -> tuple[Any, int]:
+    def _target(self, channel: str) -> tuple[Repo, int]:
         slug, _, number = channel.removeprefix("github:").partition("#")
         return self.repos[slug], int(number)
 
@@ -67,48 +69,38 @@ class GitHubCommentChat:
 
 
 class GitHubWebhook:
-    def __init__(self, service: Service, forge: GitHubForge, store: Store, secret: str,
-                 label_pattern: str = "backport/{branch}") -> None:
-        self.service, self.forge, self.store, self.secret = service, forge, store, secret
+    def __init__(self, bot: Bot, forge: GitHubForge, deliveries: Deliveries, secret: str,
+                 repos: dict[str, str], label_pattern: str = "backport/{branch}",
+                 comments: GitHubCommentChat | None = None) -> None:
+        self.bot, self.forge, self.deliveries, self.secret = bot, forge, deliveries, secret
+        self.repos = repos  # github slug -> the bot's repository key
         self.labels = label_regex(label_pattern)
-        self.repos = {r.github: r for r in service.repos.values() if r.github}
-        with store.lock:
-            store.db["deliveries"].create({"id": str, "event": str, "at": float}, pk="id", if_not_exists=True)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.comments = comments
+        self.background = Background()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/github/webhook", self.receive)]
 
     async def receive(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if not verify(self.secret, body, request.headers.get("X-Hub-Signature-256")):
+        if not valid(self.secret, body, request.headers.get("X-Hub-Signature-256")):
             return web.Response(status=401, text="bad signature")
         delivery = request.headers.get("X-GitHub-Delivery", "")
         event = request.headers.get("X-GitHub-Event", "")
-        if not self._first_time(delivery, event):
+        if delivery and not self.deliveries.first_delivery("github", delivery):
             return web.Response(status=200, text="already handled")
         try:
             payload = json.loads(body)
         except ValueError:
             return web.Response(status=400, text="the body is not JSON")
-        task = asyncio.create_task(self._dispatch(event, payload))  # answer GitHub at once
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background.later(self._dispatch(event, payload))  # answer GitHub at once
         return web.Response(status=202, text="accepted")
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.background.drain()
 
-    def _first_time(self, delivery: str, event: str) -> bool:
-        if not delivery:
-            return True
-        with self.store.lock:
-            table = self.store.db["deliveries"]
-            if table.count_where("id = ?", [delivery]):
-                return False
-            table.insert({"id": delivery, "event": event, "at": time.time()})
-            return True
+    def _repo(self, payload: dict[str, Any]) -> str | None:
+        return self.repos.get((payload.get("repository") or {}).get("full_name", ""))
 
     async def _dispatch(self, event: str, payload: dict[str, Any]) -> None:
         try:
@@ -118,20 +110,20 @@ class GitHubWebhook:
                 await self._comment(payload)
             elif event in ("check_run", "check_suite") and payload.get("action") == "completed":
                 suite = payload.get("check_suite") or (payload.get("check_run") or {}).get("check_suite") or {}
-                repo = self.repos.get((payload.get("repository") or {}).get("full_name", ""))
+                repo = self._repo(payload)
                 if repo is not None and suite.get("head_branch"):
-                    await self.service.on_ci_event(repo.key, suite["head_branch"])
+                    await self.bot.checks_changed(repo, suite["head_branch"])
         except Exception:
             log.exception("webhook %s failed", event)
 
     async def _pull_request(self, payload: dict[str, Any]) -> None:
         pr = payload.get("pull_request") or {}
-        repo = self.repos.get((payload.get("repository") or {}).get("full_name", ""))
+        repo = self._repo(payload)
         if repo is None:
             return
         action = payload.get("action")
         if action == "closed" and (pr.get("head") or {}).get("ref", "").startswith("backport/"):
-            await self.service.on_pr_closed(repo.key, pr["head"]["ref"], bool(pr.get("merged")))
+            await self.bot.pr_closed(repo, pr["head"]["ref"], bool(pr.get("merged")))
             return
         if not pr.get("merged"):
             return
@@ -142,34 +134,35 @@ class GitHubWebhook:
         else:
             return
         number = pr["number"]
-        if (action == "closed" and self.service.alert_channel
-                and ("security" in {n.lower() for n in names} or SECURITY.search(pr.get("title") or ""))):
-            await self.service.propose(repo, f"#{number}", self.service.alert_channel)  # not next week
+        if action == "closed":
+            await self.bot.merged(repo, number, pr.get("title") or "", names)  # a security fix: not next week
         branches = [m.group("branch") for n in names if (m := self.labels.match(n))]
         if not branches:
             return
         sender = (payload.get("sender") or {}).get("login", "github")
-        await self.service.handle(Incoming(sender, f"/backport {number} to {' '.join(branches)}",
-                                           f"github:{repo.github}#{number}", maintainer=True))
+        slug = (payload.get("repository") or {}).get("full_name", "")
+        await self.bot.handle(Incoming(sender, f"/backport {number} to {' '.join(branches)}",
+                                       f"github:{slug}#{number}", maintainer=True))
 
     async def _comment(self, payload: dict[str, Any]) -> None:
         issue = payload.get("issue") or {}
         comment = payload.get("comment") or {}
         text = (comment.get("body") or "").strip()
-        repo = self.repos.get((payload.get("repository") or {}).get("full_name", ""))
-        if (payload.get("action") != "created" or repo is None or "pull_request" not in issue
+        slug = (payload.get("repository") or {}).get("full_name", "")
+        if (payload.get("action") != "created" or slug not in self.repos or "pull_request" not in issue
                 or not text.lower().startswith("/backport")):
             return
         user = (comment.get("user") or {}).get("login", "")
         if (comment.get("user") or {}).get("type") == "Bot":
             return  # never answer bots (ourselves included)
-        channel = f"github:{repo.github}#{issue['number']}"
+        channel = f"github:{slug}#{issue['number']}"
         # `/backport 1234 to 8.1` on PR #1234 and `/backport to 8.1` both mean this PR.
         if re.match(r"^/backport\s+to\s", text, re.I):
             text = re.sub(r"^/backport\s+", f"/backport {issue['number']} ", text, flags=re.I)
-        allowed = await asyncio.to_thread(self.forge.can_write, repo, user)
+        allowed = await asyncio.to_thread(self.forge.can_write, slug, user)
         if not allowed:
-            await self.service.chat.post(channel, f"Sorry @{user}, only people with write access to "
-                                                  f"{repo.github} can use /backport.")
+            if self.comments is not None:
+                await self.comments.post(channel, f"Sorry @{user}, only people with write access to "
+                                                  f"{slug} can use /backport.")
             return
-        await self.service.handle(Incoming(user, text, channel, maintainer=True))
+        await self.bot.handle(Incoming(user, text, channel, maintainer=True))

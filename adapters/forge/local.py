@@ -1,27 +1,24 @@
 """The embedded forge: a pull request is a branch pushed to the repository's remote (or left in
-the local repository) and a row in SQLite. Labels of a fix come from a `Labels:` trailer."""
+the local repository) and a row in the bot's store. Labels of a fix come from a `Labels:` line."""
 
 from __future__ import annotations
 
-import json
-
+from adapters.store.sqlite import LocalPullRequest, SQLiteStore
+from bot.core.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
+from bot.core.repos import Repo
+from bot.engine.errors import PushFailed
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, message_labels
-from bot.errors import PushFailed
-from bot.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
-from bot.repos import Repo
-from bot.store import Store, now
+
+
+def _pr(row: LocalPullRequest) -> PullRequest:
+    return PullRequest(row.number, f"local://{row.repo}/pull/{row.number}", row.title, row.head, row.base,
+                       row.state, tuple(row.labels))
 
 
 class LocalForge:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SQLiteStore) -> None:
         self.store = store
-        with store.lock:
-            store.db["local_prs"].create(
-                {"number": int, "repo": str, "title": str, "body": str, "labels": str, "head": str, "base": str,
-                 "state": str, "source": str, "reviewers": str, "created_at": float},
-                pk="number", if_not_exists=True,
-            )
 
     def resolve(self, repo: Repo, key: str) -> Source | None:
         return None  # the local forge knows PRs by their "(#N)" subjects, as git does
@@ -34,10 +31,6 @@ class LocalForge:
         author = source.commits[-1].author_name if source.commits else None
         return SourceInfo(tuple(dict.fromkeys(found)) if found else None, author)
 
-    def _pr(self, row: dict) -> PullRequest:
-        return PullRequest(row["number"], f"local://{row['repo']}/pull/{row['number']}", row["title"], row["head"],
-                           row["base"], row["state"], tuple(json.loads(row["labels"])))
-
     def checks(self, repo: Repo, number: int) -> Checks:
         return Checks((), (), ())  # no CI here (config refuses verify = "ci" with this forge)
 
@@ -45,10 +38,8 @@ class LocalForge:
         pass
 
     def find_open(self, repo: Repo, head: str) -> PullRequest | None:
-        with self.store.lock:
-            rows = list(self.store.db["local_prs"].rows_where("repo = ? and head = ? and state = 'open'",
-                                                              [repo.key, head]))
-        return self._pr(rows[0]) if rows else None
+        rows = self.store.local_prs(repo.key, head)
+        return _pr(rows[0]) if rows else None
 
     def open_pull_request(self, repo: Repo, draft: PullRequestDraft) -> PullRequest:
         ws = repo.workspace
@@ -57,14 +48,9 @@ class LocalForge:
                 ws.git.run("push", "--quiet", "--force", "origin", f"refs/heads/{draft.head}:refs/heads/{draft.head}")
             except GitError as e:
                 raise PushFailed(f"could not push {draft.head}: {brief(e.stderr)}") from None
-        with self.store.lock:
-            table = self.store.db["local_prs"].insert(
-                {"repo": repo.key, "title": draft.title, "body": draft.body, "labels": json.dumps(list(draft.labels)),
-                 "head": draft.head, "base": draft.base, "state": "open", "source": draft.source,
-                 "reviewers": json.dumps(list(draft.reviewers)), "created_at": now()})
-            return self._pr(dict(self.store.db["local_prs"].get(table.last_pk)))
+        return _pr(self.store.add_local_pr(repo.key, draft.title, draft.body, list(draft.labels), draft.head,
+                                           draft.base, draft.source, list(draft.reviewers)))
 
-    def pull_request(self, number: int) -> dict:
-        """The stored row, body included (for tests and the console)."""
-        with self.store.lock:
-            return dict(self.store.db["local_prs"].get(number))
+    def pull_request(self, number: int) -> LocalPullRequest:
+        """The stored pull request, body included (for tests and the console)."""
+        return self.store.local_pr(number)

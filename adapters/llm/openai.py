@@ -8,13 +8,13 @@ conflict region, after the ladder's checks, and waits for a maintainer's ✅.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 import openai
 
-from bot.ports import Classification, HunkAnswer, HunkRequest, Usage
+from bot.core.ports import Classification
+from bot.engine.ports import HunkAnswer, HunkRequest, Usage
 
 RESOLVE_PROMPT = """\
 You resolve ONE git conflict hunk met while backporting a fix to an older release branch.
@@ -44,14 +44,6 @@ regression); "security" means it fixes a vulnerability."""
 class OpenAIModel:
     def __init__(self, client: openai.OpenAI, model: str, timeout: float) -> None:
         self.client, self.model, self.timeout = client, model, timeout
-
-    @classmethod
-    def from_environment(cls, model: str, timeout: float) -> OpenAIModel:
-        base_url = os.environ.get("OPENAI_BASE_URL")
-        # Local servers (llama.cpp, Ollama, vLLM) ignore the key; OpenAI needs it.
-        key = os.environ.get("OPENAI_API_KEY") or ("unused" if base_url else None)
-        client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)  # the budget decides
-        return cls(client, model, timeout)
 
     def _ask(self, system: str, data: dict[str, Any], json_mode: bool = True) -> tuple[str, Usage]:
         start = time.monotonic()

@@ -1,5 +1,5 @@
-"""One attempt, end to end: policy, pick, resolve, verify, record. Every step is a stored event
-and every failure a typed exception stored with the attempt, so "why" can always answer."""
+"""One attempt, end to end: policy, pick, resolve, verify. Every step is reported to a Recorder as
+it happens and every failure is a typed exception in the Outcome, so "why" can always answer."""
 
 from __future__ import annotations
 
@@ -9,21 +9,16 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bot.config import CommandSpec
 from bot.engine import policy, prereq, symbols
+from bot.engine.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed, Stage
 from bot.engine.git import Git, GitError, brief
 from bot.engine.ladder import UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
+from bot.engine.ports import Command, CommandResult, HunkRecord, HunkResolver, Recorder, Sandbox, Usage
 from bot.engine.predict import Predictor
 from bot.engine.source import Commit, Source
-from bot.engine.verify import run_commands
 from bot.engine.workspace import Workspace, remove_worktree
-from bot.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed
-from bot.ports import LLM
-from bot.states import SUCCEEDED, State
-from bot.store import HunkRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,39 +34,40 @@ class Plan:
     branch: str  # the name people use, e.g. 8.1
     target_ref: str  # the full ref to pick onto
     main_ref: str
-    commands: Sequence[CommandSpec] = ()
+    commands: Sequence[Command] = ()
     fix_labels: Sequence[str] = ()
+    label: str = ""  # names this attempt's work tree and logs; unique among attempts running at once
+
+    @property
+    def work_name(self) -> str:
+        return self.label or f"{self.source.slug}-to-{self.branch}"
 
     @property
     def result_branch(self) -> str:
         return f"backport/{self.source.slug}-to-{self.branch}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
-    attempt_id: int
-    branch: str
-    state: str
-    stage: str | None
-    reason: str | None
-    failure_kind: str | None
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-    prerequisites: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    """What one attempt came to: a result commit on `result_branch`, or a failure."""
+
+    failure: BackportFailure | None = None
     result_branch: str | None = None
     result_commit: str | None = None
-    needs_approval: bool = False
+    base_commit: str | None = None  # the target branch's head the result was built on
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # per file: how its hunks were resolved
+    warnings: list[str] = field(default_factory=list)  # why a maintainer must approve; empty: no need
+    hunks: list[HunkRecord] = field(default_factory=list)
+    verified: list[CommandResult] = field(default_factory=list)
+    llm: Usage = field(default_factory=Usage)
 
     @property
     def succeeded(self) -> bool:
-        return State(self.state) in SUCCEEDED
+        return self.failure is None
 
-    def as_json(self) -> dict[str, Any]:
-        return {"branch": self.branch, "status": "succeeded" if self.succeeded else "failed",
-                "stage": self.stage, "reason": self.reason, "kind": self.failure_kind,
-                "conflicts": self.conflicts, "prerequisites": self.prerequisites, "warnings": self.warnings,
-                "result_branch": self.result_branch, "result_commit": self.result_commit,
-                "needs_approval": self.needs_approval, "attempt": self.attempt_id}
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.warnings)
 
 
 def cherry_pick_message(raw: str, sha: str) -> str:
@@ -89,71 +85,35 @@ def cherry_pick_message(raw: str, sha: str) -> str:
 
 
 class Engine:
-    def __init__(self, store: Store, llm: LLM | None = None, llm_calls: int = 8, llm_tokens: int = 40_000) -> None:
-        self.store = store
+    def __init__(self, llm: HunkResolver | None = None, sandbox: Sandbox | None = None, llm_calls: int = 8,
+                 llm_tokens: int = 40_000) -> None:
         self.ladder = Ladder(llm)
+        self.sandbox = sandbox
         self.llm_calls, self.llm_tokens = llm_calls, llm_tokens
 
-    # --- crash recovery ------------------------------------------------------------------------
-
-    def recover(self) -> list[int]:
-        """Mark attempts whose process died as interrupted and remove their worktrees."""
-        recovered = []
-        for attempt in self.store.orphaned():
-            if attempt.worktree:
-                remove_worktree(Path(attempt.worktree))
-            self.store.transition(attempt.id, State.INTERRUPTED,
-                                  {"reason": f"the process working on it stopped during {attempt.state}",
-                                   "stage": attempt.state},
-                                  stage=attempt.state, failure_kind="interrupted", worktree=None,
-                                  reason=f"interrupted during {attempt.state}: the bot stopped before it finished")
-            recovered.append(attempt.id)
-        return recovered
-
-    # --- one attempt ---------------------------------------------------------------------------
-
-    def run(self, attempt_id: int, plan: Plan) -> Outcome:
-        store = self.store
+    def run(self, plan: Plan, recorder: Recorder) -> Outcome:
+        """One attempt. Failures come back in the Outcome, never as exceptions (but Ctrl-C)."""
+        outcome = Outcome()
         try:
-            self._run(attempt_id, plan)
+            self._run(plan, recorder, outcome)
         except BackportFailure as failure:
-            self.fail(attempt_id, failure)
-        except KeyboardInterrupt:
-            store.transition(attempt_id, State.INTERRUPTED, {"reason": "stopped by the user"},
-                             failure_kind="interrupted", reason="stopped by the user", worktree=None)
-            raise
+            outcome.failure = failure
         except Exception as exc:  # a bug or an environment problem: still recorded, never silent
-            log.exception("attempt %s failed unexpectedly", attempt_id)
-            self.fail(attempt_id, Internal(f"{type(exc).__name__}: {exc}",
-                                            details={"traceback": traceback.format_exc()[-4000:]}))
-        return self.outcome(attempt_id)
+            log.exception("a backport of %s to %s failed unexpectedly", plan.source.key, plan.branch)
+            outcome.failure = Internal(f"{type(exc).__name__}: {exc}",
+                                       details={"traceback": traceback.format_exc()[-4000:]})
+        return outcome
 
-    def outcome(self, attempt_id: int) -> Outcome:
-        a = self.store.attempt(attempt_id)
-        return Outcome(a.id, a.branch, a.state, a.stage, a.reason, a.failure_kind, a.conflicts, a.prerequisites,
-                       a.warnings, a.result_branch, a.result_commit, a.needs_approval)
-
-    def fail(self, attempt_id: int, f: BackportFailure) -> Outcome:
-        """Record a failure on an attempt (also used when the source cannot even be found)."""
-        columns: dict[str, Any] = {"stage": f.stage, "failure_kind": f.kind, "reason": f.reason}
-        for key in ("conflicts", "prerequisites"):
-            if key in f.details:
-                columns[key] = f.details[key]
-        detail = {"stage": f.stage, "kind": f.kind, "reason": f.reason,
-                  **{k: v for k, v in f.details.items() if k not in ("conflicts", "prerequisites")}}
-        self.store.transition(attempt_id, State.FAILED, detail, **columns)
-        return self.outcome(attempt_id)
-
-    def _run(self, attempt_id: int, plan: Plan) -> None:
-        store, ws, source = self.store, plan.workspace, plan.source
+    def _run(self, plan: Plan, recorder: Recorder, outcome: Outcome) -> None:
+        ws, source = plan.workspace, plan.source
         git = ws.git
-        store.transition(attempt_id, State.PICKING, {"target": plan.target_ref},
-                         source_commits=[c.sha for c in source.commits], pr_number=source.pr_number, stage="policy")
+        recorder.started({"target": plan.target_ref, "source_commits": [c.sha for c in source.commits],
+                          "pr_number": source.pr_number})
         ws.fetch()
         policy.refuse_circular(source)
         present = policy.find_present(git, source, plan.target_ref, plan.main_ref)
         if present:
-            store.note(attempt_id, {"already_present": [asdict(p) for p in present]})
+            recorder.note({"already_present": [asdict(p) for p in present]})
         if len(present) == len(source.commits):
             p = present[0]
             how = {"ancestor": "the branch already contains the commit itself",
@@ -165,60 +125,60 @@ class Engine:
         skip = {p.commit for p in present}
         commits = [c for c in source.commits if c.sha not in skip]
         if why := policy.needs_approval(source, list(plan.fix_labels)):
-            self._flag(attempt_id, why)
+            self._flag(recorder, outcome, why)
 
         target = git.out("rev-parse", f"{plan.target_ref}^{{commit}}")
-        store.update(attempt_id, stage="picking")
         result = self._pick_in_memory(git, commits, source.mainline, target)
-        self._check_names(attempt_id, git, commits, source.mainline, target)
+        self._check_names(recorder, outcome, git, commits, source.mainline, target)
         if result is not None:
-            store.note(attempt_id, {"picked": "in memory", "commits": [c.sha for c in commits]})
+            recorder.note({"picked": "in memory", "commits": [c.sha for c in commits]})
             if plan.commands:
-                with self._worktree(attempt_id, ws, result) as wt:
-                    self._verify(attempt_id, plan, wt)
+                with self._worktree(recorder, ws, plan, result) as wt:
+                    self._verify(recorder, outcome, plan, wt)
         else:
             budget = Budget(self.llm_calls, self.llm_tokens)
-            with self._worktree(attempt_id, ws, target) as wt:
-                for commit in commits:
-                    self._pick_in_worktree(attempt_id, plan, wt, commit, budget)
+            with self._worktree(recorder, ws, plan, target) as wt:
+                try:
+                    for commit in commits:
+                        self._pick_in_worktree(recorder, outcome, plan, wt, commit, budget)
+                finally:
+                    outcome.llm = budget.used
                 result = wt.out("rev-parse", "HEAD")
                 if result == target:
                     raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
                 if plan.commands:
-                    self._verify(attempt_id, plan, wt)
+                    self._verify(recorder, outcome, plan, wt)
         try:
             ws.update_branch(plan.result_branch, result)
         except GitError as e:
             raise PushFailed(f"could not write the branch {plan.result_branch}: {brief(e.stderr)}") from None
-        store.transition(attempt_id, State.READY, {"result_branch": plan.result_branch, "result_commit": result,
-                                                   "base_commit": target},
-                         stage="ready", result_branch=plan.result_branch, result_commit=result)
+        outcome.result_branch, outcome.result_commit, outcome.base_commit = plan.result_branch, result, target
 
-    def _flag(self, attempt_id: int, why: str) -> None:
+    @staticmethod
+    def _flag(recorder: Recorder, outcome: Outcome, why: str) -> None:
         """Something a maintainer must look at before this backport is published."""
-        warnings = [*self.store.attempt(attempt_id).warnings, why]
-        self.store.update(attempt_id, needs_approval=1, warnings=warnings)
-        self.store.note(attempt_id, {"needs_approval": why})
+        outcome.warnings.append(why)
+        recorder.note({"needs_approval": why})
 
-    def _check_names(self, attempt_id: int, git: Git, commits: list[Commit], mainline: int | None,
-                     target: str) -> None:
+    def _check_names(self, recorder: Recorder, outcome: Outcome, git: Git, commits: list[Commit],
+                     mainline: int | None, target: str) -> None:
         for c in commits:
             if not c.parents:
                 continue
             missing = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target)
             if missing:
-                self._flag(attempt_id, f"{c.sha[:10]} uses names found nowhere on the branch: "
-                                       f"{', '.join(missing[:10])} (an API the branch may not have)")
+                self._flag(recorder, outcome, f"{c.sha[:10]} uses names found nowhere on the branch: "
+                                              f"{', '.join(missing[:10])} (an API the branch may not have)")
 
     @contextmanager
-    def _worktree(self, attempt_id: int, ws: Workspace, commit: str) -> Iterator[Git]:
-        path = ws.worktree_path(f"attempt-{attempt_id}")
-        self.store.update(attempt_id, worktree=str(path))  # first, so that recovery can find it
+    def _worktree(self, recorder: Recorder, ws: Workspace, plan: Plan, commit: str) -> Iterator[Git]:
+        path = ws.worktree_path(plan.work_name)
+        recorder.worktree(path)  # first, so that recovery can find it
         try:
             yield ws.add_worktree(path, commit)
         finally:
             remove_worktree(path)
-            self.store.update(attempt_id, worktree=None)
+            recorder.worktree(None)
 
     def _pick_in_memory(self, git: Git, commits: list[Commit], mainline: int | None, target: str) -> str | None:
         """Commit the picks without a work tree when every one applies cleanly; else None."""
@@ -241,42 +201,43 @@ class Engine:
             head_tree = pred.tree
         return head if head != target else None
 
-    def _pick_in_worktree(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit, budget: Budget) -> None:
+    def _pick_in_worktree(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git, commit: Commit,
+                          budget: Budget) -> None:
         mainline = ["-m", str(plan.source.mainline)] if plan.source.mainline else []
         res = wt.run("cherry-pick", "-x", *mainline, commit.sha, check=False)
         if res.returncode == 0:
-            self.store.note(attempt_id, {"picked": commit.sha})
+            recorder.note({"picked": commit.sha})
             return
         if not unmerged_paths(wt):
             if not wt.run("status", "--porcelain", "--untracked-files=no", check=False).stdout.strip():
                 wt.run("cherry-pick", "--skip")  # empty: the change is already on the branch
-                self.store.note(attempt_id, {"skipped_empty": commit.sha})
+                recorder.note({"skipped_empty": commit.sha})
                 return
             raise Internal(f"cherry-pick of {commit.sha[:10]} failed: {(res.stderr or res.stdout).strip()[-500:]}")
-        self._resolve(attempt_id, plan, wt, commit, budget)
+        self._resolve(recorder, outcome, plan, wt, commit, budget)
 
-    def _resolve(self, attempt_id: int, plan: Plan, wt: Git, commit: Commit, budget: Budget) -> None:
-        store = self.store
+    def _resolve(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git, commit: Commit,
+                 budget: Budget) -> None:
         paths = sorted(unmerged_paths(wt))
-        store.transition(attempt_id, State.CONFLICTED, {"commit": commit.sha, "paths": paths}, stage="conflicted")
-        store.transition(attempt_id, State.RESOLVING, {"commit": commit.sha}, stage="resolving")
+        recorder.conflicted({"commit": commit.sha, "paths": paths})
+        recorder.resolving({"commit": commit.sha})
         parent = commit.parents[(plan.source.mainline or 1) - 1] if commit.parents else None
         diffs = {p: wt.run("diff", "--no-color", parent, commit.sha, "--", p, check=False).stdout
                  for p in paths} if parent else {}
         outcomes = self.ladder.resolve(wt, commit.message, diffs, budget)
-        if budget.used.calls:
-            store.update(attempt_id, llm=asdict(budget.used))
-        self._record(attempt_id, outcomes)
+        outcome.hunks += [HunkRecord(o.path, i, h.resolved_by, {"kind": o.kind, **h.detail()})
+                          for o in outcomes for i, h in enumerate(o.hunks)]
         by_llm = sum(h.resolved_by == "llm" for o in outcomes for h in o.hunks)
         if by_llm and all(o.resolved for o in outcomes):
-            self._flag(attempt_id, f"{by_llm} conflict hunk{'s were' if by_llm > 1 else ' was'} resolved by the LLM: "
-                                   "a maintainer must review the result")
+            self._flag(recorder, outcome, f"{by_llm} conflict hunk{'s were' if by_llm > 1 else ' was'} resolved "
+                                          "by the LLM: a maintainer must review the result")
         summaries = [o.summary() for o in outcomes]
         if all(o.resolved for o in outcomes):
-            store.transition(attempt_id, State.PICKING, {"resolved": summaries}, conflicts=summaries, stage="picking")
+            outcome.conflicts += summaries
+            recorder.note({"resolved": summaries})
             if wt.ok("diff", "--cached", "--quiet", "HEAD"):  # resolved to nothing: already there
                 wt.run("cherry-pick", "--skip")
-                store.note(attempt_id, {"skipped_empty": commit.sha})
+                recorder.note({"skipped_empty": commit.sha})
                 return
             res = wt.run("cherry-pick", "--continue", check=False)
             if res.returncode != 0:
@@ -286,20 +247,17 @@ class Engine:
         prereqs = prereq.find(plan.workspace.git, commit.sha, parent, plan.target_ref, plan.main_ref,
                               unresolved) if parent else []
         wt.run("cherry-pick", "--abort", check=False)
-        raise Conflict(_conflict_reason(commit, outcomes, prereqs), stage="resolving",
+        outcome.conflicts += summaries
+        raise Conflict(_conflict_reason(commit, outcomes, prereqs), stage=Stage.RESOLVING,
                        details={"conflicts": summaries, "prerequisites": [p.as_dict() for p in prereqs]})
 
-    def _record(self, attempt_id: int, outcomes: list[FileOutcome]) -> None:
-        existing = self.store.hunks(attempt_id)
-        records = existing + [HunkRecord(o.path, i, h.resolved_by, {"kind": o.kind, **h.detail()})
-                              for o in outcomes for i, h in enumerate(o.hunks)]
-        self.store.record_hunks(attempt_id, records)
-
-    def _verify(self, attempt_id: int, plan: Plan, wt: Git) -> None:
-        self.store.transition(attempt_id, State.VERIFYING, {"commands": [c.name for c in plan.commands]},
-                              stage="verifying")
-        results = run_commands(wt.cwd, plan.commands, plan.workspace.logs_dir / f"attempt-{attempt_id}")
-        self.store.note(attempt_id, {"verified": [asdict(r) for r in results]})
+    def _verify(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git) -> None:
+        if self.sandbox is None:
+            raise Internal("build and test commands are configured but this engine has no sandbox to run them")
+        recorder.verifying({"commands": [c.name for c in plan.commands]})
+        log_dir = plan.workspace.logs_dir / plan.work_name
+        outcome.verified = self.sandbox.run(wt.cwd, plan.commands, log_dir)
+        recorder.note({"verified": [asdict(r) for r in outcome.verified]})
 
 
 def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[prereq.Prerequisite]) -> str:

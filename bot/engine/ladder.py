@@ -9,7 +9,7 @@ from typing import Any
 from bot.engine import conflicts, rules, syntax
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
-from bot.ports import LLM, HunkAnswer, HunkRequest, Usage
+from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Usage
 
 UNRESOLVED = "unresolved"
 DETAIL_CHARS = 2000
@@ -78,7 +78,7 @@ class Budget:
 
 
 class Ladder:
-    def __init__(self, llm: LLM | None = None) -> None:
+    def __init__(self, llm: HunkResolver | None = None) -> None:
         self.llm = llm
 
     def resolve(self, wt: Git, commit_message: str, fix_diff: dict[str, str],

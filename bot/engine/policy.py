@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.engine.errors import Circular
 from bot.engine.git import Git
 from bot.engine.source import Commit, Source
-from bot.errors import Circular
 
 # How a commit says it is a backport of another one.
 ORIGIN = re.compile(r"(?:cherry picked from commit|Backport of|backported from)\s+([0-9a-f]{7,40})", re.I)

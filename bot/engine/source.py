@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.engine.errors import BadInput, NotFound, NotMerged
 from bot.engine.git import Git
-from bot.errors import BadInput, NotFound, NotMerged
 
 PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) ")

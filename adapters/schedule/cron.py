@@ -11,15 +11,14 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.repos import Repo
-from bot.service import Service
+from bot.core.ports import Bot, Store
 
 log = logging.getLogger(__name__)
 
 
 class DigestSchedule:
-    def __init__(self, service: Service, repos: list[Repo], cron: str, timezone: str, channel: str) -> None:
-        self.service, self.repos, self.channel = service, repos, channel
+    def __init__(self, bot: Bot, store: Store, repos: list[str], cron: str, timezone: str, channel: str) -> None:
+        self.bot, self.store, self.repos, self.channel = bot, store, repos, channel
         self.trigger = CronTrigger.from_crontab(cron, timezone=timezone)
         self.scheduler = AsyncIOScheduler(timezone=timezone)
 
@@ -35,12 +34,12 @@ class DigestSchedule:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def due(self, repo: Repo, now: datetime) -> bool:
+    def due(self, repo: str, now: datetime) -> bool:
         """A fire time passed since this repository's last digest (never posted: not due)."""
-        last = self.service.store.last_digest(repo.key)
+        last = self.store.last_digest(repo)
         if last is None:
             return False
-        after = datetime.fromtimestamp(last["at"], UTC)
+        after = datetime.fromtimestamp(last.at, UTC)
         nxt: Any = self.trigger.get_next_fire_time(None, after + timedelta(seconds=1))
         return nxt is not None and nxt <= now
 
@@ -56,8 +55,8 @@ class DigestSchedule:
         for repo in self.repos:
             await self._post(repo)
 
-    async def _post(self, repo: Repo) -> None:
+    async def _post(self, repo: str) -> None:
         try:
-            await self.service.post_digest(repo, self.channel)
+            await self.bot.post_digest(repo, self.channel)
         except Exception:
-            log.exception("the digest of %s failed", repo.key)
+            log.exception("the digest of %s failed", repo)

@@ -1,5 +1,6 @@
 """A repository as the bot works with it: its workspace, main branch, release branches and
-commands, from a configured entry or from a local path with no config at all."""
+commands (the composition root builds one from a configured entry; `from_path` from a local
+path with no config at all)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import DEFAULT_FIX_LABELS, CommandSpec, RepoSpec
+from bot.engine.errors import BadInput
+from bot.engine.ports import Command
 from bot.engine.workspace import Workspace
-from bot.errors import BadInput
+
+DEFAULT_FIX_LABELS = ("bug", "security", "critical")
 
 
 @dataclass(frozen=True)
@@ -19,8 +22,8 @@ class Repo:
     main_branch: str
     branches: dict[str, str]  # what people type (names and aliases) -> git branch
     display: dict[str, str]  # git branch -> the name people use
-    commands: tuple[CommandSpec, ...] = ()
-    fix_labels: tuple[str, ...] = tuple(DEFAULT_FIX_LABELS)
+    commands: tuple[Command, ...] = ()
+    fix_labels: tuple[str, ...] = DEFAULT_FIX_LABELS
     channels: tuple[str, ...] = ()  # chat channels whose commands are about this repository
     github: str | None = None  # owner/name on GitHub
     push_repo: str | None = None  # owner/name of a fork to push backport branches to
@@ -35,7 +38,7 @@ class Repo:
         return ref
 
     @property
-    def local_commands(self) -> tuple[CommandSpec, ...]:
+    def local_commands(self) -> tuple[Command, ...]:
         """The commands the engine runs itself: none when the forge's CI verifies."""
         return self.commands if self.verify == "local" else ()
 
@@ -63,22 +66,6 @@ class Repo:
         if any(n.lower() == "all" for n in names):
             return self.release_branches()
         return list(dict.fromkeys(self.branch(n)[0] for n in names))
-
-
-def from_spec(spec: RepoSpec, data_dir: Path) -> Repo:
-    if spec.path is not None:
-        ws = Workspace.in_place(spec.path, data_dir, key=spec.name)
-    else:
-        assert spec.url is not None
-        ws = Workspace.cached_clone(spec.name, spec.url, data_dir)
-    branches: dict[str, str] = {}
-    display: dict[str, str] = {}
-    for b in spec.branches:
-        display[b.git_branch] = b.name
-        for n in (b.name, b.git_branch, *b.aliases):
-            branches[n] = b.git_branch
-    return Repo(spec.name, ws, spec.main_branch, branches, display, tuple(spec.commands), tuple(spec.fix_labels),
-                tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify)
 
 
 def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:

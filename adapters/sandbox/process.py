@@ -1,0 +1,54 @@
+"""The Sandbox port as plain child processes: each command runs in the backport's work tree with a
+timeout, in its own process group (killed whole on a timeout), with an environment that holds none
+of the bot's secrets. It does not hide the bot's process or files from the command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from bot.engine.errors import VerifyFailed
+from bot.engine.ports import Command, CommandResult
+
+TAIL_LINES = 40
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 16384))
+        lines = fh.read().decode("utf-8", "replace").splitlines()
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+class ProcessSandbox:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)  # given by the composition root, without the secrets
+
+    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path) -> list[CommandResult]:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        results: list[CommandResult] = []
+        for n, cmd in enumerate(commands):
+            log = log_dir / f"{n + 1}-{''.join(ch if ch.isalnum() else '_' for ch in cmd.name)}.log"
+            start = time.monotonic()
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(["bash", "-c", cmd.run], cwd=worktree, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
+                try:
+                    code: int | None = proc.wait(timeout=cmd.timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    code = None
+            result = CommandResult(cmd.name, cmd.run, code, round(time.monotonic() - start, 3), str(log), _tail(log))
+            results.append(result)
+            if not result.ok:
+                why = (f"timed out after {cmd.timeout}s" if code is None else f"exited with status {code}")
+                raise VerifyFailed(f"`{cmd.name}` ({cmd.run}) {why}",
+                                   details={"command": asdict(result), "results": [asdict(r) for r in results]})
+        return results

@@ -1,0 +1,445 @@
+"""The Store port on SQLite through sqlite-utils (WAL): requests, attempts, an append-only event
+log per attempt, how each conflict hunk was resolved, digests, batches, the local forge's pull
+requests and the ids of deliveries already received. Every table is created and migrated here
+(`PRAGMA user_version`); every read returns a typed row."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.db import Table
+
+from bot.core.ports import (
+    Attempt,
+    BatchItem,
+    CandidateRecord,
+    DigestRecord,
+    Event,
+    IllegalMove,
+    Move,
+    Request,
+)
+from bot.core.workflow import WORKING, Op, State
+from bot.engine.ports import HunkRecord
+
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class LocalPullRequest:
+    """A pull request of the local forge."""
+
+    number: int
+    repo: str
+    title: str
+    body: str
+    labels: list[str]
+    head: str
+    base: str
+    state: str
+    source: str
+    reviewers: list[str]
+
+
+def _local_pr(row: dict[str, Any]) -> LocalPullRequest:
+    return LocalPullRequest(row["number"], row["repo"], row["title"], row["body"], json.loads(row["labels"]),
+                            row["head"], row["base"], row["state"], row["source"], json.loads(row["reviewers"]))
+
+
+def now() -> float:
+    return time.time()
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine's process: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """The first version's tables (some were created by adapters then); a new database starts here."""
+    t = _table
+    t(db, "requests").create(
+        {"id": int, "repo": str, "source": str, "branches": str, "requested_by": str,
+         "origin": str, "channel": str, "thread": str, "summary": str, "created_at": float},
+        pk="id", if_not_exists=True)
+    t(db, "attempts").create(
+        {"id": int, "request_id": int, "repo": str, "source": str, "branch": str, "state": str,
+         "stage": str, "failure_kind": str, "reason": str, "source_commits": str,
+         "pr_number": int, "result_branch": str, "result_commit": str, "worktree": str,
+         "owner": str, "conflicts": str, "prerequisites": str, "warnings": str, "needs_approval": int,
+         "message": str, "approval_message": str, "pr_url": str, "backport_pr": int, "ci": str, "llm": str,
+         "created_at": float, "updated_at": float},
+        pk="id", foreign_keys=[("request_id", "requests", "id")], if_not_exists=True)
+    t(db, "events").create({"id": int, "attempt_id": int, "at": float, "state": str, "detail": str},
+                           pk="id", foreign_keys=[("attempt_id", "attempts", "id")], if_not_exists=True)
+    t(db, "hunks").create({"id": int, "attempt_id": int, "path": str, "hunk": int, "resolved_by": str,
+                           "detail": str}, pk="id", foreign_keys=[("attempt_id", "attempts", "id")],
+                          if_not_exists=True)
+    t(db, "digests").create({"id": int, "repo": str, "at": float, "head": str, "channel": str, "message": str,
+                             "candidates": int}, pk="id", if_not_exists=True)
+    t(db, "candidates").create({"message": str, "repo": str, "key": str, "commit": str, "branches": str,
+                                "security": int, "channel": str, "thread": str, "at": float}, pk="message",
+                               if_not_exists=True)
+    t(db, "dismissals").create({"repo": str, "key": str, "by": str, "at": float}, pk=("repo", "key"),
+                               if_not_exists=True)
+    t(db, "batch_items").create({"id": int, "repo": str, "branch": str, "key": str, "state": str, "reason": str,
+                                 "added_by": str, "at": float}, pk="id", if_not_exists=True)
+    t(db, "local_prs").create({"number": int, "repo": str, "title": str, "body": str, "labels": str, "head": str,
+                               "base": str, "state": str, "source": str, "reviewers": str, "created_at": float},
+                              pk="number", if_not_exists=True)
+    t(db, "slack_events").create({"id": str, "at": float}, pk="id", if_not_exists=True)
+    t(db, "deliveries").create({"id": str, "event": str, "at": float}, pk="id", if_not_exists=True)
+    t(db, "attempts").create_index(["repo", "source", "branch"], if_not_exists=True)
+    t(db, "events").create_index(["attempt_id"], if_not_exists=True)
+    t(db, "hunks").create_index(["attempt_id"], if_not_exists=True)
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    """Approval, cancel requests, the base commit and retries become columns (they were found by
+    scanning events, or lived in memory); events name their operation; one table of received
+    deliveries for every source; `stage` only says where an attempt failed."""
+    attempts = _table(db, "attempts")
+    for column, kind in (("approved_by", str), ("cancel_requested_by", str), ("base_commit", str),
+                         ("retry_of", int)):
+        attempts.add_column(column, kind)
+    _table(db, "events").add_column("op", str)
+    db.execute("update attempts set approved_by = (select json_extract(e.detail, '$.approved_by') from events e "
+               "where e.attempt_id = attempts.id and json_extract(e.detail, '$.approved_by') is not null "
+               "order by e.id desc limit 1)")
+    db.execute("update attempts set base_commit = (select json_extract(e.detail, '$.base_commit') from events e "
+               "where e.attempt_id = attempts.id and json_extract(e.detail, '$.base_commit') is not null "
+               "order by e.id desc limit 1)")
+    db.execute("update attempts set retry_of = (select json_extract(e.detail, '$.retry_of') from events e "
+               "where e.attempt_id = attempts.id and json_extract(e.detail, '$.retry_of') is not null "
+               "order by e.id desc limit 1)")
+    db.execute("update attempts set stage = null where state not in ('failed', 'interrupted', 'cancelled')")
+    _table(db, "received").create({"source": str, "id": str, "at": float}, pk=("source", "id"))
+    db.execute("insert into received select 'slack', id, at from slack_events")
+    db.execute("insert into received select 'github', id, at from deliveries")
+    db.execute("drop table slack_events")
+    db.execute("drop table deliveries")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]  # MIGRATIONS[n] makes version n + 1
+
+
+def _table(db: sqlite_utils.Database, name: str) -> Table:
+    return Table(db, name)
+
+
+def _json(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def _attempt(row: dict[str, Any]) -> Attempt:
+    return Attempt(
+        id=row["id"], request_id=row["request_id"], repo=row["repo"], source=row["source"],
+        branch=row["branch"], state=State(row["state"]), stage=row["stage"],
+        failure_kind=row["failure_kind"], reason=row["reason"],
+        source_commits=json.loads(row["source_commits"] or "[]"), pr_number=row["pr_number"],
+        result_branch=row["result_branch"], result_commit=row["result_commit"], base_commit=row["base_commit"],
+        worktree=row["worktree"], owner=row["owner"], conflicts=json.loads(row["conflicts"] or "[]"),
+        prerequisites=json.loads(row["prerequisites"] or "[]"), warnings=json.loads(row["warnings"] or "[]"),
+        needs_approval=bool(row["needs_approval"]), approved_by=row["approved_by"],
+        cancel_requested_by=row["cancel_requested_by"], message=row["message"],
+        approval_message=row["approval_message"], pr_url=row["pr_url"], backport_pr=row["backport_pr"],
+        ci=row["ci"], llm_usage=json.loads(row["llm"] or "{}"), retry_of=row["retry_of"],
+        created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+def _request(row: dict[str, Any]) -> Request:
+    return Request(row["id"], row["repo"], row["source"], json.loads(row["branches"] or "[]"), row["requested_by"],
+                   row["origin"], row["channel"], row["thread"], row["summary"], row["created_at"])
+
+
+def _hunk(row: dict[str, Any]) -> HunkRecord:
+    return HunkRecord(row["path"], row["hunk"], row["resolved_by"], json.loads(row["detail"]))
+
+
+# Attempt columns a Move or a note may write (the state only through a Move).
+_COLUMNS = {"stage", "failure_kind", "reason", "source_commits", "pr_number", "result_branch", "result_commit",
+            "base_commit", "worktree", "owner", "conflicts", "prerequisites", "warnings", "needs_approval",
+            "approved_by", "cancel_requested_by", "message", "approval_message", "pr_url", "backport_pr", "ci",
+            "llm", "retry_of"}
+
+
+class SQLiteStore:
+    """Thread-safe: one connection guarded by a lock; other processes share the file via WAL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.enable_wal()
+        self.lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.lock, self.db.conn:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} was written by a newer backportbot (schema {version}; "
+                                   f"this one knows {SCHEMA_VERSION})")
+            for migrate in MIGRATIONS[version:]:
+                migrate(self.db)
+            if version != SCHEMA_VERSION:
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _t(self, name: str) -> Table:
+        return _table(self.db, name)
+
+    # --- requests and attempts -----------------------------------------------------------------------
+
+    def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
+                    channel: str | None = None, thread: str | None = None) -> int:
+        with self.lock:
+            table = self._t("requests").insert(
+                {"repo": repo, "source": source, "branches": json.dumps(branches), "requested_by": requested_by,
+                 "origin": origin, "channel": channel, "thread": thread, "created_at": now()})
+            return int(table.last_pk)
+
+    def request(self, request_id: int) -> Request:
+        with self.lock:
+            return _request(self._t("requests").get(request_id))
+
+    def set_summary(self, request_id: int, summary: str) -> None:
+        with self.lock:
+            self._t("requests").update(request_id, {"summary": summary})
+
+    def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int:
+        t = now()
+        with self.lock, self.db.conn:
+            table = self._t("attempts").insert(
+                {"request_id": request_id, "repo": repo, "source": source, "branch": branch,
+                 "state": State.REQUESTED.value, "needs_approval": 0, "created_at": t, "updated_at": t})
+            attempt_id = int(table.last_pk)
+            self._event(attempt_id, Op.REQUEST, State.REQUESTED, {})
+            return attempt_id
+
+    def _event(self, attempt_id: int, op: Op, state: State | str, detail: dict[str, Any]) -> None:
+        self._t("events").insert({"attempt_id": attempt_id, "at": now(), "op": op.value, "state": str(state),
+                                  "detail": json.dumps(detail)})
+
+    def _columns(self, columns: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(columns) - _COLUMNS
+        if unknown:
+            raise ValueError(f"not an attempt column a move may write: {', '.join(sorted(unknown))}")
+        return {k: _json(v) for k, v in columns.items()}
+
+    def move(self, attempt_id: int, move: Move) -> Attempt:
+        updates = {**self._columns(move.columns), "state": move.target.value, "updated_at": now()}
+        sets = ", ".join(f"[{k}] = ?" for k in updates)
+        allowed = sorted(s.value for s in move.sources)
+        with self.lock, self.db.conn:
+            cursor = self.db.execute(
+                f"update attempts set {sets} where id = ? and state in ({','.join('?' for _ in allowed)})",
+                [*updates.values(), attempt_id, *allowed])
+            if cursor.rowcount != 1:
+                row = self.db.execute("select state from attempts where id = ?", [attempt_id]).fetchone()
+                current = row[0] if row else "missing"
+                raise IllegalMove(f"attempt {attempt_id}: cannot {move.op.value.replace('_', ' ')} "
+                                  f"from {current.replace('_', ' ')}")
+            self._event(attempt_id, move.op, move.target, move.detail)
+        return self.attempt(attempt_id)
+
+    def note(self, attempt_id: int, op: Op, detail: dict[str, Any], **columns: Any) -> None:
+        updates = self._columns(columns)
+        with self.lock, self.db.conn:
+            state = self._t("attempts").get(attempt_id)["state"]
+            if updates:
+                self._t("attempts").update(attempt_id, {**updates, "updated_at": now()})
+            self._event(attempt_id, op, state, detail)
+
+    def set_message(self, attempt_id: int, *, message: str | None = None, approval_message: str | None = None) -> None:
+        """Where the attempt's progress (or approval) message is, in the request's thread."""
+        updates = {k: v for k, v in (("message", message), ("approval_message", approval_message)) if v}
+        with self.lock:
+            self._t("attempts").update(attempt_id, updates)
+
+    def attempt(self, attempt_id: int) -> Attempt:
+        with self.lock:
+            return _attempt(self._t("attempts").get(attempt_id))
+
+    def attempts(self, repo: str, source: str | None = None, branch: str | None = None) -> list[Attempt]:
+        where, params = ["repo = ?"], [repo]
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if branch is not None:
+            where.append("branch = ?")
+            params.append(branch)
+        with self.lock:
+            return [_attempt(r) for r in self._t("attempts").rows_where(" and ".join(where), params, order_by="id")]
+
+    def latest(self, repo: str, source: str, branch: str) -> Attempt | None:
+        found = self.attempts(repo, source, branch)
+        return found[-1] if found else None
+
+    def in_state(self, *states: State) -> list[Attempt]:
+        placeholders = ",".join("?" for _ in states)
+        with self.lock:
+            rows = self._t("attempts").rows_where(f"state in ({placeholders})", [s.value for s in states],
+                                                  order_by="id")
+            return [_attempt(r) for r in rows]
+
+    def by_message(self, message_id: str) -> Attempt | None:
+        """The attempt whose progress or approval message this is."""
+        with self.lock:
+            rows = list(self._t("attempts").rows_where("message = ? or approval_message = ?",
+                                                       [message_id, message_id], order_by="id desc", limit=1))
+        return _attempt(rows[0]) if rows else None
+
+    def all_attempts(self) -> list[Attempt]:
+        with self.lock:
+            return [_attempt(r) for r in self._t("attempts").rows_where(order_by="id")]
+
+    def events(self, attempt_id: int) -> list[Event]:
+        with self.lock:
+            rows = self._t("events").rows_where("attempt_id = ?", [attempt_id], order_by="id")
+            return [Event(r["attempt_id"], r["at"], Op(r["op"]) if r["op"] else Op.NOTE, State(r["state"]),
+                          json.loads(r["detail"])) for r in rows]
+
+    def record_hunks(self, attempt_id: int, hunks: list[HunkRecord]) -> None:
+        with self.lock, self.db.conn:
+            self._t("hunks").delete_where("attempt_id = ?", [attempt_id])
+            self._t("hunks").insert_all(
+                {"attempt_id": attempt_id, "path": h.path, "hunk": h.index, "resolved_by": h.resolved_by,
+                 "detail": json.dumps(h.detail)} for h in hunks)
+
+    def hunks(self, attempt_id: int) -> list[HunkRecord]:
+        with self.lock:
+            return [_hunk(r) for r in self._t("hunks").rows_where("attempt_id = ?", [attempt_id], order_by="id")]
+
+    def all_hunks(self) -> list[HunkRecord]:
+        with self.lock:
+            return [_hunk(r) for r in self._t("hunks").rows_where()]
+
+    def orphaned(self) -> list[Attempt]:
+        placeholders = ",".join("?" for _ in WORKING)
+        with self.lock:
+            rows = list(self._t("attempts").rows_where(f"state in ({placeholders})", [s.value for s in WORKING]))
+        return [_attempt(r) for r in rows if not _owner_alive(r["owner"])]
+
+    # --- digests ---------------------------------------------------------------------------------------
+
+    def last_digest(self, repo: str) -> DigestRecord | None:
+        with self.lock:
+            rows = list(self._t("digests").rows_where("repo = ?", [repo], order_by="id desc", limit=1))
+        return DigestRecord(**rows[0]) if rows else None
+
+    def add_digest(self, repo: str, head: str, channel: str, message: str, candidates: int) -> None:
+        with self.lock:
+            self._t("digests").insert({"repo": repo, "at": now(), "head": head, "channel": channel,
+                                       "message": message, "candidates": candidates})
+
+    def add_candidate(self, c: CandidateRecord) -> None:
+        with self.lock:
+            self._t("candidates").insert({"message": c.message, "repo": c.repo, "key": c.key, "commit": c.commit,
+                                          "branches": json.dumps(c.branches), "security": int(c.security),
+                                          "channel": c.channel, "thread": c.thread, "at": now()}, replace=True)
+
+    def candidate(self, message: str) -> CandidateRecord | None:
+        with self.lock:
+            rows = list(self._t("candidates").rows_where("message = ?", [message]))
+        if not rows:
+            return None
+        r = rows[0]
+        return CandidateRecord(r["message"], r["repo"], r["key"], r["commit"], json.loads(r["branches"]),
+                               bool(r["security"]), r["channel"], r["thread"])
+
+    def dismiss(self, repo: str, key: str, by: str) -> None:
+        with self.lock:
+            self._t("dismissals").insert({"repo": repo, "key": key, "by": by, "at": now()}, replace=True)
+
+    def dismissed(self, repo: str) -> set[str]:
+        with self.lock:
+            return {r["key"] for r in self._t("dismissals").rows_where("repo = ?", [repo])}
+
+    # --- batches ---------------------------------------------------------------------------------------
+
+    def add_to_batch(self, repo: str, branch: str, key: str, by: str) -> bool:
+        """False when the item is already pending there."""
+        with self.lock:
+            table = self._t("batch_items")
+            if table.count_where("repo = ? and branch = ? and key = ? and state = 'pending'", [repo, branch, key]):
+                return False
+            table.insert({"repo": repo, "branch": branch, "key": key, "state": "pending", "reason": None,
+                          "added_by": by, "at": now()})
+            return True
+
+    def batch(self, repo: str, branch: str | None = None, state: str = "pending") -> list[BatchItem]:
+        where, params = "repo = ? and state = ?", [repo, state]
+        if branch is not None:
+            where += " and branch = ?"
+            params.append(branch)
+        with self.lock:
+            return [BatchItem(r["id"], r["repo"], r["branch"], r["key"], r["state"], r["reason"], r["added_by"])
+                    for r in self._t("batch_items").rows_where(where, params, order_by="id")]
+
+    def set_batch_item(self, item_id: int, state: str, reason: str | None = None) -> None:
+        with self.lock:
+            self._t("batch_items").update(item_id, {"state": state, "reason": reason})
+
+    # --- for adapters: received deliveries, the local forge, the console ---------------------------
+
+    def first_delivery(self, source: str, delivery_id: str) -> bool:
+        """True the first time `source` (slack, github) delivers this id; False for a redelivery."""
+        with self.lock, self.db.conn:
+            cursor = self.db.execute("insert or ignore into received (source, id, at) values (?, ?, ?)",
+                                     [source, delivery_id, now()])
+            return cursor.rowcount == 1
+
+    def add_local_pr(self, repo: str, title: str, body: str, labels: list[str], head: str, base: str, source: str,
+                     reviewers: list[str]) -> LocalPullRequest:
+        with self.lock:
+            table = self._t("local_prs").insert(
+                {"repo": repo, "title": title, "body": body, "labels": json.dumps(labels), "head": head,
+                 "base": base, "state": "open", "source": source, "reviewers": json.dumps(reviewers),
+                 "created_at": now()})
+            return _local_pr(self._t("local_prs").get(table.last_pk))
+
+    def local_prs(self, repo: str, head: str | None = None, state: str = "open") -> list[LocalPullRequest]:
+        where, params = "repo = ? and state = ?", [repo, state]
+        if head is not None:
+            where += " and head = ?"
+            params.append(head)
+        with self.lock:
+            return [_local_pr(r) for r in self._t("local_prs").rows_where(where, params, order_by="number")]
+
+    def local_pr(self, number: int) -> LocalPullRequest:
+        with self.lock:
+            return _local_pr(self._t("local_prs").get(number))
+
+    def highest_message_number(self) -> int:
+        """The largest numeric message id stored (the console numbers its messages; a restart
+        continues after it so that `react 7` never reaches an older message 7)."""
+        with self.lock:
+            row = self.db.execute(
+                "select max(n) from (select cast(message as integer) as n from attempts "
+                "union all select cast(approval_message as integer) from attempts "
+                "union all select cast(thread as integer) from requests "
+                "union all select cast(message as integer) from candidates "
+                "union all select cast(message as integer) from digests)").fetchone()
+        return int(row[0] or 0)

@@ -1,0 +1,334 @@
+"""The composition root: the only module that imports adapters. It reads the secrets once, builds
+the store, the engine, the chat and forge adapters the config names (by default: console chat,
+local forge, SQLite, no model), the core around them, and the servers `serve` runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import openai
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from adapters.chat import discord as discord_chat
+from adapters.chat import slack as slack_chat
+from adapters.chat.console import Console, ConsoleChat
+from adapters.chat.router import ChatRouter
+from adapters.forge.github import Credentials, GitHubForge
+from adapters.forge.github_webhook import GitHubCommentChat, GitHubWebhook
+from adapters.forge.local import LocalForge
+from adapters.llm.openai import OpenAIModel
+from adapters.sandbox.process import ProcessSandbox
+from adapters.schedule.cron import DigestSchedule
+from adapters.store.sqlite import SQLiteStore
+from bot import config as config_mod
+from bot import evaluate as evaluate_mod
+from bot.core.context import Context, Settings
+from bot.core.dispatcher import Dispatcher
+from bot.core.features.backports import run_attempt
+from bot.core.ports import LLM, Attempt, Chat
+from bot.core.repos import Repo, from_path
+from bot.core.workflow import Workflow
+from bot.digest import Candidate
+from bot.digest import find as find_candidates
+from bot.engine import source as source_mod
+from bot.engine.backport import Engine
+from bot.engine.errors import BackportFailure, BadInput
+from bot.engine.ports import Command
+from bot.engine.source import Source
+from bot.engine.workspace import Workspace
+from bot.secrets import Secrets, value, without_secrets
+
+Stop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class App:
+    """The core and the adapters around it that `console` and `serve` start."""
+
+    bot: Dispatcher
+    store: SQLiteStore
+    console: Console  # always there, for the terminal and as a log
+    webhook: GitHubWebhook | None = None
+    slack: slack_chat.SlackEvents | None = None
+    discord: discord_chat.DiscordBot | None = None
+    secrets: Secrets = field(default_factory=Secrets)
+
+    async def start(self) -> None:
+        await self.bot.start()
+
+    async def stop(self) -> None:
+        await self.bot.stop()
+
+    async def idle(self) -> None:
+        """Wait until the adapters handed over what they received and the bot finished it all."""
+        for adapter in (self.webhook, self.slack, self.discord):
+            if adapter is not None:
+                await adapter.background.drain()
+        await self.bot.idle()
+
+    async def line(self, text: str) -> bool:
+        """One line typed in the console."""
+        return await self.console.line(text)
+
+
+def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path) -> Repo:
+    if spec.path is not None:
+        ws = Workspace.in_place(spec.path, data_dir, key=spec.name)
+    else:
+        assert spec.url is not None
+        ws = Workspace.cached_clone(spec.name, spec.url, data_dir)
+    branches: dict[str, str] = {}
+    display: dict[str, str] = {}
+    for b in spec.branches:
+        display[b.git_branch] = b.name
+        for n in (b.name, b.git_branch, *b.aliases):
+            branches[n] = b.git_branch
+    return Repo(spec.name, ws, spec.main_branch, branches, display, commands(spec.commands),
+                tuple(spec.fix_labels), tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify)
+
+
+def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:
+    return tuple(Command(c.name, c.run, c.timeout) for c in specs)
+
+
+def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None) -> Repo:
+    """The repository a one-shot command is about: a configured name, or a local path."""
+    if cfg is not None and (repo is None or not Path(repo).exists()):
+        found = repo_from_spec(cfg.repo(repo), data_dir)
+        found.workspace.fetch()
+        return found
+    if repo is None:
+        raise BadInput("name a repository with --repo PATH (or give --config)")
+    return from_path(Path(repo), data_dir, main)
+
+
+def make_llm(cfg: config_mod.Config | None, secrets: Secrets) -> OpenAIModel | None:
+    if cfg is None or not cfg.llm.enabled:
+        return None
+    return eval_llm(cfg.llm.model, cfg.llm.timeout, secrets)
+
+
+def eval_llm(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
+    base_url = secrets.openai_base_url
+    # Local servers (llama.cpp, Ollama, vLLM) ignore the key; OpenAI needs it.
+    key = value(secrets.openai_api_key) or ("unused" if base_url else None)
+    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)  # the budget decides
+    return OpenAIModel(client, model, timeout)
+
+
+def make_engine(cfg: config_mod.Config | None, llm: LLM | None = None) -> Engine:
+    """The engine, with the model rung when the config turns it on."""
+    sandbox = ProcessSandbox(without_secrets())
+    if cfg is None or llm is None:
+        return Engine(sandbox=sandbox)
+    return Engine(llm, sandbox, cfg.llm.max_calls, cfg.llm.max_tokens)
+
+
+def make_forge(cfg: config_mod.Config | None, store: SQLiteStore, secrets: Secrets) -> GitHubForge | LocalForge:
+    """The forge the config names; the local one by default."""
+    if cfg is not None and cfg.forge.adapter == "github":
+        credentials = Credentials(secrets.github_api_url, value(secrets.github_token), secrets.github_app_id,
+                                  value(secrets.github_app_private_key), secrets.github_app_installation_id)
+        return GitHubForge(credentials, comment_on_source_prs=cfg.forge.comment_on_source)
+    return LocalForge(store)
+
+
+def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, user: str | None = None,
+              repo_path: str | None = None, main_branch: str | None = None, interactive: bool = False,
+              secrets: Secrets | None = None) -> App:
+    """The core and the adapters the config names (by default: console chat, local forge)."""
+    secrets = secrets or Secrets()
+    store = SQLiteStore(data_dir / "backportbot.db")
+    if cfg is not None:
+        repos = [repo_from_spec(spec, data_dir) for spec in cfg.repos]
+        user = user or cfg.chat.console.user
+        settings = Settings(frozenset(cfg.bot.maintainers) or frozenset({user}), cfg.bot.workers,
+                            cfg.bot.ci_poll_seconds, cfg.digest.channel, cfg.digest.batch)
+        channel = cfg.chat.console.channel
+        adapters = cfg.chat.adapters
+    else:
+        repos = [from_path(Path(repo_path or "."), data_dir, main_branch)]
+        user = user or os.environ.get("USER") or "maintainer"
+        channel = "console"
+        settings = Settings(frozenset({user}), alert_channel=channel)
+        adapters = ["console"]
+    console_chat = ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
+    forge = make_forge(cfg, store, secrets)
+    team_chat: Chat | None = None
+    discord_client = None
+    web_client = None
+    mirror: str | None = channel
+    if "discord" in adapters:
+        token = value(secrets.discord_token)
+        if not token:
+            raise BadInput("Discord needs DISCORD_TOKEN in the environment")
+        discord_client = discord_chat.make_client()
+        team_chat, mirror = discord_chat.DiscordChat(discord_client.http), None
+    if "slack" in adapters:
+        assert cfg is not None
+        token = value(secrets.slack_bot_token)
+        if not token:
+            raise BadInput("Slack needs SLACK_BOT_TOKEN in the environment")
+        web_client = slack_chat.client(token, secrets.slack_api_url)
+        # Slack serves every channel but the console's; what happens on GitHub is mirrored to its channel.
+        team_chat, mirror = slack_chat.SlackChat(web_client), cfg.chat.slack.channel
+    router = (ChatRouter(console_chat, {}, mirror=mirror) if team_chat is None
+              else ChatRouter(team_chat, {channel: console_chat}, mirror=mirror))
+    comments = None
+    if isinstance(forge, GitHubForge):
+        comments = GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
+        router.by_prefix["github:"] = comments
+    llm = make_llm(cfg, secrets)
+    ctx = Context({r.key: r for r in repos}, store, Workflow(store), make_engine(cfg, llm), router, forge,
+                  settings, llm)
+    bot = Dispatcher(ctx)
+    app = App(bot, store, Console(bot, console_chat, user, wait_each_line=not interactive), secrets=secrets)
+    if discord_client is not None:
+        assert cfg is not None
+        app.discord = discord_chat.DiscordBot(bot, discord_client, set(cfg.chat.discord.maintainer_roles))
+    if web_client is not None:
+        assert cfg is not None
+        signing = value(secrets.slack_signing_secret)
+        if cfg.chat.slack.mode == "http" and not signing:
+            raise BadInput("Slack's HTTP mode needs SLACK_SIGNING_SECRET in the environment")
+        app.slack = slack_chat.SlackEvents(bot, store, web_client, signing if cfg.chat.slack.mode == "http" else None,
+                                           cfg.chat.slack.maintainer_group)
+    webhook_secret = value(secrets.github_webhook_secret)
+    if isinstance(forge, GitHubForge) and webhook_secret and cfg is not None:
+        app.webhook = GitHubWebhook(bot, forge, store, webhook_secret, {r.github: r.key for r in repos if r.github},
+                                    cfg.forge.label_pattern, comments)
+    return app
+
+
+async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[Stop]:
+    """The webhook server (GitHub, Slack's HTTP mode) and Slack's Socket Mode; returns their stops."""
+    stops: list[Stop] = []
+    routes = list(app.webhook.routes()) if app.webhook is not None else []
+    if app.slack is not None:
+        slack = app.slack.app
+        if cfg.chat.slack.mode == "http":
+            async def slack_events(request: web.Request) -> web.Response:
+                return await to_aiohttp_response(await slack.async_dispatch(await to_bolt_request(request)))
+
+            routes.append(web.post("/slack/events", slack_events))
+        else:
+            app_token = value(app.secrets.slack_app_token)
+            if not app_token:
+                raise BadInput("Slack's Socket Mode needs SLACK_APP_TOKEN in the environment")
+            handler = AsyncSocketModeHandler(slack, app_token)
+            await handler.connect_async()
+            stops.append(handler.close_async)
+            out.write("Connected to Slack (Socket Mode)\n")
+    if app.discord is not None:
+        client = app.discord.client
+        await client.login(value(app.secrets.discord_token) or "")
+        task = asyncio.create_task(client.connect())
+
+        async def stop_discord() -> None:
+            await client.close()
+            task.cancel()
+
+        stops.append(stop_discord)
+        out.write("Connecting to Discord\n")
+    if routes:
+        web_app = web.Application()
+        web_app.add_routes(routes)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
+        stops.append(runner.cleanup)
+        port = runner.addresses[0][1]  # the real one when the config asks for port 0
+        out.write(f"Listening on http://{cfg.serve.host}:{port} ({', '.join(sorted(r.path for r in routes))})\n")
+    return stops
+
+
+async def run(cfg: config_mod.Config | None, data_dir: Path, stream: TextIO, out: TextIO, *, serve: bool,
+              user: str | None = None, repo_path: str | None = None, main_branch: str | None = None) -> None:
+    """`console`: the terminal chat. `serve`: the chat adapters, webhooks and digest schedule the
+    config names, until stopped."""
+    app = build_app(cfg, data_dir, out, user=user, repo_path=repo_path, main_branch=main_branch,
+                    interactive=stream.isatty())
+    await app.start()
+    stops: list[Stop] = []
+    try:
+        if serve and cfg is not None:
+            stops = await start_servers(app, cfg, out)
+            if cfg.digest.enabled:
+                schedule = DigestSchedule(app.bot, app.store, [r.name for r in cfg.repos], cfg.digest.cron,
+                                          cfg.digest.timezone, cfg.digest.channel)
+                await schedule.start()
+
+                async def stop_schedule() -> None:
+                    schedule.stop()
+
+                stops.append(stop_schedule)
+        if cfg is None or "console" in cfg.chat.adapters or not serve:
+            await app.console.run(stream)
+        if stops:
+            await asyncio.Event().wait()  # serve until the process is stopped
+    finally:
+        for stop in stops:
+            await stop()
+        await app.stop()
+
+
+@dataclass
+class Shell:
+    """The one-shot commands (`backport`, `why`, `status`, `digest`): the store and one repository,
+    with no chat and no forge."""
+
+    store: SQLiteStore
+    workflow: Workflow
+    engine: Engine
+    repo: Repo
+
+    @classmethod
+    def open(cls, cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None) -> Shell:
+        store = SQLiteStore(data_dir / "backportbot.db")
+        workflow = Workflow(store)
+        workflow.recover()  # any start of the bot cleans up after one that was killed
+        return cls(store, workflow, make_engine(cfg, make_llm(cfg, Secrets())), cli_repo(cfg, data_dir, repo, main))
+
+    def source(self, ref: str) -> Source:
+        return source_mod.resolve(self.repo.workspace.git, ref, self.repo.main_ref)
+
+    def backport(self, ref: str, to: list[str]) -> list[Attempt]:
+        """Each branch independently, two at a time; the result is committed on a backport branch."""
+        repo = self.repo
+        branches = repo.expand(to)  # BadInput before anything is recorded
+        key = repo.source_key(ref)
+        request = self.store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
+        attempts = {b: self.store.add_attempt(request, repo.key, key, b) for b in branches}
+        for attempt_id in attempts.values():
+            self.workflow.queue(attempt_id)
+        try:
+            source = self.source(ref)
+        except BackportFailure as failure:
+            return [self.workflow.fail(attempts[b], failure) for b in branches]
+
+        def one(branch: str) -> Attempt:
+            return run_attempt(self.engine, self.workflow, attempts[branch], repo, source, branch,
+                               commands=repo.commands)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(one, branches))
+
+    def digest(self, since: str | None) -> list[Candidate]:
+        return find_candidates(self.repo, since or "7 days ago", dismissed=self.store.dismissed(self.repo.key))
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """`backportbot eval`: the engine (and the model, with --llm) on the repository's own history."""
+    llm = eval_llm(args.model, 120, Secrets()) if args.llm else None
+    verify = tuple(Command(f"verify {n + 1}", cmd, args.verify_timeout) for n, cmd in enumerate(args.verify))
+    return evaluate_mod.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
+                            llm=llm, verify=verify, sandbox=ProcessSandbox(without_secrets()))

@@ -1,0 +1,129 @@
+"""The candidate digest: fixes merged on the main branch that release branches lack, posted on a
+schedule or on `/backport digest`, one thread reply per candidate to react on (✅ backport, ❌
+dismiss for good, 🔁 check again); the security fast path; `/backport landed <branch>`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot import digest as candidates_mod
+from bot.core import grammar, reports
+from bot.core.context import CHAT_LIMIT, Context
+from bot.core.features import Feature
+from bot.core.features.backports import Backports
+from bot.core.features.batches import Batches
+from bot.core.ports import CandidateRecord, Incoming, MessageRef, Reaction
+from bot.core.repos import Repo
+
+DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
+
+
+class Digest(Feature):
+    commands = (grammar.Digest, grammar.Landed)
+
+    def __init__(self, ctx: Context, backports: Backports, batches: Batches) -> None:
+        self.ctx, self.backports, self.batches = ctx, backports, batches
+
+    async def command(self, command: grammar.Command, msg: Incoming) -> None:
+        repo = self.ctx.repo_for(msg.channel)
+        if isinstance(command, grammar.Digest):
+            await self.post(repo, msg.channel, msg.thread)
+        else:
+            assert isinstance(command, grammar.Landed)
+            text = await asyncio.to_thread(self._landed, repo, repo.branch(command.branch)[0])
+            await self.ctx.chat.post(msg.channel, text, msg.thread)
+
+    async def post(self, repo: Repo, channel: str, thread: str | None = None) -> int:
+        """Post the digest: a first message, then one reply per candidate to react on."""
+        last = self.ctx.store.last_digest(repo.key)
+        await asyncio.to_thread(repo.workspace.fetch)
+        head = repo.workspace.git.out("rev-parse", repo.main_ref)
+        found = await asyncio.to_thread(candidates_mod.find, repo, last.head if last else DIGEST_WINDOW, None,
+                                        self.ctx.store.dismissed(repo.key))
+        if self.ctx.llm is not None:  # the model only re-ranks; the rules decided what is a candidate
+            found = await asyncio.to_thread(self._rank_with_llm, repo, found)
+        missing = await asyncio.to_thread(lambda: sum(len(self._missing(repo, b)) for b in repo.release_branches()))
+        root = None
+        for part in reports.split(reports.digest_header(found, repo.key, missing), CHAT_LIMIT):
+            posted = await self.ctx.chat.post(channel, part, thread)
+            root = root or posted
+        assert root is not None
+        replies_in = thread or root.id
+        for cand in found:
+            note = await self.ctx.chat.post(channel, cand.line()[:CHAT_LIMIT], replies_in)
+            self.ctx.store.add_candidate(CandidateRecord(note.id, repo.key, cand.key, cand.commit, cand.suggested,
+                                                         cand.security, channel, replies_in))
+        self.ctx.store.add_digest(repo.key, head, channel, root.id, len(found))
+        return len(found)
+
+    def _rank_with_llm(self, repo: Repo, found: list[candidates_mod.Candidate]) -> list[candidates_mod.Candidate]:
+        assert self.ctx.llm is not None
+        flagged: set[str] = set()
+        for cand in found:
+            message = repo.workspace.git.out("log", "-1", "--format=%B", cand.commit)
+            verdict = self.ctx.llm.classify(cand.title, message)
+            cand.reasons.append(f"LLM: {verdict.reason}")
+            if verdict.is_security:
+                flagged.add(cand.key)
+        return sorted(found, key=lambda c: (not c.security, c.key not in flagged, c.risk))
+
+    async def merged(self, repo_key: str, number: int, title: str, labels: list[str]) -> None:
+        """The security fast path: a merged security fix is proposed at once, not at the next digest."""
+        channel = self.ctx.settings.alert_channel
+        repo = self.ctx.repos.get(repo_key)
+        if channel is None or repo is None:
+            return
+        if "security" not in {n.lower() for n in labels} and not candidates_mod.SECURITY.search(title):
+            return
+        git = repo.workspace.git
+        await asyncio.to_thread(repo.workspace.fetch)
+        source = await asyncio.to_thread(self.ctx.resolve, repo, f"#{number}")
+        commit = source.commits[-1].sha
+        found = await asyncio.to_thread(candidates_mod.find, repo, f"{commit}~1" if git.rev(f"{commit}~1") else None)
+        cand = next((c for c in found if c.commit == commit), None)
+        if cand is None:
+            return
+        note = await self.ctx.chat.post(channel, "🔒 A security fix was just merged: " + cand.line()
+                                        + ". React ✅ to backport it, ❌ to dismiss it.")
+        self.ctx.store.add_candidate(CandidateRecord(note.id, repo.key, cand.key, cand.commit, cand.suggested, True,
+                                                     channel, None))
+
+    async def reaction(self, kind: str, reaction: Reaction) -> bool:
+        cand = self.ctx.store.candidate(reaction.message.id)
+        if cand is None:
+            return False
+        if not self.ctx.is_maintainer(reaction.user, reaction.maintainer):
+            await self.ctx.chat.notify(cand.channel, reaction.user, self.ctx.only_maintainers_note(), cand.thread)
+            return True
+        repo = self.ctx.repos[cand.repo]
+        if kind == "approve" and self.ctx.settings.batching and not cand.security:
+            await self.batches.add(repo, cand, reaction.user)
+        elif kind == "approve":
+            await self.backports.request(grammar.Backport(cand.key, tuple(cand.branches)),
+                                         Incoming(reaction.user, "", cand.channel, cand.thread, maintainer=True))
+        elif kind == "reject":
+            self.ctx.store.dismiss(repo.key, cand.key, reaction.user)
+            await self.ctx.chat.post(cand.channel, f"{cand.key} dismissed by {reaction.user}; it will not be "
+                                                   "proposed again.", cand.thread)
+        else:
+            found = await asyncio.to_thread(candidates_mod.find, repo, f"{cand.commit}~1")
+            fresh = next((c for c in found if c.commit == cand.commit), None)
+            text = fresh.line() if fresh else f"{cand.key}: every release branch has it now."
+            await self.ctx.chat.update(MessageRef(cand.channel, reaction.message.id, cand.thread), text)
+            if fresh:
+                self.ctx.store.add_candidate(CandidateRecord(reaction.message.id, repo.key, fresh.key, cand.commit,
+                                                             fresh.suggested, fresh.security, cand.channel,
+                                                             cand.thread))
+        return True
+
+    def _missing(self, repo: Repo, branch: str) -> list[tuple[str, str]]:
+        requested = {a.source: reports.state_words(a.state) for a in self.ctx.store.attempts(repo.key, branch=branch)}
+        return candidates_mod.not_landed(repo, requested, branch)
+
+    def _landed(self, repo: Repo, branch: str) -> str:
+        missing = self._missing(repo, branch)
+        if not missing:
+            return f"Every fix requested or labelled for {branch} is on {branch}."
+        lines = [f"Not on {branch} yet ({len(missing)}):"]
+        lines += [f"  {what} — {how}" for what, how in missing]
+        return "\n".join(lines)

@@ -1,0 +1,318 @@
+"""Every text the bot writes from the stored record: `why` an attempt ended as it did, `status`
+of a fix across branches, progress lines and summaries, `stats`, the digest's header, the
+command line's result lines and JSON, and the pull request a backport becomes. Plain text (and
+GitHub markdown for pull requests), so every chat adapter can show it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from bot.core.ports import Attempt, BatchItem, PullRequestDraft, Store
+from bot.core.repos import Repo
+from bot.core.workflow import SUCCEEDED, Op, State
+from bot.engine import policy
+from bot.engine.git import Git
+from bot.engine.source import Source
+
+if TYPE_CHECKING:
+    from bot.digest import Candidate
+
+
+def state_words(state: State) -> str:
+    return state.value.replace("_", " ")
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _name(source: str) -> str:
+    return source if source.startswith("#") else source[:10]
+
+
+def why(store: Store, repo: str, source: str, branch: str) -> str:
+    attempt = store.latest(repo, source, branch)
+    if attempt is None:
+        return f"No backport of {_name(source)} to {branch} has been attempted."
+    lines = [_headline(attempt)]
+    if attempt.reason:
+        lines.append(f"Reason: {attempt.reason}")
+    hunks = store.hunks(attempt.id)
+    if hunks:
+        lines.append("Conflicts:")
+        for path, count in Counter(h.path for h in hunks).items():
+            each = [h for h in hunks if h.path == path]
+            how = "; ".join(
+                (f"line {h.detail['line']}: " if "line" in h.detail else "") + h.resolved_by
+                + (f" ({h.detail['note']})" if h.detail.get("note") and h.resolved_by == "unresolved" else "")
+                for h in each)
+            lines.append(f"  {path}: {count} hunk{'s' if count > 1 else ''}: {how}")
+    if attempt.prerequisites:
+        lines.append("Missing prerequisites (backport these first):")
+        for p in attempt.prerequisites:
+            pr = f" (#{p['pr']})" if p.get("pr") and f"(#{p['pr']})" not in p["subject"] else ""
+            lines.append(f"  {p['commit'][:10]} {p['subject']}{pr} — touched {', '.join(p['paths'])}")
+    events = store.events(attempt.id)
+    for e in events:
+        if e.op == Op.FAIL and "command" in e.detail:
+            cmd = e.detail["command"]
+            lines.append(f"Verification log of `{cmd['name']}` (last lines; full log: {cmd['log']}):")
+            lines.extend("  " + line for line in cmd["tail"].splitlines()[-15:])
+        if "needs_approval" in e.detail:
+            lines.append(f"Needs a maintainer's approval: {e.detail['needs_approval']}")
+    states = [e.state for e in events]
+    timeline = " → ".join(s for i, s in enumerate(states) if i == 0 or s != states[i - 1])
+    lines.append(f"Timeline: {timeline} (started {_when(attempt.created_at)})")
+    return "\n".join(lines)
+
+
+def _headline(a: Attempt) -> str:
+    what = f"Backport of {_name(a.source)} to {a.branch} (attempt {a.id})"
+    if a.state in SUCCEEDED:
+        return f"{what}: {a.state}; the result is {a.result_commit[:10] if a.result_commit else '?'} " \
+               f"on {a.result_branch}."
+    if a.state == State.FAILED:
+        return f"{what}: failed at {a.stage} ({a.failure_kind})."
+    return f"{what}: {a.state}" + (f" at {a.stage}" if a.stage else "") + "."
+
+
+def status(store: Store, repo: Repo, source: Source) -> str:
+    """One line per release branch: present, in progress, ready, failed or missing."""
+    lines = [f"{_name(source.key)} {source.title}"]
+    for name in repo.release_branches():
+        _, ref = repo.branch(name)
+        present = policy.find_present(repo.workspace.git, source, ref, repo.main_ref)
+        attempt = store.latest(repo.key, source.key, name)
+        if present and len(present) == len(source.commits):
+            p = present[0]
+            state = "merged" if p.how == "ancestor" else f"merged as {p.on_branch[:10]} ({p.how})"
+        elif attempt is None:
+            state = "missing"
+        elif attempt.state == State.FAILED:
+            state = f"failed at {attempt.stage}: {attempt.reason}"
+        elif attempt.state == State.PR_OPEN:
+            state = f"PR open: {attempt.pr_url}"
+        elif attempt.state in SUCCEEDED:
+            state = f"{attempt.state}: {attempt.result_branch} at {(attempt.result_commit or '')[:10]}"
+        else:
+            state = attempt.state
+        lines.append(f"  {name}: {state}")
+    return "\n".join(lines)
+
+
+ICONS = {State.REQUESTED: "⏳", State.QUEUED: "⏳", State.READY: "🔄", State.AWAITING_APPROVAL: "✋",
+         State.PR_OPEN: "✅", State.MERGED: "✅", State.CLOSED: "🚫", State.FAILED: "❌", State.CANCELLED: "🚫",
+         State.INTERRUPTED: "⚠️"}
+
+
+def _conflicts(a: Attempt) -> str:
+    resolved = [f"{c['path']} ({', '.join(c['resolved_by'])})" for c in a.conflicts]
+    return f"; conflicts: {'; '.join(resolved)}" if resolved else ""
+
+
+def progress(a: Attempt) -> str:
+    """The one progress line of a branch, rewritten as the attempt moves."""
+    state = a.state
+    icon = ICONS.get(state, "🔄")
+    if state == State.PR_OPEN and a.ci == "waiting":
+        return f"🔄 {a.branch}: draft PR opened: {a.pr_url}{_conflicts(a)}; waiting for CI"
+    if state == State.PR_OPEN:
+        ci = "; CI passed" if a.ci == "passed" else ""
+        return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}{ci}"
+    if state == State.FAILED:
+        return (f"{icon} {a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}. "
+                f"Details: `/backport why {_name(a.source)} {a.branch}`")
+    if state == State.AWAITING_APPROVAL:
+        return f"{icon} {a.branch}: ready on {a.result_branch}, waiting for a maintainer's ✅{_conflicts(a)}"
+    if state == State.INTERRUPTED:
+        return f"{icon} {a.branch}: interrupted ({a.reason}); react 🔁 to retry"
+    if state == State.READY:
+        return f"{icon} {a.branch}: picked onto {a.result_branch}{_conflicts(a)}; next: the pull request"
+    doing = {State.REQUESTED: "queued", State.QUEUED: "queued", State.OPENING_PR: "opening the pull request"}
+    return f"{icon} {a.branch}: {doing.get(state, state.value)}…{_conflicts(a)}"
+
+
+def summary(attempts: list[Attempt]) -> str:
+    counts = Counter(a.state for a in attempts)
+    parts = [f"{counts[State.PR_OPEN]} PR{'s' if counts[State.PR_OPEN] != 1 else ''} opened"]
+    for state, label in ((State.AWAITING_APPROVAL, "waiting for approval"), (State.FAILED, "failed"),
+                         (State.CANCELLED, "cancelled"), (State.INTERRUPTED, "interrupted")):
+        if counts[state]:
+            parts.append(f"{counts[state]} {label}")
+    return "Summary: " + ", ".join(parts) + "."
+
+
+# Rough minutes a maintainer spends by hand, for the "time saved" estimate in stats.
+MINUTES_PER_BACKPORT = 15
+MINUTES_PER_RESOLVED_HUNK = 10
+
+
+def stats(store: Store) -> str:
+    attempts = store.all_attempts()
+    if not attempts:
+        return "No backports yet."
+    done = [a for a in attempts if a.state in SUCCEEDED]
+    failed = Counter(a.failure_kind for a in attempts if a.state == State.FAILED)
+    finished = len(done) + sum(failed.values())
+    conflicted = sum(1 for a in attempts if a.conflicts)
+    rungs = Counter(h.resolved_by for h in store.all_hunks())
+    resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
+    saved = len(done) * MINUTES_PER_BACKPORT + resolved * MINUTES_PER_RESOLVED_HUNK
+    usage = Counter[str]()
+    for a in attempts:
+        usage.update({k: v for k, v in a.llm_usage.items() if isinstance(v, int | float)})
+    lines = [f"Backports: {len(attempts)} attempts, {len(done)} succeeded"
+             + (f" ({len(done) / finished:.0%} of finished ones)" if finished else "")
+             + (", failed: " + ", ".join(f"{k} {n}" for k, n in failed.most_common()) if failed else "") + ".",
+             f"Conflicts: {conflicted} attempts had some; {sum(rungs.values())} hunks, "
+             + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
+             f"AI-resolved hunks: {rungs.get('llm', 0)}; LLM use: {usage['calls']:g} calls, "
+             f"{usage['tokens']:g} tokens, {usage['seconds']:.1f} s",
+             f"Time saved: about {saved / 60:.1f} hours ({MINUTES_PER_BACKPORT} min per backport, "
+             f"{MINUTES_PER_RESOLVED_HUNK} min per resolved hunk)."]
+    return "\n".join(lines)
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def as_json(a: Attempt) -> dict[str, Any]:
+    """One branch's result, as `backportbot backport --json` prints it (a public interface)."""
+    return {"branch": a.branch, "status": "succeeded" if a.state in SUCCEEDED else "failed",
+            "stage": a.stage or a.state.value, "reason": a.reason, "kind": a.failure_kind,
+            "conflicts": a.conflicts, "prerequisites": a.prerequisites, "warnings": a.warnings,
+            "result_branch": a.result_branch, "result_commit": a.result_commit,
+            "needs_approval": a.needs_approval, "attempt": a.id}
+
+
+def result_line(a: Attempt) -> str:
+    if a.state in SUCCEEDED:
+        methods = [m for c in a.conflicts for m in c["resolved_by"]]
+        note = f"; conflicts resolved: {', '.join(methods)}" if methods else ""
+        note += "; needs a maintainer's approval" if a.needs_approval else ""
+        return f"{a.branch}: ok: {a.result_branch} at {(a.result_commit or '')[:10]}{note}"
+    return f"{a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}"
+
+
+# --- the digest ------------------------------------------------------------------------------------
+
+
+def digest_header(candidates: list[Candidate], repo: str, landed_missing: int | None = None) -> str:
+    """The digest's first message; one thread reply per candidate follows."""
+    security = sum(c.security for c in candidates)
+    head = f"Backport digest for {repo}: {len(candidates)} candidate{'s' if len(candidates) != 1 else ''}"
+    if security:
+        head += f" ({security} security)"
+    head += ". React on a candidate: ✅ backport it to its suggested branches, ❌ dismiss it, 🔁 check it again."
+    if landed_missing:
+        head += f"\nRequested or labelled but not landed yet: {landed_missing} (`/backport landed <branch>`)."
+    return head
+
+
+def split(text: str, limit: int) -> list[str]:
+    """Cut a message into pieces under the chat's size limit, at line ends."""
+    parts, current = [], ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+            current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current:
+        parts.append(current)
+    return parts
+
+
+# --- pull requests -----------------------------------------------------------------------------------
+
+AI_LABEL = "ai-resolved"
+BODY_DIFF_LINES = 80
+
+
+def _patch(git: Git, spec: list[str]) -> list[str]:
+    """A diff without the parts that always differ (index lines, hunk line numbers)."""
+    text = git.run("diff", "--no-color", *spec, check=False).stdout
+    return [re.sub(r"^@@ -\d+(,\d+)? \+\d+(,\d+)? @@", "@@", line) for line in text.splitlines()
+            if not line.startswith("index ")]
+
+
+def patch_difference(git: Git, source: Source, base: str, result: str) -> list[str]:
+    """How the backport's patch differs from the original's (empty when identical)."""
+    first, last = source.commits[0], source.commits[-1]
+    parent = first.parents[(source.mainline or 1) - 1] if first.parents else None
+    if parent is None:
+        return []
+    original = _patch(git, [parent, last.sha])
+    backport = _patch(git, [base, result])
+    if original == backport:
+        return []
+    return list(difflib.unified_diff(original, backport, "original patch", "backport", lineterm="", n=2))
+
+
+def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_branch: str,
+                 requested_by: str | None) -> PullRequestDraft:
+    """The pull request a successful backport becomes: title, body and labels."""
+    hunks = store.hunks(attempt.id)
+    ai = any(h.resolved_by == "llm" for h in hunks)
+    origin = f"#{source.pr_number}" if source.pr_number else source.key[:10]
+    lines = [f"Backport of {origin} ({source.title}) to `{attempt.branch}`.", ""]
+    lines.append("**Commits picked** (with `git cherry-pick -x`):")
+    lines += [f"- {c.sha[:10]} {c.subject}" for c in source.commits]
+    lines.append("")
+    if hunks:
+        lines.append("**Conflicts and how they were resolved:**")
+        for h in hunks:
+            where = f"hunk at line {h.detail['line']}" if "line" in h.detail else h.detail.get("kind", "file")
+            lines.append(f"- `{h.path}`, {where}: {h.resolved_by}")
+            if h.resolved_by == "llm":
+                lines += ["  ```", *("  " + x for x in h.detail.get("resolution", "").splitlines()), "  ```"]
+        lines.append("")
+    else:
+        lines += ["No conflicts: the fix applied cleanly.", ""]
+    verified = [e.detail["verified"] for e in store.events(attempt.id) if "verified" in e.detail]
+    if verified:
+        lines.append("**Verification:** " + ", ".join(f"`{r['name']}` passed ({r['seconds']:.1f}s)"
+                                                      for r in verified[-1]))
+    else:
+        lines.append("**Verification:** no build or test commands are configured for this repository.")
+    for warning in attempt.warnings:
+        lines.append(f"**Check:** {warning}")
+    lines.append("")
+    base = attempt.base_commit or ""
+    diff = patch_difference(git, source, base, attempt.result_commit or "") if base else []
+    if diff:
+        shown = diff[:BODY_DIFF_LINES]
+        more = f"\n({len(diff) - len(shown)} more lines)" if len(diff) > len(shown) else ""
+        lines += ["**Difference from the original patch:**", "```diff", *shown, "```" + more]
+    else:
+        lines.append("The backport's patch is identical to the original.")
+    if requested_by:
+        lines += ["", f"Requested by {requested_by}; opened by backportbot."]
+    labels = ("backport", AI_LABEL) if ai else ("backport",)
+    return PullRequestDraft(
+        title=f"[Backport {attempt.branch}] {source.title}", body="\n".join(lines), head=attempt.result_branch or "",
+        base=base_branch, labels=labels, source=source.key,
+        reviewers=(source.author,) if source.author else ())
+
+
+def batch_body(applied: list[tuple[BatchItem, Attempt]], skipped: list[tuple[BatchItem, str]]) -> str:
+    """The body of a batch PR: what applied cleanly, what needs a look, what was skipped and why."""
+    clean = [(i, a) for i, a in applied if not a.warnings and not a.conflicts]
+    attention = [(i, a) for i, a in applied if a.warnings or a.conflicts]
+    lines = ["A batch of backports approved from the candidate digest.", "", "## Applied"]
+    lines += [f"- {i.key} (approved by {i.added_by})" for i, _ in clean] or ["- (none)"]
+    lines += ["", "## Needs attention"]
+    lines += [f"- {i.key}: " + "; ".join(a.warnings + [f"{c['path']} resolved by {', '.join(c['resolved_by'])}"
+                                                         for c in a.conflicts]) for i, a in attention] or ["- (none)"]
+    lines += ["", "## Skipped"]
+    lines += [f"- {i.key}: {why}" for i, why in skipped] or ["- (none)"]
+    return "\n".join(lines)

@@ -1,0 +1,270 @@
+"""The life of one backport (a fix x a branch): its states, the table of allowed moves, and one
+named operation per move. Every operation writes one typed event; the store refuses any move the
+table does not allow, so no other module changes an attempt's state.
+
+docs/workflow.md shows the table as a diagram; `python -m bot.core.workflow` prints it, and a
+test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from bot.core.ports import Attempt, Move, Store
+from bot.engine.backport import Outcome
+from bot.engine.errors import BackportFailure, Stage
+from bot.engine.workspace import remove_worktree
+
+
+class State(StrEnum):
+    REQUESTED = "requested"
+    QUEUED = "queued"
+    PICKING = "picking"
+    CONFLICTED = "conflicted"
+    RESOLVING = "resolving"
+    VERIFYING = "verifying"
+    READY = "ready"  # the result commit is on backport/<ref>-to-<branch>
+    AWAITING_APPROVAL = "awaiting_approval"
+    OPENING_PR = "opening_pr"
+    PR_OPEN = "pr_open"
+    MERGED = "merged"
+    CLOSED = "closed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+class Op(StrEnum):
+    """What an event says happened. Moves change the state; the rest only record facts."""
+
+    REQUEST = "request"
+    QUEUE = "queue"
+    RETRY = "retry"
+    START = "start"
+    CONFLICT = "conflict"
+    RESOLVE = "resolve"
+    VERIFY = "verify"
+    PICKED = "picked"
+    AWAIT_APPROVAL = "await_approval"
+    APPROVE = "approve"
+    OPEN_PR = "open_pr"
+    PR_OPENED = "pr_opened"
+    MERGED = "merged"
+    CLOSED = "closed"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    INTERRUPT = "interrupt"
+    # facts, no move
+    NOTE = "note"
+    CANCEL_REQUESTED = "cancel_requested"
+    CI = "ci"
+
+
+S = State
+# States in which a process is doing work on the attempt right now (and may own a worktree).
+WORKING = frozenset({S.PICKING, S.CONFLICTED, S.RESOLVING, S.VERIFYING, S.OPENING_PR})
+# States after which nothing more happens unless someone asks for a retry.
+FINISHED = frozenset({S.MERGED, S.CLOSED, S.FAILED, S.CANCELLED, S.INTERRUPTED})
+# Success from the engine's point of view.
+SUCCEEDED = frozenset({S.READY, S.AWAITING_APPROVAL, S.OPENING_PR, S.PR_OPEN, S.MERGED})
+# Still alive: a new request for the same fix and branch joins it instead of starting another.
+OPEN = frozenset(State) - FINISHED
+
+# The table: each move, the states it may start from, and where it leads.
+MOVES: dict[Op, tuple[frozenset[State], State]] = {
+    Op.QUEUE: (frozenset({S.REQUESTED}), S.QUEUED),
+    Op.RETRY: (frozenset({S.REQUESTED}), S.QUEUED),  # a new attempt that retries an earlier one
+    Op.START: (frozenset({S.QUEUED}), S.PICKING),
+    Op.CONFLICT: (frozenset({S.PICKING, S.RESOLVING}), S.CONFLICTED),  # a later commit conflicts too
+    Op.RESOLVE: (frozenset({S.CONFLICTED}), S.RESOLVING),
+    Op.VERIFY: (frozenset({S.PICKING, S.RESOLVING}), S.VERIFYING),
+    Op.PICKED: (frozenset({S.PICKING, S.RESOLVING, S.VERIFYING}), S.READY),
+    Op.AWAIT_APPROVAL: (frozenset({S.READY}), S.AWAITING_APPROVAL),
+    Op.APPROVE: (frozenset({S.AWAITING_APPROVAL}), S.READY),
+    Op.OPEN_PR: (frozenset({S.READY}), S.OPENING_PR),
+    Op.PR_OPENED: (frozenset({S.OPENING_PR}), S.PR_OPEN),
+    Op.MERGED: (frozenset({S.PR_OPEN}), S.MERGED),
+    Op.CLOSED: (frozenset({S.PR_OPEN}), S.CLOSED),
+    Op.FAIL: (frozenset({S.REQUESTED, S.QUEUED, S.OPENING_PR, S.PR_OPEN}) | WORKING, S.FAILED),
+    Op.CANCEL: (frozenset({S.REQUESTED, S.QUEUED, S.READY, S.AWAITING_APPROVAL}), S.CANCELLED),
+    Op.INTERRUPT: (WORKING, S.INTERRUPTED),
+}
+
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
+    (source, target) for sources, target in MOVES.values() for source in sources)
+
+
+def mermaid() -> str:
+    """The table as a Mermaid state diagram (docs/workflow.md holds a copy)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {S.REQUESTED}: {Op.REQUEST}"]
+    for op, (sources, target) in MOVES.items():
+        for source in sorted(sources):
+            lines.append(f"    {source} --> {target}: {op}")
+    lines += [f"    {s} --> [*]" for s in sorted(FINISHED)]
+    return "\n".join(lines) + "\n"
+
+
+Listener = Callable[[Attempt], None]
+
+
+class Workflow:
+    """The named operations. Listeners hear every move (from any thread)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _move(self, attempt_id: int, op: Op, detail: dict[str, Any] | None = None, **columns: Any) -> Attempt:
+        sources, target = MOVES[op]
+        attempt = self.store.move(attempt_id, Move(op, sources, target, detail or {}, columns))
+        for listener in self._listeners:
+            listener(attempt)
+        return attempt
+
+    # --- a request and its attempts ------------------------------------------------------------------
+
+    def queue(self, attempt_id: int) -> Attempt:
+        return self._move(attempt_id, Op.QUEUE)
+
+    def retry(self, attempt_id: int, retry_of: int, by: str) -> Attempt:
+        return self._move(attempt_id, Op.RETRY, {"retry_of": retry_of, "by": by}, retry_of=retry_of)
+
+    def start(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
+        return self._move(attempt_id, Op.START, detail, owner=owner_id(),
+                          source_commits=detail.get("source_commits", []), pr_number=detail.get("pr_number"))
+
+    def conflict(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
+        return self._move(attempt_id, Op.CONFLICT, detail)
+
+    def resolve(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
+        return self._move(attempt_id, Op.RESOLVE, detail)
+
+    def verify(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
+        return self._move(attempt_id, Op.VERIFY, detail)
+
+    def finish(self, attempt_id: int, outcome: Outcome) -> Attempt:
+        """The engine is done: the result is ready, or the attempt failed."""
+        self.store.record_hunks(attempt_id, outcome.hunks)
+        facts: dict[str, Any] = {"conflicts": outcome.conflicts, "warnings": outcome.warnings,
+                                 "needs_approval": outcome.needs_approval}
+        if outcome.llm.calls:
+            facts["llm"] = {"calls": outcome.llm.calls, "tokens": outcome.llm.tokens, "seconds": outcome.llm.seconds}
+        if outcome.failure is not None:
+            return self.fail(attempt_id, outcome.failure, **facts)
+        return self._move(attempt_id, Op.PICKED,
+                          {"result_branch": outcome.result_branch, "result_commit": outcome.result_commit,
+                           "base_commit": outcome.base_commit},
+                          result_branch=outcome.result_branch, result_commit=outcome.result_commit,
+                          base_commit=outcome.base_commit, **facts)
+
+    def fail(self, attempt_id: int, f: BackportFailure, **facts: Any) -> Attempt:
+        columns: dict[str, Any] = {"stage": f.stage, "failure_kind": f.kind, "reason": f.reason, **facts}
+        for key in ("conflicts", "prerequisites"):
+            if key in f.details:
+                columns[key] = f.details[key]
+        detail = {"stage": f.stage, "kind": f.kind, "reason": f.reason,
+                  **{k: v for k, v in f.details.items() if k not in ("conflicts", "prerequisites")}}
+        return self._move(attempt_id, Op.FAIL, detail, **columns)
+
+    def interrupt(self, attempt: Attempt, reason: str) -> Attempt:
+        return self._move(attempt.id, Op.INTERRUPT, {"reason": reason, "stage": attempt.state},
+                          stage=attempt.state.value, failure_kind="interrupted", worktree=None,
+                          reason=f"interrupted during {attempt.state}: {reason}")
+
+    # --- approval and publication --------------------------------------------------------------------
+
+    def await_approval(self, attempt_id: int, warnings: list[str]) -> Attempt:
+        return self._move(attempt_id, Op.AWAIT_APPROVAL, {"why": warnings})
+
+    def approve(self, attempt_id: int, by: str) -> Attempt:
+        return self._move(attempt_id, Op.APPROVE, {"approved_by": by}, approved_by=by)
+
+    def open_pr(self, attempt_id: int) -> Attempt:
+        return self._move(attempt_id, Op.OPEN_PR, owner=owner_id())
+
+    def pr_opened(self, attempt_id: int, number: int, url: str, ci: str | None = None,
+                  **detail: Any) -> Attempt:
+        return self._move(attempt_id, Op.PR_OPENED, {"pr": number, "url": url, **detail},
+                          pr_url=url, backport_pr=number, ci=ci)
+
+    def ci(self, attempt_id: int, status: str, detail: dict[str, Any]) -> None:
+        """What the forge's CI said; a failure fails the attempt."""
+        self.store.note(attempt_id, Op.CI, {"ci": status, **detail}, ci=status)
+        for listener in self._listeners:
+            listener(self.store.attempt(attempt_id))
+
+    def merged(self, attempt_id: int) -> Attempt:
+        return self._move(attempt_id, Op.MERGED, {"on_forge": True})
+
+    def closed(self, attempt_id: int) -> Attempt:
+        return self._move(attempt_id, Op.CLOSED, {"on_forge": True})
+
+    # --- stopping ---------------------------------------------------------------------------------------
+
+    def cancel(self, attempt_id: int, by: str, reason: str | None = None) -> Attempt:
+        detail = {"by": by, **({"reason": reason} if reason else {})}
+        return self._move(attempt_id, Op.CANCEL, detail, stage=Stage.CANCELLED.value,
+                          reason=f"cancelled by {by}" + (f" ({reason})" if reason else ""))
+
+    def request_cancel(self, attempt_id: int, by: str) -> None:
+        """Cancel a running attempt after its current step (persisted: a restart still cancels)."""
+        self.store.note(attempt_id, Op.CANCEL_REQUESTED, {"by": by}, cancel_requested_by=by)
+
+    def note(self, attempt_id: int, detail: dict[str, Any]) -> None:
+        self.store.note(attempt_id, Op.NOTE, detail)
+
+    def recover(self) -> list[Attempt]:
+        """Mark attempts whose process died as interrupted and remove their worktrees."""
+        recovered = []
+        for attempt in self.store.orphaned():
+            if attempt.worktree:
+                remove_worktree(Path(attempt.worktree))
+            recovered.append(self.interrupt(attempt, "the bot stopped before it finished"))
+        return recovered
+
+    def add_llm_usage(self, attempt_id: int, total: dict[str, Any]) -> None:
+        """The model's use on this attempt so far (answers to questions included)."""
+        self.store.note(attempt_id, Op.NOTE, {"llm": total}, llm=total)
+
+
+class AttemptRecorder:
+    """The engine's Recorder for one stored attempt: each engine step is a workflow move."""
+
+    def __init__(self, workflow: Workflow, attempt_id: int) -> None:
+        self.workflow, self.attempt_id = workflow, attempt_id
+
+    def started(self, detail: dict[str, Any]) -> None:
+        self.workflow.start(self.attempt_id, detail)
+
+    def conflicted(self, detail: dict[str, Any]) -> None:
+        self.workflow.conflict(self.attempt_id, detail)
+
+    def resolving(self, detail: dict[str, Any]) -> None:
+        self.workflow.resolve(self.attempt_id, detail)
+
+    def verifying(self, detail: dict[str, Any]) -> None:
+        self.workflow.verify(self.attempt_id, detail)
+
+    def note(self, detail: dict[str, Any]) -> None:
+        self.workflow.note(self.attempt_id, detail)
+
+    def worktree(self, path: Path | None) -> None:
+        self.workflow.store.note(self.attempt_id, Op.NOTE, {"worktree": str(path) if path else None},
+                                 worktree=str(path) if path else None)
+
+
+def owner_id() -> str:
+    """Who is working on an attempt: host and pid, so that a dead owner can be detected."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(mermaid(), end="")

@@ -1,0 +1,140 @@
+"""What the engine needs from whoever uses it, as Protocols, and the plain values that cross them.
+
+The engine is a library: it knows no store, no config and no chat. It is given a Plan, reports its
+progress to a Recorder, asks a HunkResolver (a model) for the hunks its rules leave, runs build and
+test commands through a Sandbox, and returns an Outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+# --- conflict hunks and the model ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HunkRequest:
+    """Everything the model may see about one conflict hunk. All of it is data, not instructions."""
+
+    path: str
+    ours: str  # the target branch's version of the region
+    base: str  # the fix's parent
+    theirs: str  # the fix
+    before: str  # target text just above the region (kept unchanged in the answer)
+    after: str  # and just below
+    fix_diff: str  # the fix's diff for this file
+    commit_message: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.calls + other.calls, self.tokens + other.tokens, round(self.seconds + other.seconds, 3))
+
+
+@dataclass(frozen=True)
+class HunkAnswer:
+    """`window` replaces before + region + after; None when the model declines or failed."""
+
+    window: str | None
+    explanation: str
+    confidence: float
+    omitted: tuple[str, ...] = ()  # lines of the fix deliberately left out (the explanation says why)
+    usage: Usage = Usage()
+
+
+class HunkResolver(Protocol):
+    """A model that proposes a resolution for one hunk; the ladder checks every answer."""
+
+    def resolve_hunk(self, request: HunkRequest) -> HunkAnswer: ...
+
+
+@dataclass(frozen=True)
+class HunkRecord:
+    """How one conflict hunk was resolved, as stored with the attempt."""
+
+    path: str
+    index: int
+    resolved_by: str  # rerere | whitespace | same-change | context-moved | llm | unresolved
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """A build or test command run in the backport's work tree."""
+
+    name: str
+    run: str
+    timeout: int = 1800  # seconds
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    name: str
+    run: str
+    exit_code: int | None  # None when it timed out
+    seconds: float
+    log: str  # path of the full output
+    tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Sandbox(Protocol):
+    """Where a fix's own build and test code runs."""
+
+    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path) -> list[CommandResult]:
+        """Run in order; raise VerifyFailed at the first that fails or times out."""
+        ...
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+class Recorder(Protocol):
+    """Told of each step of one attempt as it happens, so that a crash or a question finds the
+    attempt where it really is. Each call is one move of the attempt's workflow."""
+
+    def started(self, detail: dict[str, Any]) -> None: ...
+
+    def conflicted(self, detail: dict[str, Any]) -> None: ...
+
+    def resolving(self, detail: dict[str, Any]) -> None: ...
+
+    def verifying(self, detail: dict[str, Any]) -> None: ...
+
+    def note(self, detail: dict[str, Any]) -> None:
+        """A fact worth keeping that changes no state."""
+        ...
+
+    def worktree(self, path: Path | None) -> None:
+        """The work tree in use (None: removed), so that recovery can clean up after a crash."""
+        ...
+
+
+class Silent:
+    """A Recorder for callers that only want the Outcome (the evaluation harness)."""
+
+    def started(self, detail: dict[str, Any]) -> None: ...
+
+    def conflicted(self, detail: dict[str, Any]) -> None: ...
+
+    def resolving(self, detail: dict[str, Any]) -> None: ...
+
+    def verifying(self, detail: dict[str, Any]) -> None: ...
+
+    def note(self, detail: dict[str, Any]) -> None: ...
+
+    def worktree(self, path: Path | None) -> None: ...

@@ -225,7 +225,7 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
             if not app_token:
                 raise BadInput("Slack's Socket Mode needs SLACK_APP_TOKEN in the environment")
             handler = AsyncSocketModeHandler(slack, app_token)
-            await handler.connect_async()
+            await handler.connect_async()  # type: ignore[no-untyped-call]
             stops.append(handler.close_async)
             out.write("Connected to Slack (Socket Mode)\n")
     if app.discord is not None:

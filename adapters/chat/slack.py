@@ -125,7 +125,8 @@ class SlackEvents:
             event_id = body.get("event_id")
             if event_id and not deliveries.first_delivery("slack", event_id):
                 return BoltResponse(status=200, body="")
-            return await next()
+            answer: BoltResponse | None = await next()
+            return answer
 
         async def incoming(user: str, text: str, channel: str, thread: str | None = None) -> None:
             await bot.handle(Incoming(user, text, channel, thread, maintainer=await maintainers.check(user)))

@@ -218,7 +218,7 @@ class SQLiteStore:
             table = self._t("requests").insert(
                 {"repo": repo, "source": source, "branches": json.dumps(branches), "requested_by": requested_by,
                  "origin": origin, "channel": channel, "thread": thread, "created_at": now()})
-            return int(table.last_pk)
+            return int(table.last_pk or 0)
 
     def request(self, request_id: int) -> Request:
         with self.lock:
@@ -234,7 +234,7 @@ class SQLiteStore:
             table = self._t("attempts").insert(
                 {"request_id": request_id, "repo": repo, "source": source, "branch": branch,
                  "state": State.REQUESTED.value, "needs_approval": 0, "created_at": t, "updated_at": t})
-            attempt_id = int(table.last_pk)
+            attempt_id = int(table.last_pk or 0)
             self._event(attempt_id, Op.REQUEST, State.REQUESTED, {})
             return attempt_id
 
@@ -418,7 +418,7 @@ class SQLiteStore:
                 {"repo": repo, "title": title, "body": body, "labels": json.dumps(labels), "head": head,
                  "base": base, "state": "open", "source": source, "reviewers": json.dumps(reviewers),
                  "created_at": now()})
-            return _local_pr(self._t("local_prs").get(table.last_pk))
+            return _local_pr(self._t("local_prs").get(int(table.last_pk or 0)))
 
     def local_prs(self, repo: str, head: str | None = None, state: str = "open") -> list[LocalPullRequest]:
         where, params = "repo = ? and state = ?", [repo, state]

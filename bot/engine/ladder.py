@@ -162,7 +162,9 @@ def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,
     window = answer.window.splitlines(keepends=True)
     if window and not window[-1].endswith("\n"):
         window[-1] += "\n"
-    same = lambda a, b: [x.rstrip("\r\n") for x in a] == [x.rstrip("\r\n") for x in b]  # noqa: E731
+    def same(a: list[str], b: list[str]) -> bool:
+        return [x.rstrip("\r\n") for x in a] == [x.rstrip("\r\n") for x in b]
+
     before, after = list(h.before), list(h.after)
     if (len(window) < len(before) + len(after) or not same(window[:len(before)], before)
             or not same(window[len(window) - len(after):], after)):

@@ -102,9 +102,9 @@ def context_moved(h: Hunk, path: str) -> list[str] | None:
         return None
     # If the fix uses a name that the branch's drift took away here (a parameter, a field), the
     # context did not merely move: the fix depends on a change the branch does not have.
-    added = _names([line for _t, _i1, _i2, j1, j2 in edits for line in h.theirs[j1:j2]])
+    uses = _names([line for _t, _i1, _i2, j1, j2 in edits for line in h.theirs[j1:j2]])
     gone = (_names(h.base) - _names(h.ours) - _names(h.before) - _names(h.after))
-    if added & gone:
+    if uses & gone:
         return None
     placed: list[tuple[int, int, Lines]] = []  # (start, end) in ours, replacement
     for _tag, i1, i2, j1, j2 in edits:
@@ -128,8 +128,8 @@ def context_moved(h: Hunk, path: str) -> list[str] | None:
         if s2 < e1 or s2 < s1:
             return None
     out = list(h.ours)
-    for start, end, added in reversed(placed):
-        out[start:end] = added
+    for start, end, lines in reversed(placed):
+        out[start:end] = lines
     # Only a real move counts: when ours is base, git would not have conflicted.
     return out if list(h.ours) != list(h.base) else None
 

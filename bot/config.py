@@ -83,14 +83,6 @@ class RepoSpec(Strict):
                 names[n] = b.name
         return self
 
-    def branch(self, name: str) -> BranchSpec:
-        """The release branch called `name` (or one of its aliases or its git ref)."""
-        for b in self.branches:
-            if name in (b.name, b.ref, *b.aliases):
-                return b
-        valid = ", ".join(b.name for b in self.branches)
-        raise BadInput(f"unknown branch {name!r} for {self.name}; valid branches: {valid}")
-
 
 class BotSpec(Strict):
     data_dir: Path | None = None

@@ -12,12 +12,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from githubkit.webhooks import parse
+from githubkit_schemas.latest import models as M
+from pydantic import BaseModel
 
 from adapters.forge.github_webhook import signature, valid
 from bot import config
 from bot.app import build_app
 from tests import scenarios
 from tests.fake_github import FakeGitHub
+from tests.github_payloads import payload as complete
 from tests.test_github import setup
 
 SECRET = "It's a Secret to Everybody"
@@ -42,10 +46,11 @@ def github(monkeypatch: pytest.MonkeyPatch):
     fake.close()
 
 
-def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, str | None]],
-            after=None) -> tuple[list[int], str]:
-    """POST each (delivery id, event, payload, signature: None for a correct one, "" for none);
-    returns the statuses and what the console showed."""
+def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict | bytes, str | None]],
+            after=None, texts: list[str] | None = None) -> tuple[list[int], str]:
+    """POST each (delivery id, event, payload: a dict sent as JSON or raw bytes, signature: None for
+    a correct one, "" for none); returns the statuses and what the console showed; the answers'
+    texts go to `texts` when given."""
 
     async def run() -> tuple[list[int], str]:
         out = io.StringIO()
@@ -62,7 +67,7 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
         try:
             async with aiohttp.ClientSession() as http:
                 for delivery, event, payload, sig in deliveries:
-                    body = json.dumps(payload).encode()
+                    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                     headers = {"X-GitHub-Delivery": delivery, "X-GitHub-Event": event,
                                "X-Hub-Signature-256": signature(SECRET, body) if sig is None else sig,
                                "Content-Type": "application/json"}
@@ -71,7 +76,9 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
                     async with http.post(f"http://127.0.0.1:{port}/github/webhook", data=body,
                                          headers=headers) as response:
                         statuses.append(response.status)
-                    await console.webhook.drain()
+                        if texts is not None:
+                            texts.append(await response.text())
+                    await console.webhook.background.drain()
                     await console.idle()
             if after is not None:
                 await after()
@@ -83,21 +90,25 @@ def deliver(cfg: Path, data_dir: Path, deliveries: list[tuple[str, str, dict, st
     return asyncio.run(run())
 
 
+# Payloads go through `complete` (tests/github_payloads.py): githubkit validates them against
+# GitHub's full schemas, so each builder names only what the test is about.
+
 def merged(number: int, labels: list[str], action: str = "closed", label: str | None = None) -> dict:
-    payload = {"action": action, "number": number, "sender": {"login": "ada", "type": "User"},
-               "repository": {"full_name": "acme/server", "name": "server", "owner": {"login": "acme"}},
-               "pull_request": {"number": number, "merged": True, "state": "closed",
-                                "labels": [{"name": n} for n in labels]}}
+    overrides = {"action": action, "number": number, "sender": {"login": "ada", "type": "User"},
+                 "repository": {"full_name": "acme/server", "name": "server", "owner": {"login": "acme"}},
+                 "pull_request": {"number": number, "merged": True, "state": "closed",
+                                  "labels": [{"name": n} for n in labels]}}
     if label:
-        payload["label"] = {"name": label}
-    return payload
+        overrides["label"] = {"name": label}
+    return complete(M.WebhookPullRequestClosed if action == "closed" else M.WebhookPullRequestLabeled, overrides)
 
 
 def comment(number: int, user: str, body: str) -> dict:
-    return {"action": "created", "repository": {"full_name": "acme/server"},
-            "issue": {"number": number, "pull_request": {"url": "..."}},
-            "comment": {"id": 1, "body": body, "user": {"login": user, "type": "User"}},
-            "sender": {"login": user}}
+    return complete(M.WebhookIssueCommentCreated, {
+        "action": "created", "repository": {"full_name": "acme/server"},
+        "issue": {"number": number, "pull_request": {"url": "..."}},
+        "comment": {"id": 1, "body": body, "user": {"login": user, "type": "User"}},
+        "sender": {"login": user}})
 
 
 def test_merged_pr_with_a_backport_label_is_backported_once(tmp_path, data_dir, github):
@@ -150,8 +161,21 @@ def test_backport_comments_need_write_access(tmp_path, data_dir, github):
 
 
 def check_suite(head: str) -> dict:
-    return {"action": "completed", "repository": {"full_name": "acme/server"},
-            "check_suite": {"head_branch": head, "status": "completed", "conclusion": "success"}}
+    return complete(M.WebhookCheckSuiteCompleted, {
+        "action": "completed", "repository": {"full_name": "acme/server"},
+        "check_suite": {"head_branch": head, "status": "completed", "conclusion": "success"}})
+
+
+def check_run(head: str) -> dict:
+    return complete(M.WebhookCheckRunCompleted, {"action": "completed", "repository": {"full_name": "acme/server"},
+                                                 "check_run": {"check_suite": {"head_branch": head}}})
+
+
+def closed_backport(number: int, head: str) -> dict:
+    """The backport PR itself, merged."""
+    return complete(M.WebhookPullRequestClosed, {
+        "action": "closed", "repository": {"full_name": "acme/server"},
+        "pull_request": {"number": number, "merged": True, "labels": [{"name": "backport"}], "head": {"ref": head}}})
 
 
 def test_ci_verifies_a_draft_pr_and_marks_it_ready(tmp_path, data_dir, github):
@@ -167,8 +191,7 @@ def test_ci_verifies_a_draft_pr_and_marks_it_ready(tmp_path, data_dir, github):
     assert any("draft PR opened: https://github.com/acme/server/pull/1000; waiting for CI" in c["body"]
                for c in github.comments.values())
     github.set_checks(head, ("build", "completed", "success"), ("test", "completed", "success"))
-    deliver(cfg, data_dir, [("c-3", "check_run", {"action": "completed", "repository": {"full_name": "acme/server"},
-                                                  "check_run": {"check_suite": {"head_branch": head}}}, None)])
+    deliver(cfg, data_dir, [("c-3", "check_run", check_run(head), None)])
     assert pr["draft"] is False and len(github.graphql) == 1
     assert "all 2 CI checks passed; https://github.com/acme/server/pull/1000 is ready for review." in [
         c["body"].removeprefix("✅ rel: ") for c in github.comments.values()]
@@ -204,9 +227,7 @@ def test_ci_is_polled_when_no_webhook_comes(tmp_path, data_dir, github):
 def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, github):
     work, cfg, _ = setup(tmp_path, scenarios.clean)
     github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
-    closed = {"action": "closed", "repository": {"full_name": "acme/server"},
-              "pull_request": {"number": 1000, "merged": True, "labels": [{"name": "backport"}],
-                               "head": {"ref": "backport/12-to-rel"}}}
+    closed = closed_backport(1000, "backport/12-to-rel")
     deliver(cfg, data_dir, [("m-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
                             ("m-2", "pull_request", closed, None),
                             ("m-3", "issue_comment", comment(12, "ada", "/backport status 12"), None)])
@@ -225,3 +246,69 @@ def test_a_merged_security_fix_is_proposed_at_once(tmp_path, data_dir, github):
     _, out = deliver(cfg, data_dir, [("s-1", "pull_request", payload, None)])
     assert re.search(r"\[\d+\] bot: 🔒 A security fix was just merged: #12 Fix overflow in handle — rel: clean", out)
     assert github.created_pulls() == []  # proposed, not done: a maintainer reacts ✅
+
+
+def test_an_invalid_payload_is_refused_and_does_not_use_up_its_delivery_id(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    texts: list[str] = []
+    statuses, _ = deliver(cfg, data_dir, [("v-1", "pull_request", {"action": "closed", "number": 12}, None),
+                                          ("v-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
+                                          ("v-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)],
+                          texts=texts)
+    assert statuses == [400, 202, 200]
+    assert texts == ["not a valid pull_request payload", "accepted", "already handled"]
+    assert len(github.created_pulls()) == 1
+
+
+def test_a_body_that_is_not_json_is_refused(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    texts: list[str] = []
+    statuses, _ = deliver(cfg, data_dir, [("j-1", "issue_comment", b"/backport to rel", None),
+                                          ("j-1", "issue_comment", b"\xff\xfe{", None)], texts=texts)
+    assert statuses == [400, 400] and texts == ["the body is not JSON"] * 2
+    assert github.comments == {}
+
+
+def test_other_events_and_unknown_actions_are_ignored(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    texts: list[str] = []
+    ping = {"zen": "Design for failure.", "hook_id": 1, "hook": {"type": "Repository", "id": 1}}
+    statuses, _ = deliver(cfg, data_dir, [("g-1", "ping", ping, None),
+                                          ("g-2", "push", b"not even parsed", None),
+                                          ("g-3", "pull_request", {"action": "teleported", "number": 12}, None),
+                                          ("g-4", "ping", ping, "sha256=" + "0" * 64)], texts=texts)
+    assert statuses == [202, 202, 202, 401]
+    assert texts == ["ignored", "ignored", "ignored", "bad signature"]
+
+
+@pytest.mark.parametrize(("event", "body", "model"), [
+    ("pull_request", merged(12, ["bug", "backport/rel"]), M.WebhookPullRequestClosed),
+    ("pull_request", merged(12, ["bug"], "labeled", "backport/rel"), M.WebhookPullRequestLabeled),
+    ("pull_request", closed_backport(1000, "backport/12-to-rel"), M.WebhookPullRequestClosed),
+    ("issue_comment", comment(12, "ada", "/backport to rel"), M.WebhookIssueCommentCreated),
+    ("check_suite", check_suite("backport/12-to-rel"), M.WebhookCheckSuiteCompleted),
+    ("check_run", check_run("backport/12-to-rel"), M.WebhookCheckRunCompleted),
+])
+def test_the_test_payloads_are_valid_for_githubkit(event: str, body: dict, model: type[BaseModel]):
+    """The fixtures cannot drift from GitHub's documented shapes: githubkit parses each one into
+    the model the receiver expects, with the values the builders put in."""
+    parsed = parse(event, json.dumps(body))
+    assert type(parsed) is model
+    assert parsed.repository.full_name == "acme/server"
+
+
+def test_the_payload_helper_merges_overrides_into_the_models():
+    body = merged(12, ["bug", "backport/rel"], "labeled", "backport/rel")
+    parsed = parse("pull_request", json.dumps(body))
+    assert isinstance(parsed, M.WebhookPullRequestLabeled)
+    assert parsed.label and parsed.label.name == "backport/rel"
+    assert [label.name for label in parsed.pull_request.labels] == ["bug", "backport/rel"]
+    assert parsed.pull_request.merged is True and parsed.sender.login == "ada"
+    assert parsed.repository.owner and parsed.repository.owner.login == "acme"
+    note = parse("issue_comment", json.dumps(comment(12, "mallory", "/backport to rel")))
+    assert isinstance(note, M.WebhookIssueCommentCreated)
+    assert note.issue.pull_request and note.issue.pull_request.url == "..."
+    assert note.comment.user and (note.comment.user.login, note.comment.user.type) == ("mallory", "User")
+    plain = complete(M.WebhookIssueCommentCreated, {"issue": {"number": 3}})
+    assert "pull_request" not in plain["issue"]  # optional fields stay out: a plain issue

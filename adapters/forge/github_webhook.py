@@ -4,18 +4,31 @@
   or labelled so after the merge: backport to those branches;
 - `issue_comment` with `/backport ...` on a pull request: the full grammar, for people with write
   access; anyone else gets a polite refusal. Answers are comments on that pull request.
+
+Those events are parsed into githubkit's typed models before anything else: a body that does not
+validate is refused (400) and its delivery id stays unused, so a redelivery can still succeed.
+Other events (ping, push, ...) are answered "ignored".
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
-from githubkit.webhooks import sign, verify
+from githubkit.typing import Missing
+from githubkit.webhooks import parse, sign, verify
+from githubkit_schemas.latest.models import (
+    WebhookCheckRunCompleted,
+    WebhookCheckSuiteCompleted,
+    WebhookIssueCommentCreated,
+    WebhookPullRequestClosed,
+    WebhookPullRequestLabeled,
+)
+from githubkit_schemas.latest.webhooks import WebhookEvent
+from pydantic import ValidationError
 
 from adapters.background import Background
 from adapters.forge.github import GitHubForge
@@ -23,6 +36,9 @@ from bot.core.ports import Bot, Incoming, MessageRef
 from bot.core.repos import Repo
 
 log = logging.getLogger(__name__)
+
+# The events the bot acts on: only these are parsed (and their delivery ids recorded).
+HANDLED = ("pull_request", "issue_comment", "check_run", "check_suite")
 
 
 class Deliveries(Protocol):
@@ -87,78 +103,88 @@ class GitHubWebhook:
             return web.Response(status=401, text="bad signature")
         delivery = request.headers.get("X-GitHub-Delivery", "")
         event = request.headers.get("X-GitHub-Event", "")
+        if event not in HANDLED:
+            return web.Response(status=202, text="ignored")  # ping, push, ...: nothing to do
+        try:
+            payload = parse(event, body)
+        except ValidationError as error:
+            kinds = {e["type"] for e in error.errors()}
+            if kinds == {"union_tag_invalid"}:
+                # An action newer than githubkit's schemas: never one the bot acts on.
+                return web.Response(status=202, text="ignored")
+            if "json_invalid" in kinds:
+                return web.Response(status=400, text="the body is not JSON")
+            return web.Response(status=400, text=f"not a valid {event} payload")
+        # Recorded only now: a body that did not parse must not use up its delivery id.
         if delivery and not self.deliveries.first_delivery("github", delivery):
             return web.Response(status=200, text="already handled")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return web.Response(status=400, text="the body is not JSON")
         self.background.later(self._dispatch(event, payload))  # answer GitHub at once
         return web.Response(status=202, text="accepted")
 
-    async def drain(self) -> None:
-        await self.background.drain()
-
-    def _repo(self, payload: dict[str, Any]) -> str | None:
-        return self.repos.get((payload.get("repository") or {}).get("full_name", ""))
-
-    async def _dispatch(self, event: str, payload: dict[str, Any]) -> None:
+    async def _dispatch(self, event: str, payload: WebhookEvent) -> None:
+        # The models are discriminated by `action`: the class says which action it was.
         try:
-            if event == "pull_request":
+            if isinstance(payload, WebhookPullRequestClosed | WebhookPullRequestLabeled):
                 await self._pull_request(payload)
-            elif event == "issue_comment":
+            elif isinstance(payload, WebhookIssueCommentCreated):
                 await self._comment(payload)
-            elif event in ("check_run", "check_suite") and payload.get("action") == "completed":
-                suite = payload.get("check_suite") or (payload.get("check_run") or {}).get("check_suite") or {}
-                repo = self._repo(payload)
-                if repo is not None and suite.get("head_branch"):
-                    await self.bot.checks_changed(repo, suite["head_branch"])
+            elif isinstance(payload, WebhookCheckRunCompleted | WebhookCheckSuiteCompleted):
+                await self._checks(payload)
         except Exception:
             log.exception("webhook %s failed", event)
 
-    async def _pull_request(self, payload: dict[str, Any]) -> None:
-        pr = payload.get("pull_request") or {}
-        repo = self._repo(payload)
+    async def _checks(self, payload: WebhookCheckRunCompleted | WebhookCheckSuiteCompleted) -> None:
+        # check_suite.head_branch is `str | None`; a check run's suite may also leave it UNSET.
+        branch: Missing[str]
+        if isinstance(payload, WebhookCheckSuiteCompleted):
+            branch = payload.check_suite.head_branch
+        else:
+            branch = payload.check_run.check_suite.head_branch
+        repo = self.repos.get(payload.repository.full_name)
+        if repo is not None and isinstance(branch, str) and branch:
+            await self.bot.checks_changed(repo, branch)
+
+    async def _pull_request(self, payload: WebhookPullRequestClosed | WebhookPullRequestLabeled) -> None:
+        pr = payload.pull_request
+        slug = payload.repository.full_name
+        repo = self.repos.get(slug)
         if repo is None:
             return
-        action = payload.get("action")
-        if action == "closed" and (pr.get("head") or {}).get("ref", "").startswith("backport/"):
-            await self.bot.pr_closed(repo, pr["head"]["ref"], bool(pr.get("merged")))
+        merged = pr.merged is True  # a bool when closed; UNSET or None are possible when labeled
+        closed = isinstance(payload, WebhookPullRequestClosed)
+        if closed and pr.head.ref.startswith("backport/"):
+            await self.bot.pr_closed(repo, pr.head.ref, merged)
             return
-        if not pr.get("merged"):
+        if not merged:
             return
-        if action == "closed":
-            names = [label["name"] for label in pr.get("labels", [])]
-        elif action == "labeled":
-            names = [(payload.get("label") or {}).get("name", "")]
+        if isinstance(payload, WebhookPullRequestClosed):
+            names = [label.name for label in pr.labels]
         else:
-            return
-        number = pr["number"]
-        if action == "closed":
-            await self.bot.merged(repo, number, pr.get("title") or "", names)  # a security fix: not next week
+            # `label` is optional in the schema (UNSET or None): then no label to match.
+            names = [payload.label.name] if payload.label else []
+        number = pr.number
+        if closed:
+            await self.bot.merged(repo, number, pr.title or "", names)  # a security fix: not next week
         branches = [m.group("branch") for n in names if (m := self.labels.match(n))]
         if not branches:
             return
-        sender = (payload.get("sender") or {}).get("login", "github")
-        slug = (payload.get("repository") or {}).get("full_name", "")
-        await self.bot.handle(Incoming(sender, f"/backport {number} to {' '.join(branches)}",
+        await self.bot.handle(Incoming(payload.sender.login, f"/backport {number} to {' '.join(branches)}",
                                        f"github:{slug}#{number}", maintainer=True))
 
-    async def _comment(self, payload: dict[str, Any]) -> None:
-        issue = payload.get("issue") or {}
-        comment = payload.get("comment") or {}
-        text = (comment.get("body") or "").strip()
-        slug = (payload.get("repository") or {}).get("full_name", "")
-        if (payload.get("action") != "created" or slug not in self.repos or "pull_request" not in issue
-                or not text.lower().startswith("/backport")):
+    async def _comment(self, payload: WebhookIssueCommentCreated) -> None:
+        issue, comment = payload.issue, payload.comment
+        text = comment.body.strip()
+        slug = payload.repository.full_name
+        # `issue.pull_request` is UNSET on a plain issue (None is treated the same): PRs only.
+        if slug not in self.repos or not issue.pull_request or not text.lower().startswith("/backport"):
             return
-        user = (comment.get("user") or {}).get("login", "")
-        if (comment.get("user") or {}).get("type") == "Bot":
+        user = comment.user.login if comment.user is not None else ""
+        if comment.user is not None and comment.user.type == "Bot":  # type may be UNSET or None
             return  # never answer bots (ourselves included)
-        channel = f"github:{slug}#{issue['number']}"
+        channel = f"github:{slug}#{issue.number}"
         # `/backport 1234 to 8.1` on PR #1234 and `/backport to 8.1` both mean this PR.
         if re.match(r"^/backport\s+to\s", text, re.I):
-            text = re.sub(r"^/backport\s+", f"/backport {issue['number']} ", text, flags=re.I)
+            text = re.sub(r"^/backport\s+", f"/backport {issue.number} ", text, flags=re.I)
         allowed = await asyncio.to_thread(self.forge.can_write, slug, user)
         if not allowed:
             if self.comments is not None:

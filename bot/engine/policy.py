@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.engine.git import Git
-from bot.engine.source import Commit, Source
+from bot.engine.source import Commit, Source, log_commits
 from bot.errors import Circular
 
 # How a commit says it is a backport of another one.
@@ -67,18 +67,14 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
     if not pending:
         return list(found.values())
     base = git.out("merge-base", target_ref, main_ref)
-    log = git.out("log", "--format=%H%x1f%s%x1f%b%x1e", f"{base}..{target_ref}")
-    for rec in log.split("\x1e"):
-        if not rec.strip():
-            continue
-        sha, subject, body = rec.strip("\n").split("\x1f")
-        for origin in ORIGIN.findall(body):
+    for theirs in log_commits(git, f"{base}..{target_ref}"):
+        for origin in ORIGIN.findall(theirs.body):
             for c in pending:
                 if c.sha.startswith(origin.lower()):
-                    found.setdefault(c.sha, Presence(c.sha, sha, "trailer"))
-        if source.pr_number is not None and f"(#{source.pr_number})" in subject:
+                    found.setdefault(c.sha, Presence(c.sha, theirs.sha, "trailer"))
+        if source.pr_number is not None and f"(#{source.pr_number})" in theirs.subject:
             for c in pending:
-                found.setdefault(c.sha, Presence(c.sha, sha, "subject"))
+                found.setdefault(c.sha, Presence(c.sha, theirs.sha, "subject"))
     rest = [c for c in pending if c.sha not in found]
     if rest:
         files = git.out("diff-tree", "--no-commit-id", "--name-only", "-r", "-m", "--first-parent",

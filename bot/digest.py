@@ -14,7 +14,7 @@ from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.git import Git
 from bot.engine.policy import ORIGIN, patch_ids
 from bot.engine.predict import Pick, Predictor
-from bot.engine.source import PR_SUFFIX, message_labels, read_commits
+from bot.engine.source import PR_SUFFIX, changed_paths, log_commits, message_labels, read_commits
 
 SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
 FIX_PREFIX = re.compile(r"^\s*(fix(es|ed)?|bug(fix)?|hotfix|BUG|security)\b(\([^)]*\))?!?:?", re.I)
@@ -72,25 +72,13 @@ def _branch_index(git: Git, branch_ref: str, main_ref: str, since: str | None) -
     """What a branch already carries: origins named in its commits, `(#N)` subjects; and its
     merge base with main."""
     base = git.out("merge-base", branch_ref, main_ref)
-    args = ["log", "--format=%s%x1f%b%x1e", f"{base}..{branch_ref}"] + ([f"--since={since}"] if since else [])
-    origins, prs = set(), set()
-    for rec in git.out(*args).split("\x1e"):
-        subject, _, body = rec.strip("\n").partition("\x1f")
-        origins.update(o.lower() for o in ORIGIN.findall(body))
-        if m := PR_SUFFIX.search(subject):
+    origins: set[str] = set()
+    prs: set[str] = set()
+    for c in log_commits(git, f"{base}..{branch_ref}", *([f"--since={since}"] if since else [])):
+        origins.update(o.lower() for o in ORIGIN.findall(c.body))
+        if m := PR_SUFFIX.search(c.subject):
             prs.add(m.group(1))
     return origins, prs, base
-
-
-def _files(git: Git, commits: list[str]) -> dict[str, list[str]]:
-    """The paths each commit touches (merges: against their first parent), in one git call."""
-    out = git.out("log", "--no-walk=unsorted", "--first-parent", "-m", "--name-only", "--format=%x1e%H", *commits)
-    found: dict[str, list[str]] = {}
-    for rec in out.split("\x1e"):
-        lines = [line for line in rec.splitlines() if line]
-        if lines:
-            found.setdefault(lines[0], []).extend(lines[1:])
-    return found
 
 
 def find(repo: Repo, since: str | None = None, until: str | None = None, dismissed: set[str] | None = None,
@@ -101,8 +89,8 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
     main_ref = repo.main_ref
     window = [f"{since}..{main_ref}"] if since and git.rev(since) else (
         [f"--since={since}", main_ref] if since else [main_ref])
-    shas = git.out("log", "--first-parent", "--format=%H", *(["-n", "500"] if not since else []), *window).split()
-    commits = read_commits(git, *shas) if shas else []
+    # oldest first (-n counts from the newest, before --reverse)
+    commits = log_commits(git, "--first-parent", "--reverse", *(["-n", "500"] if not since else []), *window)
     dismissed = dismissed or set()
     candidates: list[Candidate] = []
     for c in commits:
@@ -137,7 +125,7 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
         if not waiting:
             return {}
         mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *waiting])
-        files = _files(git, sorted(waiting))
+        files = changed_paths(git, sorted(waiting))
         found: dict[str, set[str]] = {}
         for branch, cands in unmatched.items():
             paths = sorted({p for c in cands for p in files.get(c.commit, [])})
@@ -201,7 +189,7 @@ def not_landed(repo: Repo, requested: dict[str, str], branch: str) -> list[tuple
 
     git = repo.workspace.git
     _, ref = repo.branch(branch)
-    labelled = git.out("log", "--first-parent", "--format=%H", "-E", "-i",
+    labelled = git.out("rev-list", "--first-parent", "-E", "-i",
                        f"--grep=^Labels?:.*backport/{re.escape(branch)}\\b", repo.main_ref).split()
     wanted = dict(requested)
     for c in read_commits(git, *labelled) if labelled else []:

@@ -25,7 +25,7 @@ from bot.engine.git import Git
 from bot.engine.policy import patch_ids
 from bot.engine.ports import Command, HunkResolver, Sandbox, Silent
 from bot.engine.predict import Pick, Predictor
-from bot.engine.source import PR_SUFFIX, read_commits, resolve
+from bot.engine.source import PR_SUFFIX, log_commits, read_commits, resolve
 from bot.engine.workspace import Workspace
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
@@ -73,13 +73,8 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
     by_pr = _main_by_pr(git, main, since_args)
     for branch in branches:
         base = git.out("merge-base", main, branch)
-        log = git.out("log", "--no-merges", "--format=%H%x1f%P%x1f%s%x1f%b%x1e", *since_args, f"{base}..{branch}")
-        for rec in log.split("\x1e"):
-            rec = rec.strip("\n")
-            if not rec:
-                continue
-            sha, parents, subject, body = rec.split("\x1f")
-            target = parents.split()[0]
+        for c in log_commits(git, "--no-merges", *since_args, f"{base}..{branch}"):
+            sha, subject, body, target = c.sha, c.subject, c.body, c.parents[0]
             original, method = None, None
             if m := TRAILER.search(body):
                 original, method = m.group(1), "trailer"
@@ -111,12 +106,10 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
 
 
 def _main_by_pr(git: Git, main: str, since_args: list[str]) -> dict[str, str]:
-    out = git.out("log", "--first-parent", "--no-merges", "--format=%H%x1f%s", *since_args, main)
     by_pr: dict[str, str] = {}
-    for line in out.splitlines():
-        sha, _, subject = line.partition("\x1f")
-        if m := PR_SUFFIX.search(subject):
-            by_pr.setdefault(m.group(1), sha)
+    for c in log_commits(git, "--first-parent", "--no-merges", *since_args, main):
+        if m := PR_SUFFIX.search(c.subject):
+            by_pr.setdefault(m.group(1), c.sha)
     return by_pr
 
 
@@ -218,8 +211,11 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
     # Confirmed: the human also backported one of them to this branch, no later than this fix
     # (often in a parallel PR, so it is not in this backport's history).
     on_branch = human_backports.get(pair.branch, {})
-    when = lambda sha: int(git.out("log", "-1", "--format=%ct", sha))  # noqa: E731
-    confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
+    with git.objects() as repo:
+        def when(sha: str) -> int:
+            return int(repo.commit(sha).committed_date)
+
+        confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
     return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
                   failure.reason, llm_rejected=rejected)
 

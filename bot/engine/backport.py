@@ -17,7 +17,7 @@ from bot.engine.git import Git, GitError, brief
 from bot.engine.ladder import UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
 from bot.engine.ports import Command, CommandResult, HunkRecord, HunkResolver, Recorder, Sandbox, Usage
 from bot.engine.predict import Predictor
-from bot.engine.source import Commit, Source
+from bot.engine.source import Commit, Source, raw_message
 from bot.engine.workspace import Workspace, remove_worktree
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class Engine:
         for commit, pred in zip(commits, preds, strict=True):
             if pred.tree == head_tree:
                 continue  # empty pick: this change is already there
-            raw = git.out("log", "-1", "--format=%B", commit.sha) + "\n"
+            raw = raw_message(git, commit.sha).rstrip("\n") + "\n"
             author = {"GIT_AUTHOR_NAME": commit.author_name, "GIT_AUTHOR_EMAIL": commit.author_email,
                       "GIT_AUTHOR_DATE": commit.author_date}
             assert pred.tree is not None

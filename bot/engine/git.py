@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import git as gitpython
 
 # Config the engine always wants, whatever the user's own git config says.
 BASE_CONFIG: tuple[str, ...] = (
@@ -58,15 +64,60 @@ class Result:
     stderr: str
 
 
+class _Objects:
+    """GitPython's Repo for one directory. Its `cat-file --batch` process stays running between
+    reads and answers one request at a time, so readers take the lock. It stops when the last Git
+    bound to the directory goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.repo = gitpython.Repo(path)
+        self.lock = threading.RLock()
+
+    def __del__(self) -> None:
+        # Not left to the Repo's own __del__: the Repo sits in reference cycles, so only the cyclic
+        # garbage collector would stop the process, whenever it runs.
+        with contextlib.suppress(Exception):  # at interpreter exit
+            self.repo.close()
+
+
+_objects: weakref.WeakValueDictionary[Path, _Objects] = weakref.WeakValueDictionary()
+_objects_guard = threading.Lock()
+
+
 class Git:
     """git bound to one directory (a work tree or a git dir)."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = Path(cwd)
         self.env = dict(env or {})
+        self._objects: _Objects | None = None
 
     def with_env(self, **extra: str) -> Git:
-        return Git(self.cwd, {**self.env, **extra})
+        git = Git(self.cwd, {**self.env, **extra})
+        git._objects = self._objects  # object reads ignore the environment
+        return git
+
+    @contextmanager
+    def objects(self) -> Iterator[gitpython.Repo]:
+        """GitPython's Repo for reading objects (commits, messages, parents), shared by every Git
+        bound to this directory. Read inside the block only: it holds the Repo for this thread."""
+        if self._objects is None:
+            key = self.cwd.resolve()
+            with _objects_guard:
+                found = _objects.get(key)
+                if found is None:
+                    try:
+                        found = _objects[key] = _Objects(key)
+                    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as e:
+                        raise GitError(["cat-file", "--batch"], 128, f"not a git repository: {e}") from None
+            self._objects = found
+        with self._objects.lock:
+            try:
+                yield self._objects.repo
+            except BaseException:
+                # A read cut short can leave an answer in the pipe: start cat-file afresh next time.
+                self._objects.repo.git.clear_cache()
+                raise
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.engine.errors import Circular
 from bot.engine.git import Git
-from bot.engine.source import Commit, Source
+from bot.engine.source import Commit, Source, log_commits
 
 # How a commit says it is a backport of another one.
 ORIGIN = re.compile(r"(?:cherry picked from commit|Backport of|backported from)\s+([0-9a-f]{7,40})", re.I)
@@ -48,7 +48,7 @@ def patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
     if not diff.strip():
         return {}
     out = git.out("patch-id", "--stable", input=diff)
-    ids = {}
+    ids: dict[str, str] = {}
     for line in out.splitlines():
         pid, commit = line.split()
         ids.setdefault(commit, pid)
@@ -67,18 +67,14 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
     if not pending:
         return list(found.values())
     base = git.out("merge-base", target_ref, main_ref)
-    log = git.out("log", "--format=%H%x1f%s%x1f%b%x1e", f"{base}..{target_ref}")
-    for rec in log.split("\x1e"):
-        if not rec.strip():
-            continue
-        sha, subject, body = rec.strip("\n").split("\x1f")
-        for origin in ORIGIN.findall(body):
+    for theirs in log_commits(git, f"{base}..{target_ref}"):
+        for origin in ORIGIN.findall(theirs.body):
             for c in pending:
                 if c.sha.startswith(origin.lower()):
-                    found.setdefault(c.sha, Presence(c.sha, sha, "trailer"))
-        if source.pr_number is not None and f"(#{source.pr_number})" in subject:
+                    found.setdefault(c.sha, Presence(c.sha, theirs.sha, "trailer"))
+        if source.pr_number is not None and f"(#{source.pr_number})" in theirs.subject:
             for c in pending:
-                found.setdefault(c.sha, Presence(c.sha, sha, "subject"))
+                found.setdefault(c.sha, Presence(c.sha, theirs.sha, "subject"))
     rest = [c for c in pending if c.sha not in found]
     if rest:
         files = git.out("diff-tree", "--no-commit-id", "--name-only", "-r", "-m", "--first-parent",
@@ -86,8 +82,8 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
         candidates = git.out("log", "--format=%H", "--no-merges", f"{base}..{target_ref}", "--",
                              *sorted(set(files))).split() if files else []
         if candidates:
-            theirs = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *candidates])
-            by_id = {pid: sha for sha, pid in theirs.items()}
+            their_ids = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *candidates])
+            by_id = {pid: sha for sha, pid in their_ids.items()}
             mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *[c.sha for c in rest]])
             for c in rest:
                 if (pid := mine.get(c.sha)) and pid in by_id:

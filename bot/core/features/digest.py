@@ -14,6 +14,7 @@ from bot.core.features.backports import Backports
 from bot.core.features.batches import Batches
 from bot.core.ports import CandidateRecord, Incoming, MessageRef, Reaction
 from bot.core.repos import Repo
+from bot.engine.source import raw_message
 
 DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
 
@@ -60,7 +61,7 @@ class Digest(Feature):
         assert self.ctx.llm is not None
         flagged: set[str] = set()
         for cand in found:
-            message = repo.workspace.git.out("log", "-1", "--format=%B", cand.commit)
+            message = raw_message(repo.workspace.git, cand.commit)
             verdict = self.ctx.llm.classify(cand.title, message)
             cand.reasons.append(f"LLM: {verdict.reason}")
             if verdict.is_security:

@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: small git helpers. Pairs are mined by `bot.evaluate.mine`."""
+"""Shared by the benchmarks: small git helpers. Pairs are mined by `bot.engine.evaluate.mine`."""
 
 from __future__ import annotations
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.repos import Repo  # noqa: E402
-
-from bot import digest  # noqa: E402
+from bot.core.repos import Repo  # noqa: E402
+from bot.engine.candidates import find  # noqa: E402
 from bot.engine.workspace import Workspace  # noqa: E402
 
 
@@ -35,7 +34,7 @@ def main() -> None:
         ws = Workspace.in_place(args.repo, Path(tmp))
         repo = Repo(str(args.repo), ws, args.main, {b: b for b in args.branches}, {b: b for b in args.branches})
         start = time.perf_counter()
-        found = digest.find(repo, args.since, limit=args.candidates)
+        found = find(ws.git, repo.main_ref, repo.release_refs(), repo.fix_labels, args.since, limit=args.candidates)
         took = time.perf_counter() - start
     # find() drops candidates every branch already has; count the pairs it triaged
     pairs = args.candidates * len(args.branches)

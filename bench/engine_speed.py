@@ -20,16 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.store import Store  # noqa: E402
-
+from adapters.sandbox.process import ProcessSandbox  # noqa: E402
+from adapters.store.sqlite import SQLiteStore  # noqa: E402
 from bench.common import branches, git  # noqa: E402
-from bot.config import CommandSpec  # noqa: E402
-from bot.engine.backport import Engine, Plan  # noqa: E402
+from bot.core.workflow import AttemptRecorder, Workflow  # noqa: E402
+from bot.engine.backport import Engine, Outcome, Plan  # noqa: E402
+from bot.engine.evaluate import Pair, mine  # noqa: E402
 from bot.engine.git import Git  # noqa: E402
+from bot.engine.ports import Command  # noqa: E402
 from bot.engine.predict import Pick, Predictor  # noqa: E402
 from bot.engine.source import resolve  # noqa: E402
 from bot.engine.workspace import Workspace  # noqa: E402
-from bot.evaluate import Pair, mine  # noqa: E402
 
 
 def real_pick(repo: Path, wt: Path, pair: Pair) -> tuple[bool, str | None]:
@@ -108,12 +109,22 @@ def main() -> None:
     clean_pairs = [p for p, pred in zip(sample, preds, strict=True) if pred.clean][: args.clean_pairs]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        store = Store(tmp_path / "bench.db")
-        engine = Engine(store)
+        store = SQLiteStore(tmp_path / "bench.db")
+        workflow = Workflow(store)
+        engine = Engine(sandbox=ProcessSandbox(os.environ))
         ws = Workspace.in_place(repo, tmp_path)
         engine_times, floor_times, worktree_times = [], [], []
         # Verification needs a work tree: a no-op command measures the engine on that path.
-        noop = (CommandSpec(name="noop", run="true"),)
+        noop = (Command(name="noop", run="true"),)
+
+        def attempt(request: int, key: str, plan: Plan) -> Outcome:
+            """One recorded attempt, as the bot runs it: every step is a move in the store."""
+            attempt_id = store.add_attempt(request, ws.key, key, plan.branch)
+            workflow.queue(attempt_id)
+            outcome = engine.run(plan, AttemptRecorder(workflow, attempt_id))
+            workflow.finish(attempt_id, outcome)
+            return outcome
+
         for n, pair in enumerate(clean_pairs):
             target_ref = f"refs/heads/bench/target-{n}"
             git(repo, "update-ref", target_ref, pair.target)
@@ -121,17 +132,16 @@ def main() -> None:
             start = time.perf_counter()
             source = resolve(ws.git, pair.original, f"refs/heads/{args.main}")
             request = store.add_request(ws.key, source.key, [f"bench-{n}"], "bench", "bench")
-            attempt = store.add_attempt(request, ws.key, source.key, f"bench-{n}")
-            outcome = engine.run(attempt, Plan(ws, source, f"bench-{n}", target_ref, f"refs/heads/{args.main}"))
+            outcome = attempt(request, source.key,
+                              Plan(ws, source, f"bench-{n}", target_ref, f"refs/heads/{args.main}"))
             engine_times.append(time.perf_counter() - start)
             assert outcome.succeeded, outcome
             same = git(repo, "rev-parse", f"{outcome.result_commit}^{{tree}}") == git(
                 repo, "rev-parse", f"refs/heads/bench/floor-{n}^{{tree}}")
             assert same, f"engine and git disagree on {pair}"
             start = time.perf_counter()
-            attempt = store.add_attempt(request, ws.key, source.key, f"bench-wt-{n}")
-            outcome = engine.run(attempt, Plan(ws, source, f"bench-wt-{n}", target_ref, f"refs/heads/{args.main}",
-                                               commands=noop))
+            outcome = attempt(request, source.key, Plan(ws, source, f"bench-wt-{n}", target_ref,
+                                                        f"refs/heads/{args.main}", commands=noop))
             worktree_times.append(time.perf_counter() - start)
             assert outcome.succeeded, outcome
         refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/bench/", "refs/heads/backport/").split()

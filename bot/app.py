@@ -30,17 +30,16 @@ from adapters.sandbox.process import ProcessSandbox
 from adapters.schedule.cron import DigestSchedule
 from adapters.store.sqlite import SQLiteStore
 from bot import config as config_mod
-from bot import evaluate as evaluate_mod
 from bot.core.context import Context, Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.features.backports import run_attempt
 from bot.core.ports import LLM, Attempt, Chat
 from bot.core.repos import Repo, from_path
 from bot.core.workflow import Workflow
-from bot.digest import Candidate
-from bot.digest import find as find_candidates
+from bot.engine import evaluate as evaluate_mod
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine
+from bot.engine.candidates import Candidate
 from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.ports import Command
 from bot.engine.source import Source
@@ -323,7 +322,7 @@ class Shell:
             return list(pool.map(one, branches))
 
     def digest(self, since: str | None) -> list[Candidate]:
-        return find_candidates(self.repo, since or "7 days ago", dismissed=self.store.dismissed(self.repo.key))
+        return self.repo.candidates(since or "7 days ago", self.store.dismissed(self.repo.key))
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ from bot import config
 from bot.app import build_app
 from bot.cli import main
 from bot.core.repos import from_path
-from bot.digest import find
 from tests.gitrepo import GitRepo, lines, published
 from tests.test_console import converse, prs
 
@@ -56,7 +55,7 @@ def history(repo: GitRepo) -> dict[str, str]:
 
 def test_candidates_are_fixes_missing_somewhere_with_their_outlook(repo, data_dir):
     history(repo)
-    found = find(from_path(repo.path, data_dir), "2000-01-01", dismissed={"#5"})
+    found = from_path(repo.path, data_dir).candidates("2000-01-01", dismissed={"#5"})
     assert [c.key for c in found] == ["#4", "#1", "#3", "#6"]  # security first, then by risk
     outlook = {c.key: c.outlook for c in found}
     assert outlook["#1"] == {"1.0": "clean", "1.1": "clean"}
@@ -171,5 +170,5 @@ def test_a_candidate_that_needs_an_earlier_pr_says_which(repo, data_dir):
     from tests import scenarios
 
     scenarios.prerequisite(repo)
-    (cand,) = [c for c in find(from_path(repo.path, data_dir), "2000-01-01") if c.key == "#16"]
+    (cand,) = [c for c in from_path(repo.path, data_dir).candidates("2000-01-01") if c.key == "#16"]
     assert cand.outlook == {"rel": "conflicts in 1 file (src/server.c); needs #10 first"}

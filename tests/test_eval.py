@@ -6,8 +6,8 @@ import io
 import json
 
 from bot.cli import main
+from bot.engine.evaluate import mine, replay
 from bot.engine.git import Git
-from bot.evaluate import mine, replay
 from tests.gitrepo import GitRepo, lines
 
 BASE = lines(12, "    total += weight *")

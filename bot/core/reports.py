@@ -19,7 +19,7 @@ from bot.engine.git import Git
 from bot.engine.source import Source
 
 if TYPE_CHECKING:
-    from bot.digest import Candidate
+    from bot.engine.candidates import Candidate
 
 
 def state_words(state: State) -> str:

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.engine.candidates import Candidate
+from bot.engine.candidates import find as find_candidates
 from bot.engine.errors import BadInput
 from bot.engine.ports import Command
 from bot.engine.workspace import Workspace
@@ -50,6 +52,15 @@ class Repo:
 
     def release_branches(self) -> list[str]:
         return list(dict.fromkeys(self.display.values()))
+
+    def release_refs(self) -> dict[str, str]:
+        """The name people use -> its full ref, for every release branch (BadInput when one is missing)."""
+        return {name: self.branch(name)[1] for name in self.release_branches()}
+
+    def candidates(self, since: str | None, dismissed: set[str] | None = None) -> list[Candidate]:
+        """The digest's candidates merged on the main branch since `since` (a date or a commit)."""
+        return find_candidates(self.workspace.git, self.main_ref, self.release_refs(), self.fix_labels, since,
+                               dismissed)
 
     def branch(self, name: str) -> tuple[str, str]:
         """(display name, full ref) of a release branch; BadInput lists the valid ones."""

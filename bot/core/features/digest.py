@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from bot import digest as candidates_mod
 from bot.core import grammar, reports
 from bot.core.context import CHAT_LIMIT, Context
 from bot.core.features import Feature
@@ -14,6 +13,7 @@ from bot.core.features.backports import Backports
 from bot.core.features.batches import Batches
 from bot.core.ports import CandidateRecord, Incoming, MessageRef, Reaction
 from bot.core.repos import Repo
+from bot.engine import candidates as candidates_mod
 from bot.engine.source import raw_message
 
 DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
@@ -39,7 +39,7 @@ class Digest(Feature):
         last = self.ctx.store.last_digest(repo.key)
         await asyncio.to_thread(repo.workspace.fetch)
         head = repo.workspace.git.out("rev-parse", repo.main_ref)
-        found = await asyncio.to_thread(candidates_mod.find, repo, last.head if last else DIGEST_WINDOW, None,
+        found = await asyncio.to_thread(repo.candidates, last.head if last else DIGEST_WINDOW,
                                         self.ctx.store.dismissed(repo.key))
         if self.ctx.llm is not None:  # the model only re-ranks; the rules decided what is a candidate
             found = await asyncio.to_thread(self._rank_with_llm, repo, found)
@@ -80,7 +80,7 @@ class Digest(Feature):
         await asyncio.to_thread(repo.workspace.fetch)
         source = await asyncio.to_thread(self.ctx.resolve, repo, f"#{number}")
         commit = source.commits[-1].sha
-        found = await asyncio.to_thread(candidates_mod.find, repo, f"{commit}~1" if git.rev(f"{commit}~1") else None)
+        found = await asyncio.to_thread(repo.candidates, f"{commit}~1" if git.rev(f"{commit}~1") else None)
         cand = next((c for c in found if c.commit == commit), None)
         if cand is None:
             return
@@ -107,7 +107,7 @@ class Digest(Feature):
             await self.ctx.chat.post(cand.channel, f"{cand.key} dismissed by {reaction.user}; it will not be "
                                                    "proposed again.", cand.thread)
         else:
-            found = await asyncio.to_thread(candidates_mod.find, repo, f"{cand.commit}~1")
+            found = await asyncio.to_thread(repo.candidates, f"{cand.commit}~1")
             fresh = next((c for c in found if c.commit == cand.commit), None)
             text = fresh.line() if fresh else f"{cand.key}: every release branch has it now."
             await self.ctx.chat.update(MessageRef(cand.channel, reaction.message.id, cand.thread), text)
@@ -119,7 +119,7 @@ class Digest(Feature):
 
     def _missing(self, repo: Repo, branch: str) -> list[tuple[str, str]]:
         requested = {a.source: reports.state_words(a.state) for a in self.ctx.store.attempts(repo.key, branch=branch)}
-        return candidates_mod.not_landed(repo, requested, branch)
+        return candidates_mod.not_landed(repo.workspace.git, repo.main_ref, branch, repo.branch(branch)[1], requested)
 
     def _landed(self, repo: Repo, branch: str) -> str:
         missing = self._missing(repo, branch)

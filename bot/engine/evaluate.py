@@ -30,8 +30,6 @@ from bot.engine.workspace import Workspace
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
 BACKPORT_OF = re.compile(r"Backport of ([0-9a-f]{7,40})\b")
-# Release-branch subjects often carry a prefix the original did not have: "[5.0.x] Fixed ...".
-SUBJECT_PREFIX = re.compile(r"^\s*\[[^\]]*\]\s*")
 
 CLASSES = ("reproduced", "clean-different", "resolved-equal", "resolved-different",
            "unresolved-prereq-confirmed", "unresolved-prereq-named", "unresolved", "other")

@@ -5,16 +5,16 @@ in-memory merge batch for all pairs)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bot.core.repos import Repo
 from bot.engine import prereq
 from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.git import Git
-from bot.engine.policy import ORIGIN, patch_ids
+from bot.engine.policy import ORIGIN, find_present, patch_ids
 from bot.engine.predict import Pick, Predictor
-from bot.engine.source import PR_SUFFIX, changed_paths, log_commits, message_labels, read_commits
+from bot.engine.source import PR_SUFFIX, changed_paths, log_commits, message_labels, read_commits, resolve
 
 SECURITY = re.compile(r"\b(CVE-\d{4}-\d{4,}|security|vulnerab\w*|GHSA-[\w-]+)", re.I)
 FIX_PREFIX = re.compile(r"^\s*(fix(es|ed)?|bug(fix)?|hotfix|BUG|security)\b(\([^)]*\))?!?:?", re.I)
@@ -52,7 +52,7 @@ class Candidate:
                 "reasons": self.reasons, "outlook": self.outlook, "suggested": self.suggested}
 
 
-def classify(subject: str, body: str, fix_labels: tuple[str, ...]) -> tuple[bool, bool, list[str]]:
+def classify(subject: str, body: str, fix_labels: Sequence[str]) -> tuple[bool, bool, list[str]]:
     """(is a fix candidate, is security, why) from labels, conventional prefixes and keywords."""
     labels = {x.lower() for x in message_labels(body)}
     reasons = []
@@ -81,12 +81,11 @@ def _branch_index(git: Git, branch_ref: str, main_ref: str, since: str | None) -
     return origins, prs, base
 
 
-def find(repo: Repo, since: str | None = None, until: str | None = None, dismissed: set[str] | None = None,
-         limit: int | None = None) -> list[Candidate]:
+def find(git: Git, main_ref: str, branches: dict[str, str], fix_labels: Sequence[str], since: str | None = None,
+         dismissed: set[str] | None = None, limit: int | None = None) -> list[Candidate]:
     """Fix candidates merged on main in the window (`since`: a date or a commit), with their outlook
-    on every release branch, security first then by risk."""
-    git = repo.workspace.git
-    main_ref = repo.main_ref
+    on every release branch (`branches`: the name people use -> its full ref, in the order to show
+    them), security first then by risk."""
     window = [f"{since}..{main_ref}"] if since and git.rev(since) else (
         [f"--since={since}", main_ref] if since else [main_ref])
     # oldest first (-n counts from the newest, before --reverse)
@@ -94,7 +93,7 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
     dismissed = dismissed or set()
     candidates: list[Candidate] = []
     for c in commits:
-        is_fix, security, reasons = classify(c.subject, c.body, repo.fix_labels)
+        is_fix, security, reasons = classify(c.subject, c.body, fix_labels)
         key = f"#{c.pr_number}" if c.pr_number else c.sha
         if is_fix and key not in dismissed and c.sha not in dismissed:
             candidates.append(Candidate(c.sha, key, PR_SUFFIX.sub("", c.subject).strip(), security, reasons))
@@ -108,8 +107,7 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
     # Cheap evidence first (ancestor, trailer, "(#N)"), one pass per branch.
     bases: dict[str, str] = {}
     unmatched: dict[str, list[Candidate]] = {}
-    for branch in repo.release_branches():
-        _, ref = repo.branch(branch)
+    for branch, ref in branches.items():
         origins, prs, bases[branch] = _branch_index(git, ref, main_ref, since_date)
         missing = set(git.out("rev-list", f"{ref}..{main_ref}", f"--since={since_date}").split())
         unmatched[branch] = [c for c in candidates if c.commit in missing
@@ -131,7 +129,7 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
             paths = sorted({p for c in cands for p in files.get(c.commit, [])})
             if not paths:
                 continue
-            _, ref = repo.branch(branch)
+            ref = branches[branch]
             theirs = set(patch_ids(git, ["--no-merges", f"--since={since_date}", f"{bases[branch]}..{ref}", "--",
                                          *paths]).values())
             found[branch] = {c.commit for c in cands if mine.get(c.commit) in theirs}
@@ -139,7 +137,7 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
 
     picks, owners = [], []
     for branch, cands in unmatched.items():
-        _, ref = repo.branch(branch)
+        ref = branches[branch]
         for cand in cands:
             commit = by_sha[cand.commit]
             picks.append(Pick(cand.commit, commit.parents[0] if commit.parents else None, ref))
@@ -174,33 +172,28 @@ def find(repo: Repo, since: str | None = None, until: str | None = None, dismiss
             if found:
                 cand.outlook[branch] += "; needs " + ", ".join(
                     f"#{p.pr}" if p.pr else p.commit[:10] for p in found[:3]) + " first"
-    order = {b: i for i, b in enumerate(repo.release_branches())}
+    order = {b: i for i, b in enumerate(branches)}
     for cand in candidates:
         cand.outlook = dict(sorted(cand.outlook.items(), key=lambda kv: order[kv[0]]))
     live = [c for c in candidates if c.suggested]
     return sorted(live, key=lambda c: (not c.security, c.risk))
 
 
-def not_landed(repo: Repo, requested: dict[str, str], branch: str) -> list[tuple[str, str]]:
+def not_landed(git: Git, main_ref: str, branch: str, ref: str, requested: dict[str, str]) -> list[tuple[str, str]]:
     """Fixes requested for `branch` (key -> what happened to the request) or labelled
     `backport/<branch>` on main (a `Labels:` line), that the branch does not carry yet."""
-    from bot.engine.policy import find_present
-    from bot.engine.source import resolve
-
-    git = repo.workspace.git
-    _, ref = repo.branch(branch)
     labelled = git.out("rev-list", "--first-parent", "-E", "-i",
-                       f"--grep=^Labels?:.*backport/{re.escape(branch)}\\b", repo.main_ref).split()
+                       f"--grep=^Labels?:.*backport/{re.escape(branch)}\\b", main_ref).split()
     wanted = dict(requested)
     for c in read_commits(git, *labelled) if labelled else []:
         wanted.setdefault(f"#{c.pr_number}" if c.pr_number else c.sha, "labelled, never requested")
     missing = []
     for key, how in wanted.items():
         try:
-            source = resolve(git, key, repo.main_ref)
+            source = resolve(git, key, main_ref)
         except (BackportFailure, BadInput):  # a request for something that no longer resolves is still missing
             missing.append((key, how))
             continue
-        if len(find_present(git, source, ref, repo.main_ref)) < len(source.commits):
+        if len(find_present(git, source, ref, main_ref)) < len(source.commits):
             missing.append((f"{key} {source.title}" if key.startswith("#") else f"{key[:10]} {source.title}", how))
     return missing

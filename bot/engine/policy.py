@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.engine.errors import Circular
 from bot.engine.git import Git
-from bot.engine.source import Commit, Source, log_commits
+from bot.engine.source import Commit, Source, changed_paths, log_commits
 
 # How a commit says it is a backport of another one.
 ORIGIN = re.compile(r"(?:cherry picked from commit|Backport of|backported from)\s+([0-9a-f]{7,40})", re.I)
@@ -77,8 +77,7 @@ def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> li
                 found.setdefault(c.sha, Presence(c.sha, theirs.sha, "subject"))
     rest = [c for c in pending if c.sha not in found]
     if rest:
-        files = git.out("diff-tree", "--no-commit-id", "--name-only", "-r", "-m", "--first-parent",
-                        "--root", *[c.sha for c in rest]).splitlines()
+        files = [f for paths in changed_paths(git, [c.sha for c in rest]).values() for f in paths]
         candidates = git.out("log", "--format=%H", "--no-merges", f"{base}..{target_ref}", "--",
                              *sorted(set(files))).split() if files else []
         if candidates:

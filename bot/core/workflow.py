@@ -196,7 +196,7 @@ class Workflow:
                           pr_url=url, backport_pr=number, ci=ci)
 
     def ci(self, attempt_id: int, status: str, detail: dict[str, Any]) -> None:
-        """What the forge's CI said; a failure fails the attempt."""
+        """The forge's CI passed on the attempt's pull request (a failing check is `fail`)."""
         self.store.note(attempt_id, Op.CI, {"ci": status, **detail}, ci=status)
         for listener in self._listeners:
             listener(self.store.attempt(attempt_id))

@@ -26,7 +26,7 @@ import aiohttp  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from bot import config  # noqa: E402
-from bot.cli import build_app, start_servers  # noqa: E402
+from bot.app import build_app, start_servers  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"
@@ -53,7 +53,7 @@ async def run(n: int) -> list[float]:
         os.environ.update(SLACK_API_URL=fake.url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET)
         cfg = config.load(cfg_file)
         console = build_app(cfg, Path(tmp) / "data", io.StringIO())
-        await console.service.start()
+        await console.start()
         out = io.StringIO()
         stops = await start_servers(console, cfg, out)
         port = out.getvalue().split(":")[2].split(" ")[0]
@@ -75,12 +75,11 @@ async def run(n: int) -> list[float]:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=n)) as http:
                 await one(http, -1)  # warm-up: Bolt's auth.test on the first request
                 times = await asyncio.gather(*(one(http, i) for i in range(n)))
-            while console.slack.background:
-                await asyncio.gather(*list(console.slack.background))
+            await console.idle()
         finally:
             for stop in stops:
                 await stop()
-            await console.service.stop()
+            await console.stop()
             fake.close()
         return list(times)
 

@@ -33,9 +33,9 @@ from bot import config as config_mod
 from bot.core.context import Context, Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.features.backports import run_attempt
-from bot.core.ports import LLM, Attempt, Chat
+from bot.core.ports import LLM, Chat
 from bot.core.repos import Repo, from_path
-from bot.core.workflow import Workflow
+from bot.core.workflow import Attempt, Workflow
 from bot.engine import evaluate as evaluate_mod
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine

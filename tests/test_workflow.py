@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.store.sqlite import SQLiteStore
-from bot.core.ports import IllegalMove, Move
-from bot.core.workflow import FINISHED, MOVES, TRANSITIONS, Op, State, Workflow, mermaid
+from bot.core.workflow import FINISHED, MOVES, TRANSITIONS, IllegalMove, Move, Op, State, Workflow, mermaid
 
 ROOT = Path(__file__).parent.parent
 

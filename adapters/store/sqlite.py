@@ -19,17 +19,8 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.db import Table
 
-from bot.core.ports import (
-    Attempt,
-    BatchItem,
-    CandidateRecord,
-    DigestRecord,
-    Event,
-    IllegalMove,
-    Move,
-    Request,
-)
-from bot.core.workflow import WORKING, Op, State
+from bot.core.ports import BatchItem, CandidateRecord, DigestRecord, Request
+from bot.core.workflow import WORKING, Attempt, Event, IllegalMove, Move, Op, State
 from bot.engine.ports import HunkRecord
 
 SCHEMA_VERSION = 2

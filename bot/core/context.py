@@ -8,9 +8,9 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from bot.core.ports import LLM, Attempt, Chat, Forge, Incoming, MessageRef, Store
+from bot.core.ports import LLM, Chat, Forge, Incoming, MessageRef, Store
 from bot.core.repos import Repo
-from bot.core.workflow import Workflow
+from bot.core.workflow import Attempt, Workflow
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine
 from bot.engine.errors import BadInput

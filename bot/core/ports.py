@@ -1,6 +1,8 @@
 """Every port of the core in one file: what the core needs from the outside world (Chat, Forge,
 LLM, Store) and what the outside world may call on the core (Bot), with the plain values that
 cross them. Adapters implement these; values are small frozen dataclasses, never SDK objects.
+The attempt's own record (Attempt, Event) and the part of the Store the workflow uses
+(AttemptStore) are in bot/core/workflow.py, with the states they speak of.
 
 Chat calls are async (adapters talk to networks); Forge, LLM and Store calls are blocking and
 run in worker threads, like git.
@@ -8,15 +10,15 @@ run in worker threads, like git.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
+from bot.core.workflow import Attempt, AttemptStore, Event, State
 from bot.engine.ports import HunkRecord, HunkResolver, Usage
 from bot.engine.source import Source
 
 if TYPE_CHECKING:
     from bot.core.repos import Repo
-    from bot.core.workflow import Op, State
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -170,52 +172,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One backport of one fix to one branch; its state moves as bot.core.workflow allows."""
-
-    id: int
-    request_id: int
-    repo: str
-    source: str
-    branch: str
-    state: State
-    stage: str | None  # where it failed or was interrupted (a Stage); None otherwise
-    failure_kind: str | None
-    reason: str | None
-    source_commits: list[str]
-    pr_number: int | None
-    result_branch: str | None
-    result_commit: str | None
-    base_commit: str | None
-    worktree: str | None
-    owner: str | None  # the process working on it right now
-    conflicts: list[dict[str, Any]]
-    prerequisites: list[dict[str, Any]]
-    warnings: list[str]
-    needs_approval: bool
-    approved_by: str | None
-    cancel_requested_by: str | None
-    message: str | None  # the progress message in the request's thread
-    approval_message: str | None
-    pr_url: str | None
-    backport_pr: int | None
-    ci: str | None  # waiting | passed | failed, when the forge's CI verifies
-    llm_usage: dict[str, Any]
-    retry_of: int | None
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class Event:
-    attempt_id: int
-    at: float
-    op: Op
-    state: State  # the state after the event
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class DigestRecord:
     id: int
     repo: str
@@ -251,24 +207,8 @@ class BatchItem:
     added_by: str
 
 
-class IllegalMove(Exception):
-    """The workflow does not allow this move from the attempt's current state."""
-
-
-@dataclass(frozen=True)
-class Move:
-    """One change of an attempt's state, as the workflow's table allows it."""
-
-    op: Op
-    sources: frozenset[State]  # the states it may start from
-    target: State
-    detail: dict[str, Any] = field(default_factory=dict)
-    columns: dict[str, Any] = field(default_factory=dict)  # other attempt columns written with it
-
-
-class Store(Protocol):
-    """Everything the core keeps. Only `move` changes an attempt's state, and it refuses a move
-    the workflow's table does not allow (IllegalMove)."""
+class Store(AttemptStore, Protocol):
+    """Everything the core keeps; what the workflow needs of it is AttemptStore."""
 
     # requests and attempts
     def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
@@ -280,18 +220,10 @@ class Store(Protocol):
 
     def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int: ...
 
-    def move(self, attempt_id: int, move: Move) -> Attempt: ...
-
-    def note(self, attempt_id: int, op: Op, detail: dict[str, Any], **columns: Any) -> None:
-        """An event that changes no state; `columns` are facts written with it."""
-        ...
-
     def set_message(self, attempt_id: int, *, message: str | None = None,
                     approval_message: str | None = None) -> None:
         """Where the attempt's progress (or approval) message is, in the request's thread."""
         ...
-
-    def attempt(self, attempt_id: int) -> Attempt: ...
 
     def attempts(self, repo: str, source: str | None = None, branch: str | None = None) -> list[Attempt]: ...
 
@@ -305,15 +237,9 @@ class Store(Protocol):
 
     def events(self, attempt_id: int) -> list[Event]: ...
 
-    def record_hunks(self, attempt_id: int, hunks: list[HunkRecord]) -> None: ...
-
     def hunks(self, attempt_id: int) -> list[HunkRecord]: ...
 
     def all_hunks(self) -> list[HunkRecord]: ...
-
-    def orphaned(self) -> list[Attempt]:
-        """Attempts some process was working on and that process is gone (killed, crashed)."""
-        ...
 
     # the digest
     def last_digest(self, repo: str) -> DigestRecord | None: ...

@@ -11,9 +11,9 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from bot.core.ports import Attempt, BatchItem, PullRequestDraft, Store
+from bot.core.ports import BatchItem, PullRequestDraft, Store
 from bot.core.repos import Repo
-from bot.core.workflow import SUCCEEDED, Op, State
+from bot.core.workflow import SUCCEEDED, Attempt, Op, State
 from bot.engine import policy
 from bot.engine.git import Git
 from bot.engine.source import Source

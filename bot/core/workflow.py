@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bot.core.ports import Attempt, Move, Store
 from bot.engine.backport import Outcome
 from bot.engine.errors import BackportFailure, Stage
+from bot.engine.ports import HunkRecord
 from bot.engine.workspace import remove_worktree
 
 
@@ -99,6 +100,89 @@ TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
     (source, target) for sources, target in MOVES.values() for source in sources)
 
 
+# --- the attempt's record, and what the workflow needs of the store ---------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One backport of one fix to one branch; its state moves as bot.core.workflow allows."""
+
+    id: int
+    request_id: int
+    repo: str
+    source: str
+    branch: str
+    state: State
+    stage: str | None  # where it failed or was interrupted (a Stage); None otherwise
+    failure_kind: str | None
+    reason: str | None
+    source_commits: list[str]
+    pr_number: int | None
+    result_branch: str | None
+    result_commit: str | None
+    base_commit: str | None
+    worktree: str | None
+    owner: str | None  # the process working on it right now
+    conflicts: list[dict[str, Any]]
+    prerequisites: list[dict[str, Any]]
+    warnings: list[str]
+    needs_approval: bool
+    approved_by: str | None
+    cancel_requested_by: str | None
+    message: str | None  # the progress message in the request's thread
+    approval_message: str | None
+    pr_url: str | None
+    backport_pr: int | None
+    ci: str | None  # waiting | passed | failed, when the forge's CI verifies
+    llm_usage: dict[str, Any]
+    retry_of: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    attempt_id: int
+    at: float
+    op: Op
+    state: State  # the state after the event
+    detail: dict[str, Any]
+
+
+class IllegalMove(Exception):
+    """The workflow does not allow this move from the attempt's current state."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """One change of an attempt's state, as the workflow's table allows it."""
+
+    op: Op
+    sources: frozenset[State]  # the states it may start from
+    target: State
+    detail: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, Any] = field(default_factory=dict)  # other attempt columns written with it
+
+
+class AttemptStore(Protocol):
+    """The part of the Store port the workflow uses. Only `move` changes an attempt's state, and it
+    refuses a move the table does not allow (IllegalMove)."""
+
+    def move(self, attempt_id: int, move: Move) -> Attempt: ...
+
+    def note(self, attempt_id: int, op: Op, detail: dict[str, Any], **columns: Any) -> None:
+        """An event that changes no state; `columns` are facts written with it."""
+        ...
+
+    def attempt(self, attempt_id: int) -> Attempt: ...
+
+    def record_hunks(self, attempt_id: int, hunks: list[HunkRecord]) -> None: ...
+
+    def orphaned(self) -> list[Attempt]:
+        """Attempts some process was working on and that process is gone (killed, crashed)."""
+        ...
+
+
 def mermaid() -> str:
     """The table as a Mermaid state diagram (docs/workflow.md holds a copy)."""
     lines = ["stateDiagram-v2", f"    [*] --> {S.REQUESTED}: {Op.REQUEST}"]
@@ -115,7 +199,7 @@ Listener = Callable[[Attempt], None]
 class Workflow:
     """The named operations. Listeners hear every move (from any thread)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AttemptStore) -> None:
         self.store = store
         self._listeners: list[Listener] = []
 

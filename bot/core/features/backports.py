@@ -12,9 +12,9 @@ from bot.core import grammar, reports
 from bot.core.context import Context
 from bot.core.features import Feature
 from bot.core.features.progress import Progress
-from bot.core.ports import APPROVAL_BUTTONS, Attempt, IllegalMove, Incoming
+from bot.core.ports import APPROVAL_BUTTONS, Incoming
 from bot.core.repos import Repo
-from bot.core.workflow import FINISHED, OPEN, WORKING, AttemptRecorder, State, Workflow
+from bot.core.workflow import FINISHED, OPEN, WORKING, Attempt, AttemptRecorder, IllegalMove, State, Workflow
 from bot.engine.backport import Engine, Plan
 from bot.engine.errors import BackportFailure, Internal
 from bot.engine.ports import Command

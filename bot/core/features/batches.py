@@ -11,9 +11,9 @@ from bot.core import grammar, reports
 from bot.core.context import Context
 from bot.core.features import Feature
 from bot.core.features.backports import discard, run_attempt
-from bot.core.ports import Attempt, BatchItem, CandidateRecord, Incoming, PullRequestDraft
+from bot.core.ports import BatchItem, CandidateRecord, Incoming, PullRequestDraft
 from bot.core.repos import Repo
-from bot.core.workflow import State
+from bot.core.workflow import Attempt, State
 from bot.engine.errors import BackportFailure
 
 

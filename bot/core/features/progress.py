@@ -10,8 +10,8 @@ import logging
 from bot.core import reports
 from bot.core.context import Context
 from bot.core.features import Feature
-from bot.core.ports import Attempt, MessageRef, Request
-from bot.core.workflow import FINISHED, State
+from bot.core.ports import MessageRef, Request
+from bot.core.workflow import FINISHED, Attempt, State
 
 log = logging.getLogger(__name__)
 

@@ -113,10 +113,11 @@ def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, ma
 def make_llm(cfg: config_mod.Config | None, secrets: Secrets) -> OpenAIModel | None:
     if cfg is None or not cfg.llm.enabled:
         return None
-    return eval_llm(cfg.llm.model, cfg.llm.timeout, secrets)
+    return openai_model(cfg.llm.model, cfg.llm.timeout, secrets)
 
 
-def eval_llm(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
+def openai_model(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
+    """A model behind any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY)."""
     base_url = secrets.openai_base_url
     # Local servers (llama.cpp, Ollama, vLLM) ignore the key; OpenAI needs it.
     key = value(secrets.openai_api_key) or ("unused" if base_url else None)
@@ -180,12 +181,12 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         web_client = slack_chat.client(token, secrets.slack_api_url)
         # Slack serves every channel but the console's; what happens on GitHub is mirrored to its channel.
         team_chat, mirror = slack_chat.SlackChat(web_client), cfg.chat.slack.channel
-    router = (ChatRouter(console_chat, {}, mirror=mirror) if team_chat is None
-              else ChatRouter(team_chat, {channel: console_chat}, mirror=mirror))
+    owners: dict[str, Chat] = {} if team_chat is None else {channel: console_chat}
     comments = None
-    if isinstance(forge, GitHubForge):
+    if isinstance(forge, GitHubForge):  # a PR's comments are a channel too: github:owner/name#N
         comments = GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
-        router.by_prefix["github:"] = comments
+        owners["github:"] = comments
+    router = ChatRouter(team_chat or console_chat, owners, mirror=mirror)
     llm = make_llm(cfg, secrets)
     ctx = Context({r.key: r for r in repos}, store, Workflow(store), make_engine(cfg, llm), router, forge,
                   settings, llm)
@@ -327,7 +328,7 @@ class Shell:
 
 def evaluate(args: argparse.Namespace) -> int:
     """`backportbot eval`: the engine (and the model, with --llm) on the repository's own history."""
-    llm = eval_llm(args.model, 120, Secrets()) if args.llm else None
+    llm = openai_model(args.model, 120, Secrets()) if args.llm else None
     verify = tuple(Command(f"verify {n + 1}", cmd, args.verify_timeout) for n, cmd in enumerate(args.verify))
     return evaluate_mod.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
                             llm=llm, verify=verify, sandbox=ProcessSandbox(without_secrets()))

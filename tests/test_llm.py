@@ -138,12 +138,12 @@ def test_without_an_llm_the_ladder_says_so(tmp_path, data_dir, model):
 
 
 def test_classification_for_the_digest(model):
-    from bot.app import eval_llm
+    from bot.app import openai_model
     from bot.secrets import Secrets
 
     model.script = [lambda d: json.dumps({"fix": True, "security": True, "reason": "fixes a heap overflow"}),
                     lambda d: "not json"]
-    llm = eval_llm("local-model", 5, Secrets())
+    llm = openai_model("local-model", 5, Secrets())
     first = llm.classify("Fix heap overflow in RESTORE (CVE-2026-1234)", "Checks the length first.")
     assert (first.is_fix, first.is_security, first.reason) == (True, True, "fixes a heap overflow")
     assert llm.classify("Refactor", "").reason == "the model could not classify it"

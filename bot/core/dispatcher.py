@@ -65,7 +65,7 @@ class Dispatcher:
             await feature.stop()
 
     async def idle(self) -> None:
-        for feature in [*self.features[1:], self.progress]:
+        for feature in [f for f in self.features if f is not self.progress] + [self.progress]:
             await feature.idle()
 
     # --- the Bot port ----------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ class Dispatcher:
         for feature in self.features:
             handled = await self._answering(reaction.message.channel, reaction.message.thread,
                                             feature.reaction(kind, reaction))
-            if handled is not False:
+            if handled is not False:  # True, or None when the feature's refusal was answered
                 return
 
     async def merged(self, repo: str, number: int, title: str, labels: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""The one grammar: every form of DESIGN §2 and specific errors for bad input."""
+"""The one grammar: every form of the command and specific errors for bad input."""
 
 from __future__ import annotations
 

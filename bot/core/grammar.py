@@ -1,4 +1,4 @@
-"""Chat text -> Command: the one grammar of DESIGN §2, for every chat, the console and PR comments."""
+"""Chat text -> Command: the one grammar (see HELP) for every chat, the console and PR comments."""
 
 from __future__ import annotations
 

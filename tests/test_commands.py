@@ -34,7 +34,7 @@ def test_grammar(text, expected):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("/backport 1234 8.1", "Try: /backport 1234 to 8.1"),
+    ("/backport 1234 8.1", "Did you mean `/backport 1234 to 8.1`?"),
     ("/backport 1234 to", "Try: /backport 1234 to 8.1"),
     ("/backport foo to 8.1", "'foo' is not a pull request"),
     ("/backport why 1234", "usage: /backport why <PR or commit> <branch>"),
@@ -44,3 +44,26 @@ def test_grammar(text, expected):
 def test_bad_input_gets_a_specific_answer(text, message):
     with pytest.raises(ParseError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse(text)
+
+
+@pytest.mark.parametrize("text,meant", [
+    ("/backport 1182 8.0", "/backport 1182 to 8.0"),
+    ("/backport #1182 8.0 8.1", "/backport 1182 to 8.0 8.1"),
+    ("/backprot 1182 to 8.0", "/backport 1182 to 8.0"),
+    ("/bakport 1182 8.0", "/backport 1182 to 8.0"),
+    ("can you backport 1182 to 8.0?", "/backport 1182 to 8.0"),
+    ("please backport 1182 to 8.0, 8.1", "/backport 1182 to 8.0 8.1"),
+])
+def test_a_near_miss_gets_the_command_it_probably_meant(text, meant):
+    with pytest.raises(ParseError) as raised:
+        parse(text)
+    assert raised.value.suggestion == meant
+    assert str(raised.value) == f"Did you mean `{meant}`?"
+
+
+@pytest.mark.parametrize("text", ["/deploy 1182 to 8.0", "what did the bot change in the 8.0 backport of 1200?",
+                                  "/backport foo to 8.1"])
+def test_no_suggestion_without_a_likely_command(text):
+    with pytest.raises(ParseError) as raised:
+        parse(text)
+    assert raised.value.suggestion is None

@@ -125,7 +125,7 @@ def test_bad_input_gets_specific_answers(tmp_path, data_dir):
     out = converse(cfg, data_dir, ["/backport 12 to 9.9", "/backport 12 8.1", "as bob: /backport 12 to rel",
                                    "/backport digest", "/backport help"])
     assert "unknown branch '9.9'; valid branches: rel" in out
-    assert "Try: /backport 1234 to 8.1" in out
+    assert "Did you mean `/backport 12 to 8.1`?" in out
     assert "Sorry bob, only maintainers can request backports (ada)." in out
     assert "Backport digest for demo: " in out
     assert "/backport why 1234 8.1" in out
@@ -223,3 +223,10 @@ def test_a_queued_request_survives_a_restart(tmp_path, data_dir):
     assert "⚠️ The backport to rel was interrupted (interrupted during verifying" in out
     assert re.search(r"rel2: PR open: local://demo/pull/1", out)
     assert re.search(r"\n\s+rel: failed|\n\s+rel: interrupted", out)
+
+
+def test_near_misses_get_did_you_mean_and_start_nothing(tmp_path, data_dir):
+    _, cfg, _ = setup(tmp_path, scenarios.context_moved)
+    out = converse(cfg, data_dir, ["/backprot 14 to rel", "/backport 14 rel", "can you backport 14 to rel?"])
+    assert out.count("Did you mean `/backport 14 to rel`?") == 3
+    assert "Backport of" not in out and prs(data_dir) == []

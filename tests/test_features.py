@@ -67,3 +67,13 @@ def test_approvals_alone(repo, data_dir):
     assert (a.state, a.approved_by) == (State.READY, "ada")
     assert backports.queue.get_nowait() == attempt  # queued again to open its pull request
     assert not asyncio.run(approvals.reaction("approve", Reaction("ada", "✅", MessageRef("console", "99"))))
+
+
+def test_a_number_inside_a_branch_name_is_not_a_pull_request(repo, data_dir):
+    scenarios.clean(repo)
+    repo.branch("8.0")
+    ctx, out = context(repo, data_dir)
+    asked = Incoming("bob", "what happened to the 8.0 backport of 12?", "console")
+    assert asyncio.run(Questions(ctx).in_words(asked))
+    assert "No backport of #12 to 8.0 has been attempted." in out.getvalue()
+    assert not asyncio.run(Questions(ctx).in_words(Incoming("bob", "how is 8.0 doing?", "console")))

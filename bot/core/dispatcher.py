@@ -74,7 +74,8 @@ class Dispatcher:
         try:
             command = grammar.parse(msg.text)
         except grammar.ParseError as e:
-            if not await self.questions.in_words(msg):
+            # A near-miss of a command gets "did you mean"; anything else may be a question in words.
+            if e.suggestion is not None or not await self.questions.in_words(msg):
                 await self.ctx.chat.post(msg.channel, str(e), msg.thread)
             return
         if self.ctx.llm is not None and isinstance(command, grammar.Why) and "?" in msg.text:

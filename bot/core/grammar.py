@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -23,7 +24,16 @@ Approve a waiting backport by reacting to its message: ✅ approve · ❌ reject
 
 
 class ParseError(Exception):
-    """The text is not a valid command; the message says what is wrong and how to fix it."""
+    """The text is not a valid command; the message says what is wrong and how to fix it.
+    `suggestion`: the valid command the person most likely meant (never run without asking)."""
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
+
+
+def _did_you_mean(command: str) -> ParseError:
+    return ParseError(f"Did you mean `{command}`?", suggestion=command)
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,40 @@ def _two(verb: str, args: list[str]) -> tuple[str, str]:
     return parse_ref(args[0]), args[1]
 
 
+_MISSPELLED = re.compile(r"^\s*/([A-Za-z]+)\b\s*(.*)$", re.S)
+_IN_WORDS = re.compile(r"\bbackport\s+(.+?)[\s?.!]*$", re.I | re.S)
+
+
 def parse(text: str) -> Command:
-    """Parse one message. Raises ParseError with a specific message."""
+    """Parse one message. Raises ParseError with a specific message (and, when the person most
+    likely meant a valid command, that command as a suggestion)."""
+    try:
+        return _parse(text)
+    except ParseError as error:
+        if error.suggestion is None and (meant := _meant(text)):
+            raise _did_you_mean(meant) from None
+        raise
+
+
+def _meant(text: str) -> str | None:
+    """A backport request written slightly wrong: `/backprot ...`, or in a sentence ("can you
+    backport 1182 to 8.0?"). Only suggested: a request in words starts nothing by itself."""
+    rest = None
+    if (m := _MISSPELLED.match(text)) and m.group(1).lower() != "backport" and difflib.get_close_matches(
+            m.group(1).lower(), ["backport"], n=1, cutoff=0.7):
+        rest = m.group(2)
+    elif m := _IN_WORDS.search(text):
+        rest = m.group(1)
+    if rest is None:
+        return None
+    try:
+        command = _parse("/backport " + rest)
+    except ParseError as error:
+        return error.suggestion
+    return "/backport " + " ".join(rest.replace(",", " ").split()) if isinstance(command, Backport) else None
+
+
+def _parse(text: str) -> Command:
     body = _PREFIX.sub("", text, count=1).strip()
     if m := _FREE_WHY.match(body):
         return Why(parse_ref(m.group(1)), m.group(2))
@@ -147,6 +189,13 @@ def parse(text: str) -> Command:
     if verb == "cancel":
         return Cancel(*_two("cancel", args))
     # /backport <ref> to <branch> [<branch> ...]
+    if len(words) >= 2 and not {w.lower() for w in words[1:]} & {"to", "onto", "into"}:
+        try:
+            ref = parse_ref(words[0])
+        except ParseError:
+            pass
+        else:  # `/backport 1182 8.0`: the "to" is missing
+            raise _did_you_mean(f"/backport {ref.lstrip('#')} to {' '.join(words[1:])}")
     if len(words) < 3 or words[1].lower() not in ("to", "onto", "into"):
         raise ParseError(f"I did not understand {text.strip()!r}. Try: /backport 1234 to 8.1 (or /backport help)")
     branches = tuple(dict.fromkeys(w for w in words[2:] if w.lower() != "and"))

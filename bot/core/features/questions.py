@@ -48,10 +48,15 @@ class Questions(Feature):
             repo = self.ctx.repo_for(msg.channel)
         except BadInput:
             return False
-        ref = re.search(r"(?<![\w/])#?(\d{1,6})\b|\b([0-9a-f]{7,40})\b", msg.text)
         names = sorted(repo.branches, key=len, reverse=True)
-        branch = next((b for b in names if re.search(rf"(?<![\w.]){re.escape(b)}(?![\w])", msg.text)), None)
-        if ref is None or branch is None:
+        found = next((m for b in names if (m := re.search(rf"(?<![\w.]){re.escape(b)}(?![\w])", msg.text))), None)
+        if found is None:
+            return False
+        branch = found.group(0)
+        # The fix is named outside the branch's name: "8" in "8.0" is no pull request.
+        rest = msg.text[:found.start()] + " " + msg.text[found.end():]
+        ref = re.search(r"(?<![\w/.])#?(\d{1,6})(?![\w.])|\b([0-9a-f]{7,40})\b", rest)
+        if ref is None:
             return False
         key = await asyncio.to_thread(repo.source_key, ref.group(1) or ref.group(2))
         display = repo.branch(branch)[0]

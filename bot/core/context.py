@@ -5,18 +5,14 @@ attempt's thread is, the fix as the forge knows it)."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 
 from bot.core.ports import LLM, Chat, Forge, Incoming, MessageRef, Store
 from bot.core.repos import Repo
 from bot.core.workflow import Attempt, Workflow
-from bot.engine import source as source_mod
 from bot.engine.backport import Engine
 from bot.engine.errors import BadInput
-from bot.engine.source import Source
-
-log = logging.getLogger(__name__)
+from bot.engine.source import Source, resolve
 
 CHAT_LIMIT = 3000  # characters per message, under every chat's limit
 
@@ -67,7 +63,7 @@ class Context:
 
     def resolve(self, repo: Repo, key: str) -> Source:
         """The fix as the forge knows it. No fetch here: callers fetch once per request."""
-        source = self.forge.resolve(repo, key) or source_mod.resolve(repo.workspace.git, key, repo.main_ref)
+        source = self.forge.resolve(repo, key) or resolve(repo.workspace.git, key, repo.main_ref)
         info = self.forge.source_info(repo, source)
         return dataclasses.replace(source, labels=info.labels, author=info.author)
 

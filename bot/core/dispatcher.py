@@ -3,7 +3,6 @@ owns it. It implements the Bot port that every adapter talks to, and knows no ad
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -20,7 +19,6 @@ from bot.core.features.questions import Questions
 from bot.core.ports import Incoming, Reaction
 from bot.engine.errors import BackportFailure, BadInput
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 APPROVE = {"✅", "✔️", "☑️", "white_check_mark", "heavy_check_mark", "ballot_box_with_check"}

@@ -208,7 +208,9 @@ class Workflow:
 
     def _move(self, attempt_id: int, op: Op, detail: dict[str, Any] | None = None, **columns: Any) -> Attempt:
         sources, target = MOVES[op]
-        attempt = self.store.move(attempt_id, Move(op, sources, target, detail or {}, columns))
+        return self._told(self.store.move(attempt_id, Move(op, sources, target, detail or {}, columns)))
+
+    def _told(self, attempt: Attempt) -> Attempt:
         for listener in self._listeners:
             listener(attempt)
         return attempt
@@ -282,8 +284,7 @@ class Workflow:
     def ci(self, attempt_id: int, status: str, detail: dict[str, Any]) -> None:
         """The forge's CI passed on the attempt's pull request (a failing check is `fail`)."""
         self.store.note(attempt_id, Op.CI, {"ci": status, **detail}, ci=status)
-        for listener in self._listeners:
-            listener(self.store.attempt(attempt_id))
+        self._told(self.store.attempt(attempt_id))
 
     def merged(self, attempt_id: int) -> Attempt:
         return self._move(attempt_id, Op.MERGED, {"on_forge": True})
@@ -314,6 +315,11 @@ class Workflow:
             recovered.append(self.interrupt(attempt, "the bot stopped before it finished"))
         return recovered
 
+    def worktree(self, attempt_id: int, path: Path | None) -> None:
+        """The work tree the attempt uses (None: removed), for recovery after a crash."""
+        where = str(path) if path else None
+        self.store.note(attempt_id, Op.NOTE, {"worktree": where}, worktree=where)
+
     def add_llm_usage(self, attempt_id: int, total: dict[str, Any]) -> None:
         """The model's use on this attempt so far (answers to questions included)."""
         self.store.note(attempt_id, Op.NOTE, {"llm": total}, llm=total)
@@ -341,8 +347,7 @@ class AttemptRecorder:
         self.workflow.note(self.attempt_id, detail)
 
     def worktree(self, path: Path | None) -> None:
-        self.workflow.store.note(self.attempt_id, Op.NOTE, {"worktree": str(path) if path else None},
-                                 worktree=str(path) if path else None)
+        self.workflow.worktree(self.attempt_id, path)
 
 
 def owner_id() -> str:

@@ -6,8 +6,6 @@ requests and the ids of deliveries already received. Every table is created and 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import threading
 import time
@@ -20,7 +18,7 @@ import sqlite_utils
 from sqlite_utils.db import Table
 
 from bot.core.ports import BatchItem, CandidateRecord, DigestRecord, Request
-from bot.core.workflow import WORKING, Attempt, Event, IllegalMove, Move, Op, State
+from bot.core.workflow import WORKING, Attempt, Event, IllegalMove, Move, Op, State, owner_alive
 from bot.engine.ports import HunkRecord
 
 SCHEMA_VERSION = 2
@@ -49,21 +47,6 @@ def _local_pr(row: dict[str, Any]) -> LocalPullRequest:
 
 def now() -> float:
     return time.time()
-
-
-def _owner_alive(owner: str | None) -> bool:
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # another machine's process: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -331,7 +314,7 @@ class SQLiteStore:
         placeholders = ",".join("?" for _ in WORKING)
         with self.lock:
             rows = list(self._t("attempts").rows_where(f"state in ({placeholders})", [s.value for s in WORKING]))
-        return [_attempt(r) for r in rows if not _owner_alive(r["owner"])]
+        return [_attempt(r) for r in rows if not owner_alive(r["owner"])]
 
     # --- digests ---------------------------------------------------------------------------------------
 

@@ -355,5 +355,21 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def owner_alive(owner: str | None) -> bool:
+    """Read the owner `owner_id` wrote: False only for a process of this host that is gone."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine's process: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 if __name__ == "__main__":  # pragma: no cover
     print(mermaid(), end="")

@@ -110,7 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         store = SQLiteStore(tmp_path / "bench.db")
-        workflow = Workflow(store)
+        workflow = Workflow(store, "bench")
         engine = Engine(sandbox=ProcessSandbox(os.environ))
         ws = Workspace.in_place(repo, tmp_path)
         engine_times, floor_times, worktree_times = [], [], []

@@ -30,12 +30,14 @@ from adapters.sandbox.process import ProcessSandbox
 from adapters.schedule.cron import DigestSchedule
 from adapters.store.sqlite import SQLiteStore
 from bot import config as config_mod
+from bot.core import reports
 from bot.core.context import Context, Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.features.backports import run_attempt
-from bot.core.ports import LLM, Chat
+from bot.core.lease import Keeper
+from bot.core.ports import LLM, AlreadyOpen, Chat
 from bot.core.repos import Repo, from_path
-from bot.core.workflow import Attempt, Workflow
+from bot.core.workflow import Attempt, State, Workflow
 from bot.engine import evaluate as evaluate_mod
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine
@@ -55,6 +57,7 @@ class App:
 
     bot: Dispatcher
     store: SQLiteStore
+    lease: Keeper  # this process's lease on the attempts it works on
     console: Console  # always there, for the terminal and as a log
     webhook: GitHubWebhook | None = None
     slack: slack_chat.SlackEvents | None = None
@@ -62,16 +65,18 @@ class App:
     secrets: Secrets = field(default_factory=Secrets)
 
     async def start(self) -> None:
+        self.lease.start()
         await self.bot.start()
 
-    async def stop(self) -> None:
-        await self.bot.stop()
+    async def stop(self, grace: float = 0) -> None:
+        """Stop taking work; running steps get `grace` seconds, then are marked interrupted."""
+        try:
+            await self.bot.stop(grace)
+        finally:
+            self.lease.end()
 
     async def idle(self) -> None:
-        """Wait until the adapters handed over what they received and the bot finished it all."""
-        for adapter in (self.webhook, self.slack, self.discord):
-            if adapter is not None:
-                await adapter.background.drain()
+        """Wait until the bot handled everything it received and finished it all."""
         await self.bot.idle()
 
     async def line(self, text: str) -> bool:
@@ -148,6 +153,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
     """The core and the adapters the config names (by default: console chat, local forge)."""
     secrets = secrets or Secrets()
     store = SQLiteStore(data_dir / "backportbot.db")
+    lease = Keeper(store)  # taken by App.start
     if cfg is not None:
         repos = [repo_from_spec(spec, data_dir) for spec in cfg.repos]
         user = user or cfg.chat.console.user
@@ -188,10 +194,10 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         owners["github:"] = comments
     router = ChatRouter(team_chat or console_chat, owners, mirror=mirror)
     llm = make_llm(cfg, secrets)
-    ctx = Context({r.key: r for r in repos}, store, Workflow(store), make_engine(cfg, llm), router, forge,
+    ctx = Context({r.key: r for r in repos}, store, Workflow(store, lease.id), make_engine(cfg, llm), router, forge,
                   settings, llm)
     bot = Dispatcher(ctx)
-    app = App(bot, store, Console(bot, console_chat, user, wait_each_line=not interactive), secrets=secrets)
+    app = App(bot, store, lease, Console(bot, console_chat, user, wait_each_line=not interactive), secrets=secrets)
     if discord_client is not None:
         assert cfg is not None
         app.discord = discord_chat.DiscordBot(bot, discord_client, set(cfg.chat.discord.maintainer_roles))
@@ -200,11 +206,11 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         signing = value(secrets.slack_signing_secret)
         if cfg.chat.slack.mode == "http" and not signing:
             raise BadInput("Slack's HTTP mode needs SLACK_SIGNING_SECRET in the environment")
-        app.slack = slack_chat.SlackEvents(bot, store, web_client, signing if cfg.chat.slack.mode == "http" else None,
+        app.slack = slack_chat.SlackEvents(bot, web_client, signing if cfg.chat.slack.mode == "http" else None,
                                            cfg.chat.slack.maintainer_group)
     webhook_secret = value(secrets.github_webhook_secret)
     if isinstance(forge, GitHubForge) and webhook_secret and cfg is not None:
-        app.webhook = GitHubWebhook(bot, forge, store, webhook_secret, {r.github: r.key for r in repos if r.github},
+        app.webhook = GitHubWebhook(bot, forge, webhook_secret, {r.github: r.key for r in repos if r.github},
                                     cfg.forge.label_pattern, comments)
     return app
 
@@ -287,6 +293,7 @@ class Shell:
     with no chat and no forge."""
 
     store: SQLiteStore
+    lease: Keeper
     workflow: Workflow
     engine: Engine
     repo: Repo
@@ -294,33 +301,49 @@ class Shell:
     @classmethod
     def open(cls, cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None) -> Shell:
         store = SQLiteStore(data_dir / "backportbot.db")
-        workflow = Workflow(store)
+        lease = Keeper(store)
+        workflow = Workflow(store, lease.id)
         workflow.recover()  # any start of the bot cleans up after one that was killed
-        return cls(store, workflow, make_engine(cfg, make_llm(cfg, Secrets())), cli_repo(cfg, data_dir, repo, main))
+        return cls(store, lease, workflow, make_engine(cfg, make_llm(cfg, Secrets())),
+                   cli_repo(cfg, data_dir, repo, main))
 
     def source(self, ref: str) -> Source:
         return source_mod.resolve(self.repo.workspace.git, ref, self.repo.main_ref)
 
     def backport(self, ref: str, to: list[str]) -> list[Attempt]:
-        """Each branch independently, two at a time; the result is committed on a backport branch."""
+        """Each branch independently, two at a time; the result is committed on a backport branch
+        (never one the bot did not write) and kept there: the service never publishes it."""
         repo = self.repo
         branches = repo.expand(to)  # BadInput before anything is recorded
         key = repo.source_key(ref)
-        request = self.store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
-        attempts = {b: self.store.add_attempt(request, repo.key, key, b) for b in branches}
-        for attempt_id in attempts.values():
-            self.workflow.queue(attempt_id)
+        self.lease.start()
         try:
-            source = self.source(ref)
-        except BackportFailure as failure:
-            return [self.workflow.fail(attempts[b], failure) for b in branches]
+            request = self.store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
+            attempts: dict[str, int] = {}
+            try:
+                for b in branches:
+                    attempts[b] = self.store.add_attempt(request, repo.key, key, b)
+            except AlreadyOpen as e:
+                self.store.forget(request)
+                raise BadInput(f"a backport of {key} to {e.attempt.branch} is already "
+                               f"{reports.state_words(e.attempt.state)} (attempt {e.attempt.id}); "
+                               f"wait for it, or cancel it") from None
+            for attempt_id in attempts.values():
+                self.workflow.queue(attempt_id)
+            try:
+                source = self.source(ref)
+            except BackportFailure as failure:
+                return [self.workflow.fail(attempts[b], failure) for b in branches]
 
-        def one(branch: str) -> Attempt:
-            return run_attempt(self.engine, self.workflow, attempts[branch], repo, source, branch,
-                               commands=repo.commands)
+            def one(branch: str) -> Attempt:
+                a = run_attempt(self.engine, self.workflow, self.store, attempts[branch], repo, source, branch,
+                                commands=repo.commands)
+                return self.workflow.keep(a.id) if a.state == State.READY else a
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return list(pool.map(one, branches))
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                return list(pool.map(one, branches))
+        finally:
+            self.lease.end()
 
     def digest(self, since: str | None) -> list[Candidate]:
         return self.repo.candidates(since or "7 days ago", self.store.dismissed(self.repo.key))

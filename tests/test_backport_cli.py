@@ -85,7 +85,7 @@ def test_missing_prerequisite_is_named_with_its_pr(repo, capsys):
     assert repo.head("rel") == rel_before
     assert repo.git("branch", "--list", "backport/*") == ""
     text = why(repo, ref, "rel", capsys)
-    assert "failed at resolving (conflict)" in text
+    assert "failed at resolving conflicts (conflict)" in text
     assert "Add a limit parameter to handle (#10)" in text
     assert "src/server.c: 1 hunk" in text and "unresolved" in text
 
@@ -152,7 +152,7 @@ def test_unknown_pr_is_recorded_as_not_found(repo, capsys):
     code, (out,) = backport(repo, "#999", capsys=capsys)
     assert code == 1 and out["kind"] == "not_found"
     assert "(#999)" in out["reason"]
-    assert "not_found" in why(repo, "#999", "rel", capsys)
+    assert "failed at finding the fix (not found)" in why(repo, "#999", "rel", capsys)
 
 
 def test_unmerged_commit_is_refused(repo, capsys):
@@ -223,7 +223,7 @@ timeout = 30
     assert "`test`" in out["reason"] and "status 3" in out["reason"]
     assert main(["--config", str(cfg), "why", ref, "1.0", "--repo", "demo"]) == 0
     text = capsys.readouterr().out
-    assert "FAIL: test_overflow" in text and "failed at verifying (verify)" in text
+    assert "FAIL: test_overflow" in text and "failed at building and testing (verify)" in text
 
 
 def test_verification_timeout(repo, tmp_path, capsys):
@@ -259,7 +259,7 @@ def test_internal_failure_is_recorded_and_cleaned(repo, data_dir, capsys):
     (data_dir / "worktrees").write_text("not a directory")
     code, (out,) = backport(repo, ref, capsys=capsys)
     assert code == 1 and out["kind"] == "internal"
-    assert "failed at internal" in why(repo, ref, "rel", capsys)
+    assert "failed at an internal error" in why(repo, ref, "rel", capsys)
 
 
 def test_status_shows_each_branch(repo, capsys):
@@ -270,7 +270,7 @@ def test_status_shows_each_branch(repo, capsys):
     assert main(["status", ref, "--repo", str(repo.path)]) == 0
     text = capsys.readouterr().out
     assert "rel: failed at resolving" in text
-    assert "rel2: ready: backport/16-to-rel2" in text
+    assert "rel2: picked on the command line: backport/16-to-rel2" in text
     assert "rel3: merged" in text
 
 

@@ -7,7 +7,6 @@ import asyncio
 import io
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -115,7 +114,7 @@ def test_a_maintainer_can_reject_and_retry(tmp_path, data_dir):
 def test_the_same_request_twice_makes_no_second_attempt_or_pr(tmp_path, data_dir):
     _, cfg, _ = setup(tmp_path, scenarios.clean)
     out = converse(cfg, data_dir, ["/backport 12 to rel", "/backport #12 to rel"])
-    assert "rel: already pr open (local://demo/pull/1); not starting a second one." in out
+    assert "rel: already PR open, requested by ada: local://demo/pull/1; this request joins it." in out
     assert len(prs(data_dir)) == 1
     assert len(Store(data_dir / "backportbot.db").attempts("demo")) == 1
 
@@ -166,21 +165,19 @@ def _present(repo: GitRepo) -> str:
     return "#12"
 
 
-NOT_FOUND = r"failed at resolve_source \(not_found\)\.\n\s+Reason: no commit on main whose subject ends with \(#999\)"
-
-
 @pytest.mark.parametrize("case,expected", [
-    ("not_found", NOT_FOUND),
-    ("not_merged", r"failed at policy \(not_merged\)\.\n\s+Reason: commit \w+ is not on the main branch"),
-    ("already_present", r"failed at policy \(already_present\)\.\n\s+Reason: already on rel as \w+: its message says"),
-    ("circular", r"failed at policy \(circular\)\.\n\s+Reason: commit \w+ \(Forward-port\) is itself a backport"),
-    ("conflict", r"failed at resolving \(conflict\)\.[\s\S]*Add a limit parameter to handle \(#10\)"),
-    ("verify", r"failed at verifying \(verify\)\.[\s\S]*FAIL: overflow"),
-    ("push", r"failed at push \(push\)\.\n\s+Reason: could not push backport/12-to-rel: remote: pushes are closed"),
+    ("already_present", r"failed at checking the fix \(already present\)\.\n\s+Reason: already on rel as \w+: "
+                        r"its message says"),
+    ("circular", r"failed at checking the fix \(circular\)\.\n\s+Reason: commit \w+ \(Forward-port\) is itself "
+                 r"a backport"),
+    ("conflict", r"failed at resolving conflicts \(conflict\)\.[\s\S]*Add a limit parameter to handle \(#10\)"),
+    ("verify", r"failed at building and testing \(verify\)\.[\s\S]*FAIL: overflow"),
+    ("push", r"failed at pushing the branch \(push\)\.\n\s+Reason: could not push backport/12-to-rel: remote: "
+             r"pushes are closed"),
 ])
 def test_why_after_each_failure_kind(tmp_path, data_dir, case, expected):
-    scenario = {"not_found": _missing, "not_merged": _unmerged, "already_present": _present, "circular": _circular,
-                "conflict": scenarios.prerequisite, "verify": scenarios.clean, "push": scenarios.clean}[case]
+    scenario = {"already_present": _present, "circular": _circular, "conflict": scenarios.prerequisite,
+                "verify": scenarios.clean, "push": scenarios.clean}[case]
     if case == "push":
         _, cfg, _ = setup(tmp_path, scenario)
         hook = tmp_path / "remote.git" / "hooks" / "pre-receive"
@@ -194,6 +191,27 @@ def test_why_after_each_failure_kind(tmp_path, data_dir, case, expected):
     assert re.search(expected, out), out
     assert "❌ rel: failed at" in out
     assert "file://" not in out  # no remote URL (which could carry credentials) in chat
+
+
+@pytest.mark.parametrize("scenario,answer", [
+    (_missing, "no commit on main whose subject ends with (#999)"),
+    (_unmerged, "is not on the main branch (main); merge it first"),
+])
+def test_an_unknown_or_unmerged_fix_is_answered_at_once_leaving_nothing(tmp_path, data_dir, scenario, answer):
+    out = _why_after(tmp_path, data_dir, scenario)
+    assert re.search(r"\[2\] bot: .*" + re.escape(answer), out), out  # the next line, no thread
+    assert "Backport of" not in out.split("[3]")[0] and "❌" not in out
+    store = Store(data_dir / "backportbot.db")
+    assert store.attempts("demo") == [] and store.db.execute("select count(*) from requests").fetchone()[0] == 0
+    assert "has been attempted" in out  # `why` afterwards: nothing was recorded
+
+
+def running(pid: int) -> bool:
+    """A live process (a zombie nobody reaped yet counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_queued_request_survives_a_restart(tmp_path, data_dir):
@@ -216,11 +234,13 @@ def test_a_queued_request_survives_a_restart(tmp_path, data_dir):
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    os.kill(int(marker.read_text()), signal.SIGKILL)
+    verify = int(marker.read_text())
+    assert running(verify)  # the verify command outlives the bot...
     states = {a.branch: a.state for a in Store(data_dir / "backportbot.db").attempts("demo")}
     assert states == {"rel": "verifying", "rel2": "queued"}
     out = converse(cfg, data_dir, ["wait", "/backport status 12"])
-    assert "⚠️ The backport to rel was interrupted (interrupted during verifying" in out
+    assert not running(verify)  # ...until the next start kills its process group
+    assert "⚠️ The backport to rel was interrupted (the bot stopped before it finished)" in out
     assert re.search(r"rel2: PR open: local://demo/pull/1", out)
     assert re.search(r"\n\s+rel: failed|\n\s+rel: interrupted", out)
 

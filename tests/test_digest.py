@@ -108,7 +108,7 @@ def test_landed_lists_requested_and_labelled_fixes_missing_on_a_branch(tmp_path,
     _, cfg = setup(tmp_path)
     out = converse(cfg, data_dir, ["/backport 4 to 1.1", "/backport landed 1.1", "/backport landed 1.0"])
     assert "Not on 1.1 yet (2):" in out
-    assert "#4 Fix overflow in d, CVE-2026-1111 — pr open" in out  # a PR is not a landing
+    assert "#4 Fix overflow in d, CVE-2026-1111 — PR open" in out  # a PR is not a landing
     assert "#6 Fix f rounding — labelled, never requested" in out
     assert "Every fix requested or labelled for 1.0 is on 1.0." in out
 

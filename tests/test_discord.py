@@ -82,7 +82,6 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
                 else:
                     bot.client.dispatch("raw_reaction_add", step())
                     await asyncio.sleep(0.05)
-                await bot.background.drain()
                 await console.idle()
         finally:
             await console.stop()
@@ -141,7 +140,6 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
         try:
             interaction = discord.Interaction(data=command(ADA, "16", "rel"), state=bot.client._connection)
             await bot.tree._call(interaction)
-            await bot.background.drain()
             await console.idle()
             state = bot.client._connection
             user = {"id": BOB, "username": "bob", "discriminator": "0", "avatar": None, "global_name": None}
@@ -153,11 +151,11 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
                     "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": []}
             bot.client.dispatch("message", discord.Message(state=state, channel=channel, data=data))
             await asyncio.sleep(0.05)
-            await bot.background.drain()
         finally:
             await console.stop()
             await bot.client.http.close()
 
     asyncio.run(go())
     answers = contents(discord_api, "POST", "/channels/600/messages")
-    assert answers and answers[0].startswith("Backport of #16 to rel (attempt 1): failed at resolving (conflict).")
+    assert answers and answers[0].startswith(
+        "Backport of #16 to rel (attempt 1): failed at resolving conflicts (conflict).")

@@ -16,6 +16,7 @@ import pytest
 from adapters.store.sqlite import SQLiteStore as Store
 from bot.cli import main
 from bot.core.features.backports import run_attempt
+from bot.core.lease import Keeper
 from bot.core.repos import from_path
 from bot.core.workflow import State, Workflow
 from bot.engine.backport import Engine, cherry_pick_message
@@ -151,7 +152,7 @@ def test_killed_attempt_is_marked_interrupted_with_its_worktree_removed(repo, tm
     # The next start (any command) recovers it.
     assert main(["--config", str(tmp_path / "bot.toml"), "why", "#14", "rel"]) == 0
     text = capsys.readouterr().out
-    assert f"interrupted at {where}" in text
+    assert f"interrupted at {dict(verifying='building and testing').get(where, where)}" in text
     attempt = store.attempt(attempt.id)
     assert attempt.state == State.INTERRUPTED and attempt.worktree is None
     assert not any((data_dir / "worktrees").rglob("attempt-*"))
@@ -164,13 +165,17 @@ def test_killed_attempt_is_marked_interrupted_with_its_worktree_removed(repo, tm
 
 def test_recovery_leaves_live_attempts_alone(repo, data_dir):
     store = Store(data_dir / "backportbot.db")
-    workflow = Workflow(store)
+    lease = Keeper(store).start()
+    workflow = Workflow(store, lease.id)
     request = store.add_request("demo", "#1", ["rel"], "t", "test")
     attempt = store.add_attempt(request, "demo", "#1", "rel")
     workflow.queue(attempt)
     workflow.start(attempt, {})  # owned by this (live) process
-    assert workflow.recover() == []
+    assert Workflow(store, "another start").recover() == []
     assert store.attempt(attempt).state == State.PICKING
+    lease.end()  # the process said it stopped: its attempt is recovered at once
+    (recovered,) = Workflow(store, "another start").recover()
+    assert recovered.id == attempt and recovered.state == State.INTERRUPTED
 
 
 def test_concurrent_attempts_on_one_repository(repo, data_dir):
@@ -180,7 +185,7 @@ def test_concurrent_attempts_on_one_repository(repo, data_dir):
     target = from_path(repo.path, data_dir)
     source = resolve(target.workspace.git, ref, target.main_ref)
     store = Store(data_dir / "backportbot.db")
-    engine, workflow = Engine(), Workflow(store)
+    engine, workflow = Engine(), Workflow(store, "test")
     request = store.add_request(target.key, source.key, ["rel"], "t", "test")
     branches = ["rel", "clean0", "clean1", "clean2", "clean3"]
     outcomes = {}
@@ -188,7 +193,7 @@ def test_concurrent_attempts_on_one_repository(repo, data_dir):
     def one(branch: str) -> None:
         attempt = store.add_attempt(request, target.key, source.key, branch)
         workflow.queue(attempt)
-        outcomes[branch] = run_attempt(engine, workflow, attempt, target, source, branch)
+        outcomes[branch] = run_attempt(engine, workflow, store, attempt, target, source, branch)
 
     threads = [threading.Thread(target=one, args=(b,)) for b in branches]
     for t in threads:

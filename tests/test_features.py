@@ -28,7 +28,7 @@ def context(repo: GitRepo, data_dir: Path) -> tuple[Context, io.StringIO]:
     out = io.StringIO()
     store = SQLiteStore(data_dir / "backportbot.db")
     target = from_path(repo.path, data_dir)
-    ctx = Context({target.key: target}, store, Workflow(store), Engine(), ConsoleChat(out), LocalForge(store),
+    ctx = Context({target.key: target}, store, Workflow(store, "test"), Engine(), ConsoleChat(out), LocalForge(store),
                   Settings(frozenset({"ada"})))
     return ctx, out
 

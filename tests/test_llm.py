@@ -87,7 +87,7 @@ def test_answers_that_fail_a_check_leave_the_hunk_to_a_human(tmp_path, data_dir,
     answer, problem = BAD_ANSWERS[case]
     model.script = [answer]
     out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
-    assert "❌ rel: failed at resolving (conflict)" in out
+    assert "❌ rel: failed at resolving conflicts (conflict)" in out
     assert problem in out, out
     assert prs(data_dir) == []
 

@@ -79,7 +79,7 @@ def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]
                     async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body.encode(),
                                          headers=headers) as response:
                         answers.append((response.status, await response.text()))
-                    await console.slack.background.drain()
+                    pass
                     await console.idle()
         finally:
             for stop in stops:
@@ -216,7 +216,7 @@ def test_socket_mode_receives_a_slash_command_and_acks_it(tmp_path, data_dir, sl
             await asyncio.wait_for(done.wait(), 10)
             for _ in range(100):
                 await asyncio.sleep(0.05)
-                await console.slack.background.drain()
+                pass
                 await console.idle()
                 if any(t.startswith("Summary") for t in texts(slack, "chat.postMessage")):
                     break

@@ -39,7 +39,7 @@ def test_a_first_version_database_is_upgraded_without_loss(tmp_path):
     for table in ("requests", "attempts", "events", "hunks", "digests", "candidates", "dismissals", "batch_items",
                   "local_prs"):
         assert after[table] == before[table], table
-    assert after["received"] == before["slack_events"] + before["deliveries"]
+    assert after["inbox"] == before["slack_events"] + before["deliveries"]
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
     attempts = store.all_attempts()
@@ -56,12 +56,15 @@ def test_a_first_version_database_is_upgraded_without_loss(tmp_path):
     assert store.last_digest("demo") is not None and store.candidate("41") is not None
     assert store.dismissed("demo") == {"#8"} and [i.key for i in store.batch("demo")] == ["#7"]
     assert store.local_pr(1).labels == ["backport"]
-    assert not store.first_delivery("slack", "Ev01") and not store.first_delivery("github", "d-1")
-    assert store.first_delivery("github", "d-2")
+    # Deliveries received before the upgrade stay de-duplicated; a new one is stored.
+    assert store.accept("slack", "Ev01", "message", {}, None) is None
+    assert store.accept("github", "d-1", "message", {}, None) is None
+    assert store.accept("github", "d-2", "message", {}, None) is not None
+    assert store.pending() == [(after["inbox"] + 1, "github", "message", {}, None)]
     assert store.highest_message_number() >= 41
 
     SQLiteStore(path)  # opening it again changes nothing
-    assert counts(path)["received"] == after["received"] + 1
+    assert counts(path)["inbox"] == after["inbox"] + 1
 
 
 def test_a_database_from_a_newer_version_is_refused(tmp_path):

@@ -4,6 +4,7 @@ the table's."""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from pathlib import Path
 
@@ -27,9 +28,13 @@ def path_to(state: State) -> list[Op]:
     return seen[state]
 
 
+FIXES = itertools.count(1)
+
+
 def attempt_in(store: SQLiteStore, state: State) -> int:
-    request = store.add_request("demo", "#1", ["rel"], "ada", "test")
-    attempt = store.add_attempt(request, "demo", "#1", "rel")
+    fix = f"#{next(FIXES)}"  # one open attempt per fix and branch: each test attempt is another fix
+    request = store.add_request("demo", fix, ["rel"], "ada", "test")
+    attempt = store.add_attempt(request, "demo", fix, "rel")
     for op in path_to(state):
         store.move(attempt, Move(op, *MOVES[op]))
     assert store.attempt(attempt).state == state
@@ -79,7 +84,7 @@ def test_a_move_writes_only_known_columns(tmp_path):
 
 def test_named_operations_persist_approval_and_cancel_requests(tmp_path):
     store = SQLiteStore(tmp_path / "db.sqlite")
-    workflow = Workflow(store)
+    workflow = Workflow(store, "test")
     waiting = attempt_in(store, State.AWAITING_APPROVAL)
     assert workflow.approve(waiting, "ada").approved_by == "ada"
     running = attempt_in(store, State.VERIFYING)

@@ -53,7 +53,8 @@ class ConsoleChat:
         self._show(number, "bot", text, thread)
         return MessageRef(channel, number, thread)
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
         await self.post(channel, f"(only {user} sees this) {text}", thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
@@ -90,10 +91,10 @@ class Console:
             number, emoji = m.group(1), m.group(2)
             self.chat.out.write(f"    {user} reacted {emoji} to [{number}]\n")
             ref = MessageRef(self.chat.channel, number, self.chat.thread_of(number))
-            await self.bot.react(Reaction(user, emoji, ref))
+            await self.bot.deliver("console", None, Reaction(user, emoji, ref))
         else:
             said = self.chat.said(user, text)
-            await self.bot.handle(Incoming(user, text, self.chat.channel, said.thread))
+            await self.bot.deliver("console", None, Incoming(user, text, self.chat.channel, said.thread))
         if self.wait_each_line:
             await self.bot.idle()
         return True

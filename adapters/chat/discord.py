@@ -13,7 +13,6 @@ import discord
 from discord import app_commands
 from discord.http import handle_message_parameters
 
-from adapters.background import Background
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,8 @@ class DiscordChat:
         with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
             await self.http.edit_message(int(where or message.channel), int(message.id), params=params)
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
         await self.post(channel, f"<@{user}> {text}", thread)  # no ephemeral messages outside interactions
 
 
@@ -72,8 +72,6 @@ class DiscordBot:
         self.roles = maintainer_roles or set()
         self.client = client
         self.tree = app_commands.CommandTree(self.client)
-        self.background = Background()
-        self.later = self.background.later
         self._register()
 
     def is_maintainer(self, member: Any) -> bool | None:
@@ -98,17 +96,18 @@ class DiscordBot:
             text = f"{source} {branches or ''}".strip() if verb in VERBS or not branches else \
                 f"{source} to {branches}"
             await interaction.followup.send(f"On it: `/backport {text}`")
-            self.later(bot.handle(Incoming(str(interaction.user.id), f"/backport {text}",
-                                               str(interaction.channel_id),
-                                               maintainer=self.is_maintainer(interaction.user))))
+            await bot.deliver("discord", f"interaction:{interaction.id}",
+                              Incoming(str(interaction.user.id), f"/backport {text}", str(interaction.channel_id),
+                                       maintainer=self.is_maintainer(interaction.user)))
 
         @self.client.event
         async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
             if self.client.user is not None and payload.user_id == self.client.user.id:
                 return
-            self.later(bot.react(Reaction(str(payload.user_id), payload.emoji.name or "",
-                                              MessageRef(str(payload.channel_id), str(payload.message_id)),
-                                              maintainer=self.is_maintainer(payload.member))))
+            await bot.deliver("discord", f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji.name}",
+                              Reaction(str(payload.user_id), payload.emoji.name or "",
+                                       MessageRef(str(payload.channel_id), str(payload.message_id)),
+                                       maintainer=self.is_maintainer(payload.member)))
 
         @self.client.event
         async def on_message(message: discord.Message) -> None:
@@ -119,7 +118,8 @@ class DiscordBot:
             if not direct and me not in message.mentions:
                 return
             text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
-            self.later(bot.handle(Incoming(str(message.author.id), text, str(message.channel.id))))
+            await bot.deliver("discord", f"message:{message.id}",
+                              Incoming(str(message.author.id), text, str(message.channel.id)))
 
         @self.client.event
         async def on_ready() -> None:

@@ -30,10 +30,11 @@ class ChatRouter:
             self._mirrored[ref.id] = await self.default.post(self.mirror, f"[{channel}] {text}")
         return ref
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
         owner = self._owner(channel)
         if owner is not None:
-            await owner.notify(channel, user, text, thread)
+            await owner.notify(channel, user, text, thread, reply)
 
     async def update(self, message: MessageRef, text: str) -> None:
         owner = self._owner(message.channel)

@@ -8,26 +8,29 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, Protocol
+from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.background import Background
-from bot.core.ports import Bot, Incoming, MessageRef, Reaction
+from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)
 
-
-class Deliveries(Protocol):
-    def first_delivery(self, source: str, delivery_id: str) -> bool: ...
 
 DEFAULT_API = "https://slack.com/api/"
 BUTTONS = {"approve": ("✅ Approve", "primary", "white_check_mark"), "reject": ("❌ Reject", "danger", "x"),
            "retry": ("🔁 Retry", None, "repeat")}
 ACK = "On it: watch the thread I am starting in this channel."
+INVITE = "I can't post in this channel: invite me with `/invite @backportbot`."
+# Slack's errors that mean "not here" (ask to be invited) and "not with these credentials".
+UNREACHABLE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "not_allowed"}
+REFUSED = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope",
+           "no_permission", "ekm_access_denied"}
 MIN_EDIT_INTERVAL = 1.0  # seconds between two edits of one message: Slack's chat.update tier
 
 
@@ -53,6 +56,22 @@ def blocks(text: str, buttons: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return out
 
 
+async def call(web: AsyncWebClient, method: str, **kwargs: Any) -> Any:
+    """A Web API call; Slack's failures become the core's Unreachable / Unavailable, in words."""
+    try:
+        return await getattr(web, method)(**kwargs)
+    except SlackApiError as e:
+        error = str(e.response.get("error", "error"))
+        if error in UNREACHABLE:
+            raise Unreachable(INVITE) from None
+        if error in REFUSED:
+            raise Unavailable(f"Slack refused the bot's credentials ({error}): a maintainer must fix its token "
+                              "or scopes.", retry=False) from None
+        raise Unavailable(f"Slack answered `{error}` to {method.replace('_', '.')}.") from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        raise Unavailable(f"Slack could not be reached ({type(e).__name__}).") from None
+
+
 class SlackChat:
     """The Chat port on Slack's Web API."""
 
@@ -63,8 +82,8 @@ class SlackChat:
 
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
-        response = await self.web.chat_postMessage(channel=channel, text=text, thread_ts=thread,
-                                                   blocks=blocks(text, buttons))
+        response = await call(self.web, "chat_postMessage", channel=channel, text=text, thread_ts=thread,
+                              blocks=blocks(text, buttons))
         return MessageRef(channel, str(response["ts"]), thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
@@ -74,11 +93,25 @@ class SlackChat:
         delay = self._last_edit.get(key, 0) + self.min_edit_interval - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        await self.web.chat_update(channel=message.channel, ts=message.id, text=text, blocks=blocks(text))
+        await call(self.web, "chat_update", channel=message.channel, ts=message.id, text=text, blocks=blocks(text))
         self._last_edit[key] = time.monotonic()
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
-        await self.web.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread)
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
+        """The slash command's response_url first (it works where the bot is not invited), then an
+        ephemeral message, then a direct message."""
+        if reply:
+            try:
+                answer = await AsyncWebhookClient(reply).send(text=text, response_type="ephemeral")
+                if answer.status_code == 200:
+                    return
+                log.warning("Slack's response_url answered %s", answer.status_code)
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                log.warning("Slack's response_url could not be reached: %s", e)
+        try:
+            await call(self.web, "chat_postEphemeral", channel=channel, user=user, text=text, thread_ts=thread)
+        except Unreachable:
+            await call(self.web, "chat_postMessage", channel=user, text=text, blocks=blocks(text))
 
 
 class GroupMaintainers:
@@ -89,71 +122,75 @@ class GroupMaintainers:
         self.web, self.group, self.ttl = web, group, ttl
         self._members: set[str] = set()
         self._read_at = float("-inf")
+        self._reading: asyncio.Future[None] | None = None
 
     async def check(self, user: str) -> bool | None:
-        """True for a member; None lets the configured list decide."""
+        """True for a member; None lets the configured list decide. It runs before Slack gets its
+        answer, so only the first read is waited for; later ones happen in the background."""
         if self.group is None:
             return None
-        if time.monotonic() - self._read_at > self.ttl:
-            try:
-                answer = await self.web.usergroups_users_list(usergroup=self.group)
-                self._members = set(answer.get("users", []))
-                self._read_at = time.monotonic()
-            except Exception:
-                log.exception("could not read the members of the Slack user group %s", self.group)
+        if self._read_at == float("-inf"):
+            await self._read()
+        elif time.monotonic() - self._read_at > self.ttl and (self._reading is None or self._reading.done()):
+            self._reading = asyncio.ensure_future(self._read())
         return True if user in self._members else None
+
+    async def _read(self) -> None:
+        assert self.group is not None
+        try:
+            answer = await asyncio.wait_for(self.web.usergroups_users_list(usergroup=self.group), 2)
+            self._members = set(answer.get("users", []))
+            self._read_at = time.monotonic()
+        except Exception:
+            log.exception("could not read the members of the Slack user group %s", self.group)
 
 
 class SlackEvents:
-    """slack-bolt's app with our handlers: commands, mentions, DMs, reactions and buttons, each
-    acknowledged at once and handed to the bot in the background."""
+    """slack-bolt's app with our handlers: commands, mentions, DMs, reactions and buttons. Each is
+    stored in the bot's inbox before Slack gets its answer (Bolt answers after the listener,
+    `process_before_response`), and handled in the background."""
 
-    def __init__(self, bot: Bot, deliveries: Deliveries, web: AsyncWebClient, signing_secret: str | None,
+    def __init__(self, bot: Bot, web: AsyncWebClient, signing_secret: str | None,
                  maintainer_group: str | None = None) -> None:
-        self.app = AsyncApp(client=web, signing_secret=signing_secret,
+        self.app = AsyncApp(client=web, signing_secret=signing_secret, process_before_response=True,
                             request_verification_enabled=signing_secret is not None)
-        self.background = Background()
         self.maintainers = GroupMaintainers(web, maintainer_group)
-        self._register(bot, deliveries)
+        self._register(bot)
 
-    def _register(self, bot: Bot, deliveries: Deliveries) -> None:
-        app, later, maintainers = self.app, self.background.later, self.maintainers
+    def _register(self, bot: Bot) -> None:
+        app, maintainers = self.app, self.maintainers
 
-        @app.middleware
-        async def handle_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
-            """Slack redelivers events it thinks were lost (X-Slack-Retry-Num): act on each once."""
-            event_id = body.get("event_id")
-            if event_id and not deliveries.first_delivery("slack", event_id):
-                return BoltResponse(status=200, body="")
-            answer: BoltResponse | None = await next()
-            return answer
+        async def incoming(key: str | None, user: str, text: str, channel: str, thread: str | None = None,
+                           reply: str | None = None) -> None:
+            await bot.deliver("slack", key, Incoming(user, text, channel, thread, await maintainers.check(user),
+                                                     reply=reply))
 
-        async def incoming(user: str, text: str, channel: str, thread: str | None = None) -> None:
-            await bot.handle(Incoming(user, text, channel, thread, maintainer=await maintainers.check(user)))
-
-        async def reacted(user: str, emoji: str, message: MessageRef) -> None:
-            await bot.react(Reaction(user, emoji, message, maintainer=await maintainers.check(user)))
+        async def reacted(key: str | None, user: str, emoji: str, message: MessageRef) -> None:
+            await bot.deliver("slack", key, Reaction(user, emoji, message, await maintainers.check(user)))
 
         @app.command("/backport")
         async def slash(ack: Any, command: dict[str, Any]) -> None:
-            await ack(ACK)  # within Slack's 3 seconds; the work goes on after
-            later(incoming(command["user_id"], "/backport " + command.get("text", ""), command["channel_id"]))
+            # Slack does not redeliver commands; the trigger id still names this one.
+            await incoming(command.get("trigger_id"), command["user_id"], "/backport " + command.get("text", ""),
+                           command["channel_id"], reply=command.get("response_url"))
+            await ack(ACK)  # within Slack's 3 seconds, once stored
 
         @app.event("app_mention")
-        async def mention(event: dict[str, Any]) -> None:
+        async def mention(body: dict[str, Any], event: dict[str, Any]) -> None:
             text = re.sub(r"^\s*<@[\w]+>\s*", "", event.get("text", ""))
-            later(incoming(event["user"], text, event["channel"], event.get("thread_ts")))
+            await incoming(body.get("event_id"), event["user"], text, event["channel"], event.get("thread_ts"))
 
         @app.event("message")
-        async def direct(event: dict[str, Any]) -> None:
+        async def direct(body: dict[str, Any], event: dict[str, Any]) -> None:
             if event.get("channel_type") == "im" and not event.get("bot_id") and not event.get("subtype"):
-                later(incoming(event["user"], event.get("text", ""), event["channel"]))
+                await incoming(body.get("event_id"), event["user"], event.get("text", ""), event["channel"])
 
         @app.event("reaction_added")
-        async def reaction(event: dict[str, Any]) -> None:
+        async def reaction(body: dict[str, Any], event: dict[str, Any]) -> None:
             item = event.get("item") or {}
             if item.get("type") == "message":
-                later(reacted(event["user"], event["reaction"], MessageRef(item["channel"], item["ts"])))
+                await reacted(body.get("event_id"), event["user"], event["reaction"],
+                              MessageRef(item["channel"], item["ts"]))
 
         @app.event("reaction_removed")
         async def ignore(event: dict[str, Any]) -> None:
@@ -161,8 +198,9 @@ class SlackEvents:
 
         @app.action(re.compile(r"^backport_(approve|reject|retry)$"))
         async def button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-            await ack()
             message = body.get("message") or {}
             channel = (body.get("channel") or {}).get("id", "")
-            later(reacted(body["user"]["id"], BUTTONS[action["value"]][2],
-                          MessageRef(channel, message.get("ts", ""), message.get("thread_ts"))))
+            await reacted(f"action:{body.get('trigger_id') or action.get('action_ts')}", body["user"]["id"],
+                          BUTTONS[action["value"]][2],
+                          MessageRef(channel, message.get("ts", ""), message.get("thread_ts")))
+            await ack()

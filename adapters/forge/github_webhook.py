@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Protocol
 
 from aiohttp import web
 from githubkit.typing import Missing
@@ -30,19 +29,14 @@ from githubkit_schemas.latest.models import (
 from githubkit_schemas.latest.webhooks import WebhookEvent
 from pydantic import ValidationError
 
-from adapters.background import Background
 from adapters.forge.github import GitHubForge
-from bot.core.ports import Bot, Incoming, MessageRef
+from bot.core.ports import Bot, ChecksChanged, Delivery, Incoming, Merged, MessageRef, PullRequestClosed
 from bot.core.repos import Repo
 
 log = logging.getLogger(__name__)
 
 # The events the bot acts on: only these are parsed (and their delivery ids recorded).
 HANDLED = ("pull_request", "issue_comment", "check_run", "check_suite")
-
-
-class Deliveries(Protocol):
-    def first_delivery(self, source: str, delivery_id: str) -> bool: ...
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -76,7 +70,8 @@ class GitHubCommentChat:
         comment_id = await asyncio.to_thread(self.forge.comment, repo, number, text)
         return MessageRef(channel, str(comment_id), thread)
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
         await self.post(channel, f"@{user} {text}", thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
@@ -85,14 +80,13 @@ class GitHubCommentChat:
 
 
 class GitHubWebhook:
-    def __init__(self, bot: Bot, forge: GitHubForge, deliveries: Deliveries, secret: str,
+    def __init__(self, bot: Bot, forge: GitHubForge, secret: str,
                  repos: dict[str, str], label_pattern: str = "backport/{branch}",
                  comments: GitHubCommentChat | None = None) -> None:
-        self.bot, self.forge, self.deliveries, self.secret = bot, forge, deliveries, secret
+        self.bot, self.forge, self.secret = bot, forge, secret
         self.repos = repos  # github slug -> the bot's repository key
         self.labels = label_regex(label_pattern)
         self.comments = comments
-        self.background = Background()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/github/webhook", self.receive)]
@@ -115,25 +109,30 @@ class GitHubWebhook:
             if "json_invalid" in kinds:
                 return web.Response(status=400, text="the body is not JSON")
             return web.Response(status=400, text=f"not a valid {event} payload")
-        # Recorded only now: a body that did not parse must not use up its delivery id.
-        if delivery and not self.deliveries.first_delivery("github", delivery):
+        # Each delivery is turned into what the bot acts on and stored in its inbox before GitHub
+        # gets its answer; a body that did not parse never uses up its delivery id.
+        try:
+            deliveries = await self._deliveries(payload)
+        except Exception:
+            log.exception("webhook %s %s", event, delivery)
+            return web.Response(status=500, text="could not take this delivery; please redeliver")
+        stored = [await self.bot.deliver("github", f"{delivery}:{n}" if delivery else None, d)
+                  for n, d in enumerate(deliveries)]
+        if deliveries and not any(stored):
             return web.Response(status=200, text="already handled")
-        self.background.later(self._dispatch(event, payload))  # answer GitHub at once
         return web.Response(status=202, text="accepted")
 
-    async def _dispatch(self, event: str, payload: WebhookEvent) -> None:
+    async def _deliveries(self, payload: WebhookEvent) -> list[Delivery]:
         # The models are discriminated by `action`: the class says which action it was.
-        try:
-            if isinstance(payload, WebhookPullRequestClosed | WebhookPullRequestLabeled):
-                await self._pull_request(payload)
-            elif isinstance(payload, WebhookIssueCommentCreated):
-                await self._comment(payload)
-            elif isinstance(payload, WebhookCheckRunCompleted | WebhookCheckSuiteCompleted):
-                await self._checks(payload)
-        except Exception:
-            log.exception("webhook %s failed", event)
+        if isinstance(payload, WebhookPullRequestClosed | WebhookPullRequestLabeled):
+            return self._pull_request(payload)
+        if isinstance(payload, WebhookIssueCommentCreated):
+            return await self._comment(payload)
+        if isinstance(payload, WebhookCheckRunCompleted | WebhookCheckSuiteCompleted):
+            return self._checks(payload)
+        return []
 
-    async def _checks(self, payload: WebhookCheckRunCompleted | WebhookCheckSuiteCompleted) -> None:
+    def _checks(self, payload: WebhookCheckRunCompleted | WebhookCheckSuiteCompleted) -> list[Delivery]:
         # check_suite.head_branch is `str | None`; a check run's suite may also leave it UNSET.
         branch: Missing[str]
         if isinstance(payload, WebhookCheckSuiteCompleted):
@@ -142,21 +141,22 @@ class GitHubWebhook:
             branch = payload.check_run.check_suite.head_branch
         repo = self.repos.get(payload.repository.full_name)
         if repo is not None and isinstance(branch, str) and branch:
-            await self.bot.checks_changed(repo, branch)
+            return [ChecksChanged(repo, branch)]
+        return []
 
-    async def _pull_request(self, payload: WebhookPullRequestClosed | WebhookPullRequestLabeled) -> None:
+    def _pull_request(self, payload: WebhookPullRequestClosed | WebhookPullRequestLabeled) -> list[Delivery]:
         pr = payload.pull_request
         slug = payload.repository.full_name
         repo = self.repos.get(slug)
         if repo is None:
-            return
+            return []
         merged = pr.merged is True  # a bool when closed; UNSET or None are possible when labeled
         closed = isinstance(payload, WebhookPullRequestClosed)
         if closed and pr.head.ref.startswith("backport/"):
-            await self.bot.pr_closed(repo, pr.head.ref, merged)
-            return
+            return [PullRequestClosed(repo, pr.head.ref, merged)]
         if not merged:
-            return
+            return []
+        out: list[Delivery] = []
         if isinstance(payload, WebhookPullRequestClosed):
             names = [label.name for label in pr.labels]
         else:
@@ -164,23 +164,23 @@ class GitHubWebhook:
             names = [payload.label.name] if payload.label else []
         number = pr.number
         if closed:
-            await self.bot.merged(repo, number, pr.title or "", names)  # a security fix: not next week
+            out.append(Merged(repo, number, pr.title or "", tuple(names)))  # a security fix: not next week
         branches = [m.group("branch") for n in names if (m := self.labels.match(n))]
-        if not branches:
-            return
-        await self.bot.handle(Incoming(payload.sender.login, f"/backport {number} to {' '.join(branches)}",
-                                       f"github:{slug}#{number}", maintainer=True))
+        if branches:
+            out.append(Incoming(payload.sender.login, f"/backport {number} to {' '.join(branches)}",
+                                f"github:{slug}#{number}", maintainer=True))
+        return out
 
-    async def _comment(self, payload: WebhookIssueCommentCreated) -> None:
+    async def _comment(self, payload: WebhookIssueCommentCreated) -> list[Delivery]:
         issue, comment = payload.issue, payload.comment
         text = comment.body.strip()
         slug = payload.repository.full_name
         # `issue.pull_request` is UNSET on a plain issue (None is treated the same): PRs only.
         if slug not in self.repos or not issue.pull_request or not text.lower().startswith("/backport"):
-            return
+            return []
         user = comment.user.login if comment.user is not None else ""
         if comment.user is not None and comment.user.type == "Bot":  # type may be UNSET or None
-            return  # never answer bots (ourselves included)
+            return []  # never answer bots (ourselves included)
         channel = f"github:{slug}#{issue.number}"
         # `/backport 1234 to 8.1` on PR #1234 and `/backport to 8.1` both mean this PR.
         if re.match(r"^/backport\s+to\s", text, re.I):
@@ -188,7 +188,10 @@ class GitHubWebhook:
         allowed = await asyncio.to_thread(self.forge.can_write, slug, user)
         if not allowed:
             if self.comments is not None:
-                await self.comments.post(channel, f"Sorry @{user}, only people with write access to "
-                                                  f"{slug} can use /backport.")
-            return
-        await self.bot.handle(Incoming(user, text, channel, maintainer=True))
+                try:
+                    await self.comments.post(channel, f"Sorry @{user}, only people with write access to "
+                                                      f"{slug} can use /backport.")
+                except Exception:
+                    log.exception("could not answer %s on %s", user, channel)
+            return []
+        return [Incoming(user, text, channel, maintainer=True)]

@@ -4,11 +4,12 @@ of the bot's secrets. It does not hide the bot's process or files from the comma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,7 +31,8 @@ class ProcessSandbox:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = dict(env)  # given by the composition root, without the secrets
 
-    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path) -> list[CommandResult]:
+    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
+            started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
         log_dir.mkdir(parents=True, exist_ok=True)
         results: list[CommandResult] = []
         for n, cmd in enumerate(commands):
@@ -39,12 +41,18 @@ class ProcessSandbox:
             with open(log, "wb") as out:
                 proc = subprocess.Popen(["bash", "-c", cmd.run], cwd=worktree, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
+                if started is not None:
+                    started(proc.pid)  # recorded: a restart after a crash kills what is left of it
                 try:
                     code: int | None = proc.wait(timeout=cmd.timeout)
                 except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
                     code = None
+                finally:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)  # what the command left running dies with it
+                    proc.wait()
+                    if started is not None:
+                        started(None)
             result = CommandResult(cmd.name, cmd.run, code, round(time.monotonic() - start, 3), str(log), _tail(log))
             results.append(result)
             if not result.ok:

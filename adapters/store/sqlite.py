@@ -17,11 +17,12 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.db import Table
 
-from bot.core.ports import BatchItem, CandidateRecord, DigestRecord, Request
-from bot.core.workflow import WORKING, Attempt, Event, IllegalMove, Move, Op, State, owner_alive
+from bot.core.lease import Lease
+from bot.core.ports import AlreadyOpen, BatchItem, CandidateRecord, DigestRecord, Request
+from bot.core.workflow import FINISHED, Attempt, Event, IllegalMove, Move, Op, State
 from bot.engine.ports import HunkRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,37 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("drop table deliveries")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]  # MIGRATIONS[n] makes version n + 1
+_FINISHED = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """The inbox replaces the table of received ids; leases replace host:pid owners; the database
+    holds at most one open attempt per (repository, fix, branch); the verify process group of an
+    attempt is recorded; requests remember the inbox entry that made them; chat adapters may
+    remember where a thread is."""
+    _table(db, "inbox").create(
+        {"id": int, "source": str, "key": str, "kind": str, "payload": str, "reply": str, "state": str,
+         "received_at": float, "handled_at": float}, pk="id")
+    db.execute("create unique index inbox_key on inbox (source, key)")
+    db.execute("create index inbox_pending on inbox (state)")
+    db.execute("insert into inbox (source, key, kind, payload, state, received_at, handled_at) "
+               "select source, id, 'unknown', '{}', 'handled', at, at from received")
+    db.execute("drop table received")
+    _table(db, "leases").create({"id": str, "host": str, "pid": int, "started": str, "heartbeat_at": float,
+                                 "ended_at": float}, pk="id")
+    _table(db, "attempts").add_column("process", str)
+    _table(db, "requests").add_column("inbox", int)
+    _table(db, "chat_threads").create({"chat": str, "root": str, "thread": str}, pk=("chat", "root"))
+    # Before the index: of two open attempts for one fix and branch, the older one is given up.
+    db.execute(f"update attempts set state = 'interrupted', reason = 'a newer attempt for the same fix and branch' "
+               f"where state not in ({_FINISHED}) and exists (select 1 from attempts b where b.repo = attempts.repo "
+               f"and b.source = attempts.source and b.branch = attempts.branch and b.id > attempts.id "
+               f"and b.state not in ({_FINISHED}))")
+    db.execute(f"create unique index attempts_open on attempts (repo, source, branch) "
+               f"where state not in ({_FINISHED})")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]  # MIGRATIONS[n] makes version n + 1
 
 
 def _table(db: sqlite_utils.Database, name: str) -> Table:
@@ -137,7 +168,7 @@ def _attempt(row: dict[str, Any]) -> Attempt:
         needs_approval=bool(row["needs_approval"]), approved_by=row["approved_by"],
         cancel_requested_by=row["cancel_requested_by"], message=row["message"],
         approval_message=row["approval_message"], pr_url=row["pr_url"], backport_pr=row["backport_pr"],
-        ci=row["ci"], llm_usage=json.loads(row["llm"] or "{}"), retry_of=row["retry_of"],
+        ci=row["ci"], llm_usage=json.loads(row["llm"] or "{}"), retry_of=row["retry_of"], process=row["process"],
         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
@@ -154,7 +185,7 @@ def _hunk(row: dict[str, Any]) -> HunkRecord:
 _COLUMNS = {"stage", "failure_kind", "reason", "source_commits", "pr_number", "result_branch", "result_commit",
             "base_commit", "worktree", "owner", "conflicts", "prerequisites", "warnings", "needs_approval",
             "approved_by", "cancel_requested_by", "message", "approval_message", "pr_url", "backport_pr", "ci",
-            "llm", "retry_of"}
+            "llm", "retry_of", "process"}
 
 
 class SQLiteStore:
@@ -187,12 +218,43 @@ class SQLiteStore:
     # --- requests and attempts -----------------------------------------------------------------------
 
     def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
-                    channel: str | None = None, thread: str | None = None) -> int:
+                    channel: str | None = None, thread: str | None = None, inbox: int | None = None) -> int:
         with self.lock:
             table = self._t("requests").insert(
                 {"repo": repo, "source": source, "branches": json.dumps(branches), "requested_by": requested_by,
-                 "origin": origin, "channel": channel, "thread": thread, "created_at": now()})
+                 "origin": origin, "channel": channel, "thread": thread, "inbox": inbox, "created_at": now()})
             return int(table.last_pk or 0)
+
+    def request_of(self, inbox: int) -> Request | None:
+        with self.lock:
+            rows = list(self._t("requests").rows_where("inbox = ?", [inbox], limit=1))
+        return _request(rows[0]) if rows else None
+
+    def set_thread(self, request_id: int, thread: str) -> None:
+        with self.lock:
+            self._t("requests").update(request_id, {"thread": thread})
+
+    def forget(self, request_id: int, attempts: list[int] | None = None) -> None:
+        with self.lock, self.db.conn:
+            ids = attempts if attempts is not None else [r[0] for r in self.db.execute(
+                "select id from attempts where request_id = ?", [request_id]).fetchall()]
+            marks = ",".join("?" for _ in ids)
+            started = self.db.execute(f"select count(*) from attempts where id in ({marks}) and state != ?",
+                                      [*ids, State.REQUESTED.value]).fetchone()[0]
+            if started:
+                raise IllegalMove(f"request {request_id} has attempts that started; they stay on record")
+            self.db.execute(f"delete from events where attempt_id in ({marks})", ids)
+            self.db.execute(f"delete from attempts where id in ({marks})", ids)
+            if not self.db.execute("select count(*) from attempts where request_id = ?", [request_id]).fetchone()[0]:
+                self.db.execute("delete from requests where id = ?", [request_id])
+
+    def rekey(self, attempt_id: int, source: str) -> None:
+        with self.lock, self.db.conn:
+            try:
+                self.db.execute("update attempts set source = ? where id = ?", [source, attempt_id])
+            except sqlite3.IntegrityError:
+                row = self.db.execute("select repo, branch from attempts where id = ?", [attempt_id]).fetchone()
+                raise AlreadyOpen(self._open(row[0], source, row[1])) from None
 
     def request(self, request_id: int) -> Request:
         with self.lock:
@@ -205,12 +267,20 @@ class SQLiteStore:
     def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int:
         t = now()
         with self.lock, self.db.conn:
-            table = self._t("attempts").insert(
-                {"request_id": request_id, "repo": repo, "source": source, "branch": branch,
-                 "state": State.REQUESTED.value, "needs_approval": 0, "created_at": t, "updated_at": t})
+            try:
+                table = self._t("attempts").insert(
+                    {"request_id": request_id, "repo": repo, "source": source, "branch": branch,
+                     "state": State.REQUESTED.value, "needs_approval": 0, "created_at": t, "updated_at": t})
+            except sqlite3.IntegrityError:  # the unique index of open attempts: another one is open
+                raise AlreadyOpen(self._open(repo, source, branch)) from None
             attempt_id = int(table.last_pk or 0)
             self._event(attempt_id, Op.REQUEST, State.REQUESTED, {})
             return attempt_id
+
+    def _open(self, repo: str, source: str, branch: str) -> Attempt:
+        rows = list(self._t("attempts").rows_where(
+            f"repo = ? and source = ? and branch = ? and state not in ({_FINISHED})", [repo, source, branch]))
+        return _attempt(rows[0])
 
     def _event(self, attempt_id: int, op: Op, state: State | str, detail: dict[str, Any]) -> None:
         self._t("events").insert({"attempt_id": attempt_id, "at": now(), "op": op.value, "state": str(state),
@@ -268,8 +338,16 @@ class SQLiteStore:
             return [_attempt(r) for r in self._t("attempts").rows_where(" and ".join(where), params, order_by="id")]
 
     def latest(self, repo: str, source: str, branch: str) -> Attempt | None:
-        found = self.attempts(repo, source, branch)
-        return found[-1] if found else None
+        with self.lock:
+            rows = list(self._t("attempts").rows_where(
+                "repo = ? and branch = ? and (source = ? or exists (select 1 from json_each(attempts.source_commits) "
+                "where value = ?))", [repo, branch, source, source], order_by="id desc", limit=1))
+        return _attempt(rows[0]) if rows else None
+
+    def on_branch(self, repo: str, result_branch: str) -> list[Attempt]:
+        with self.lock:
+            return [_attempt(r) for r in self._t("attempts").rows_where(
+                "repo = ? and result_branch = ?", [repo, result_branch], order_by="id")]
 
     def in_state(self, *states: State) -> list[Attempt]:
         placeholders = ",".join("?" for _ in states)
@@ -310,11 +388,46 @@ class SQLiteStore:
         with self.lock:
             return [_hunk(r) for r in self._t("hunks").rows_where()]
 
-    def orphaned(self) -> list[Attempt]:
-        placeholders = ",".join("?" for _ in WORKING)
+    # --- leases -------------------------------------------------------------------------------------
+
+    def take_lease(self, lease: Lease) -> None:
         with self.lock:
-            rows = list(self._t("attempts").rows_where(f"state in ({placeholders})", [s.value for s in WORKING]))
-        return [_attempt(r) for r in rows if not owner_alive(r["owner"])]
+            self._t("leases").insert({"id": lease.id, "host": lease.host, "pid": lease.pid, "started": lease.started,
+                                      "heartbeat_at": lease.heartbeat_at, "ended_at": lease.ended_at}, replace=True)
+
+    def renew_lease(self, lease_id: str, at: float) -> None:
+        with self.lock:
+            self._t("leases").update(lease_id, {"heartbeat_at": at})
+
+    def end_lease(self, lease_id: str, at: float) -> None:
+        with self.lock:
+            self._t("leases").update(lease_id, {"ended_at": at})
+
+    def lease(self, lease_id: str) -> Lease | None:
+        with self.lock:
+            rows = list(self._t("leases").rows_where("id = ?", [lease_id]))
+        return Lease(**rows[0]) if rows else None
+
+    # --- the inbox ---------------------------------------------------------------------------------------
+
+    def accept(self, source: str, key: str | None, kind: str, payload: dict[str, Any],
+               reply: str | None) -> int | None:
+        with self.lock, self.db.conn:
+            cursor = self.db.execute(
+                "insert or ignore into inbox (source, key, kind, payload, reply, state, received_at) "
+                "values (?, ?, ?, ?, ?, 'pending', ?)", [source, key, kind, json.dumps(payload), reply, now()])
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def pending(self) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
+        with self.lock:
+            rows = self.db.execute("select id, source, kind, payload, reply from inbox where state = 'pending' "
+                                   "order by id").fetchall()
+        return [(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    def handled(self, entry_id: int) -> None:
+        with self.lock, self.db.conn:
+            self.db.execute("update inbox set state = 'handled', reply = null, handled_at = ? where id = ?",
+                            [now(), entry_id])
 
     # --- digests ---------------------------------------------------------------------------------------
 
@@ -378,12 +491,16 @@ class SQLiteStore:
 
     # --- for adapters: received deliveries, the local forge, the console ---------------------------
 
-    def first_delivery(self, source: str, delivery_id: str) -> bool:
-        """True the first time `source` (slack, github) delivers this id; False for a redelivery."""
-        with self.lock, self.db.conn:
-            cursor = self.db.execute("insert or ignore into received (source, id, at) values (?, ?, ?)",
-                                     [source, delivery_id, now()])
-            return cursor.rowcount == 1
+    def thread_of(self, chat: str, root: str) -> str | None:
+        """Where a chat adapter put the thread that starts at message `root` (see remember_thread)."""
+        with self.lock:
+            row = self.db.execute("select thread from chat_threads where chat = ? and root = ?",
+                                  [chat, root]).fetchone()
+        return row[0] if row else None
+
+    def remember_thread(self, chat: str, root: str, thread: str) -> None:
+        with self.lock:
+            self._t("chat_threads").insert({"chat": chat, "root": root, "thread": thread}, replace=True)
 
     def add_local_pr(self, repo: str, title: str, body: str, labels: list[str], head: str, base: str, source: str,
                      reviewers: list[str]) -> LocalPullRequest:

@@ -11,9 +11,10 @@ run in worker threads, like git.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.core.workflow import Attempt, AttemptStore, Event, State
+from bot.core.lease import LeaseStore
+from bot.core.workflow import Attempt, AttemptStore, Event
 from bot.engine.ports import HunkRecord, HunkResolver, Usage
 from bot.engine.source import Source
 
@@ -65,6 +66,10 @@ class Incoming:
     # Set by an adapter that checked the user's rights itself (write access on GitHub, a Discord
     # role, a Slack user group); None: the configured maintainers list decides.
     maintainer: bool | None = None
+    # The adapter's own way to answer this person when the channel is not reachable (a Slack
+    # response_url, a Discord interaction); opaque to the core, kept only until it is answered.
+    reply: str | None = None
+    inbox: int | None = None  # the inbox entry it came in (set by the inbox)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,57 @@ class Reaction:
     emoji: str  # as the chat names it: "✅", "white_check_mark", ...
     message: MessageRef
     maintainer: bool | None = None  # as Incoming.maintainer
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A pull request was merged on the forge (a security fix is proposed at once)."""
+
+    repo: str
+    number: int
+    title: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PullRequestClosed:
+    """A backport pull request was merged or closed on the forge."""
+
+    repo: str
+    head_branch: str
+    merged: bool
+
+
+@dataclass(frozen=True)
+class ChecksChanged:
+    """The forge's CI checks changed on a branch."""
+
+    repo: str
+    head_branch: str
+
+
+# Everything an adapter may hand to the bot; each is stored in the inbox before it is acknowledged.
+Delivery = Incoming | Reaction | Merged | PullRequestClosed | ChecksChanged
+
+
+class Unavailable(Exception):
+    """An outside service failed while handling a request. Adapters raise it with words for the
+    person who asked: what failed and whether trying again later can help."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+    def __str__(self) -> str:
+        advice = "Trying again later may work." if self.retry else "Trying again will not help until this is fixed."
+        return f"{self.args[0]} {advice}"
+
+
+class Unreachable(Unavailable):
+    """The bot cannot post where it was asked (not invited, no permission, archived)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 APPROVAL_BUTTONS = ("approve", "reject", "retry")
@@ -86,8 +142,10 @@ class Chat(Protocol):
 
     async def update(self, message: MessageRef, text: str) -> None: ...
 
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None) -> None:
-        """A note for one person only where the chat can (ephemeral), else a normal reply."""
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
+        """A note for one person only where the chat can (ephemeral), else a normal reply.
+        `reply` (Incoming.reply) is tried first; when the channel is unreachable, a direct message."""
         ...
 
 
@@ -207,18 +265,57 @@ class BatchItem:
     added_by: str
 
 
-class Store(AttemptStore, Protocol):
+class AlreadyOpen(Exception):
+    """The store holds an open attempt for this fix and branch already: join it."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(f"attempt {attempt.id} is open")
+        self.attempt = attempt
+
+
+class Store(AttemptStore, LeaseStore, Protocol):
     """Everything the core keeps; what the workflow needs of it is AttemptStore."""
+
+    # the inbox: what adapters received, stored before they acknowledge it
+    def accept(self, source: str, key: str | None, kind: str, payload: dict[str, Any],
+               reply: str | None) -> int | None:
+        """Store a delivery; None when `key` from `source` was stored before (a redelivery)."""
+        ...
+
+    def pending(self) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
+        """Entries not handled yet, oldest first: (id, source, kind, payload, reply)."""
+        ...
+
+    def handled(self, entry_id: int) -> None:
+        """The entry got its answer; its reply handle is dropped."""
+        ...
 
     # requests and attempts
     def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
-                    channel: str | None = None, thread: str | None = None) -> int: ...
+                    channel: str | None = None, thread: str | None = None, inbox: int | None = None) -> int: ...
+
+    def request_of(self, inbox: int) -> Request | None:
+        """The request an inbox entry created, if it got that far."""
+        ...
+
+    def set_thread(self, request_id: int, thread: str) -> None: ...
+
+    def forget(self, request_id: int, attempts: list[int] | None = None) -> None:
+        """Delete attempts that never started (default: all of the request's), and the request
+        when none is left: the fix was not found, the chat refused, another attempt was open."""
+        ...
+
+    def rekey(self, attempt_id: int, source: str) -> None:
+        """Name the fix by its canonical key; AlreadyOpen when that fix has an open attempt there."""
+        ...
 
     def request(self, request_id: int) -> Request: ...
 
     def set_summary(self, request_id: int, summary: str) -> None: ...
 
-    def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int: ...
+    def add_attempt(self, request_id: int, repo: str, source: str, branch: str) -> int:
+        """AlreadyOpen when an open attempt exists for this fix and branch (the database refuses a second)."""
+        ...
 
     def set_message(self, attempt_id: int, *, message: str | None = None,
                     approval_message: str | None = None) -> None:
@@ -227,9 +324,13 @@ class Store(AttemptStore, Protocol):
 
     def attempts(self, repo: str, source: str | None = None, branch: str | None = None) -> list[Attempt]: ...
 
-    def latest(self, repo: str, source: str, branch: str) -> Attempt | None: ...
+    def latest(self, repo: str, source: str, branch: str) -> Attempt | None:
+        """The newest attempt for a fix named by its key or by one of its commits."""
+        ...
 
-    def in_state(self, *states: State) -> list[Attempt]: ...
+    def on_branch(self, repo: str, result_branch: str) -> list[Attempt]:
+        """Attempts that wrote `result_branch`."""
+        ...
 
     def by_message(self, message_id: str) -> Attempt | None: ...
 
@@ -268,26 +369,13 @@ class Store(AttemptStore, Protocol):
 class Bot(Protocol):
     """The core as chat, forge and schedule adapters see it: things that happened, in."""
 
-    async def handle(self, msg: Incoming) -> None:
-        """A message someone typed (a command or a question)."""
-        ...
-
-    async def react(self, reaction: Reaction) -> None: ...
-
-    async def merged(self, repo: str, number: int, title: str, labels: list[str]) -> None:
-        """A pull request was merged on the forge (a security fix is proposed at once)."""
-        ...
-
-    async def pr_closed(self, repo: str, head_branch: str, merged: bool) -> None:
-        """A backport pull request was merged or closed on the forge."""
-        ...
-
-    async def checks_changed(self, repo: str, head_branch: str) -> None:
-        """The forge's CI checks changed on a branch."""
+    async def deliver(self, source: str, key: str | None, delivery: Delivery) -> bool:
+        """Store what `source` received (its id `key` makes a redelivery a no-op), then handle it
+        in the background. Adapters acknowledge only after this returns. False: a redelivery."""
         ...
 
     async def post_digest(self, repo: str, channel: str, thread: str | None = None) -> int: ...
 
     async def idle(self) -> None:
-        """Wait until every queued job is done and every message is up to date."""
+        """Wait until every delivery is handled, every queued job done, every message up to date."""
         ...

@@ -22,8 +22,34 @@ if TYPE_CHECKING:
     from bot.engine.candidates import Candidate
 
 
-def state_words(state: State) -> str:
-    return state.value.replace("_", " ")
+# What people read instead of the workflow's internal names.
+STATE_WORDS = {State.REQUESTED: "requested", State.QUEUED: "queued", State.PICKING: "picking",
+               State.CONFLICTED: "resolving conflicts", State.RESOLVING: "resolving conflicts",
+               State.VERIFYING: "building and testing", State.READY: "ready",
+               State.AWAITING_APPROVAL: "waiting for approval", State.OPENING_PR: "opening the pull request",
+               State.PR_OPEN: "PR open", State.MERGED: "merged", State.CLOSED: "closed", State.FAILED: "failed",
+               State.CANCELLED: "cancelled", State.INTERRUPTED: "interrupted",
+               State.KEPT: "picked on the command line"}
+STAGE_WORDS = {"resolve_source": "finding the fix", "policy": "checking the fix", "push": "pushing the branch",
+               "ci": "CI", "internal": "an internal error"}
+
+
+def state_words(state: State | str) -> str:
+    try:
+        return STATE_WORDS[State(state)]
+    except ValueError:
+        return str(state).replace("_", " ")
+
+
+def stage_words(stage: str | None) -> str:
+    """Where an attempt failed, in words."""
+    if stage is None:
+        return "an unknown step"
+    return STAGE_WORDS.get(stage) or state_words(stage)
+
+
+def kind_words(kind: str | None) -> str:
+    return (kind or "unknown").replace("_", " ")
 
 
 def _when(ts: float) -> str:
@@ -65,7 +91,7 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
         if "needs_approval" in e.detail:
             lines.append(f"Needs a maintainer's approval: {e.detail['needs_approval']}")
     states = [e.state for e in events]
-    timeline = " → ".join(s for i, s in enumerate(states) if i == 0 or s != states[i - 1])
+    timeline = " → ".join(state_words(s) for i, s in enumerate(states) if i == 0 or s != states[i - 1])
     lines.append(f"Timeline: {timeline} (started {_when(attempt.created_at)})")
     return "\n".join(lines)
 
@@ -73,11 +99,11 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
 def _headline(a: Attempt) -> str:
     what = f"Backport of {_name(a.source)} to {a.branch} (attempt {a.id})"
     if a.state in SUCCEEDED:
-        return f"{what}: {a.state}; the result is {a.result_commit[:10] if a.result_commit else '?'} " \
-               f"on {a.result_branch}."
+        return f"{what}: {state_words(a.state)}; the result is " \
+               f"{a.result_commit[:10] if a.result_commit else '?'} on {a.result_branch}."
     if a.state == State.FAILED:
-        return f"{what}: failed at {a.stage} ({a.failure_kind})."
-    return f"{what}: {a.state}" + (f" at {a.stage}" if a.stage else "") + "."
+        return f"{what}: failed at {stage_words(a.stage)} ({kind_words(a.failure_kind)})."
+    return f"{what}: {state_words(a.state)}" + (f" at {stage_words(a.stage)}" if a.stage else "") + "."
 
 
 def status(store: Store, repo: Repo, source: Source) -> str:
@@ -93,13 +119,13 @@ def status(store: Store, repo: Repo, source: Source) -> str:
         elif attempt is None:
             state = "missing"
         elif attempt.state == State.FAILED:
-            state = f"failed at {attempt.stage}: {attempt.reason}"
+            state = f"failed at {stage_words(attempt.stage)}: {attempt.reason}"
         elif attempt.state == State.PR_OPEN:
             state = f"PR open: {attempt.pr_url}"
         elif attempt.state in SUCCEEDED:
-            state = f"{attempt.state}: {attempt.result_branch} at {(attempt.result_commit or '')[:10]}"
+            state = f"{state_words(attempt.state)}: {attempt.result_branch} at {(attempt.result_commit or '')[:10]}"
         else:
-            state = attempt.state
+            state = state_words(attempt.state)
         lines.append(f"  {name}: {state}")
     return "\n".join(lines)
 
@@ -124,7 +150,8 @@ def progress(a: Attempt) -> str:
         ci = "; CI passed" if a.ci == "passed" else ""
         return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}{ci}"
     if state == State.FAILED:
-        return (f"{icon} {a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}. "
+        return (f"{icon} {a.branch}: failed at {stage_words(a.stage)} ({kind_words(a.failure_kind)}): "
+                f"{a.reason}. "
                 f"Details: `/backport why {_name(a.source)} {a.branch}`")
     if state == State.AWAITING_APPROVAL:
         return f"{icon} {a.branch}: ready on {a.result_branch}, waiting for a maintainer's ✅{_conflicts(a)}"
@@ -133,7 +160,7 @@ def progress(a: Attempt) -> str:
     if state == State.READY:
         return f"{icon} {a.branch}: picked onto {a.result_branch}{_conflicts(a)}; next: the pull request"
     doing = {State.REQUESTED: "queued", State.QUEUED: "queued", State.OPENING_PR: "opening the pull request"}
-    return f"{icon} {a.branch}: {doing.get(state, state.value)}…{_conflicts(a)}"
+    return f"{icon} {a.branch}: {doing.get(state, state_words(state))}…{_conflicts(a)}"
 
 
 def summary(attempts: list[Attempt]) -> str:
@@ -167,7 +194,8 @@ def stats(store: Store) -> str:
         usage.update({k: v for k, v in a.llm_usage.items() if isinstance(v, int | float)})
     lines = [f"Backports: {len(attempts)} attempts, {len(done)} succeeded"
              + (f" ({len(done) / finished:.0%} of finished ones)" if finished else "")
-             + (", failed: " + ", ".join(f"{k} {n}" for k, n in failed.most_common()) if failed else "") + ".",
+             + (", failed: " + ", ".join(f"{kind_words(k)} {n}" for k, n in failed.most_common()) if failed else "")
+             + ".",
              f"Conflicts: {conflicted} attempts had some; {sum(rungs.values())} hunks, "
              + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
              f"AI-resolved hunks: {rungs.get('llm', 0)}; LLM use: {usage['calls']:g} calls, "
@@ -195,7 +223,7 @@ def result_line(a: Attempt) -> str:
         note = f"; conflicts resolved: {', '.join(methods)}" if methods else ""
         note += "; needs a maintainer's approval" if a.needs_approval else ""
         return f"{a.branch}: ok: {a.result_branch} at {(a.result_commit or '')[:10]}{note}"
-    return f"{a.branch}: failed at {a.stage} ({a.failure_kind}): {a.reason}"
+    return f"{a.branch}: failed at {stage_words(a.stage)} ({kind_words(a.failure_kind)}): {a.reason}"
 
 
 # --- the digest ------------------------------------------------------------------------------------

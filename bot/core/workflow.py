@@ -8,14 +8,15 @@ test checks that the two agree.
 
 from __future__ import annotations
 
-import os
-import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.core.lease import Lease, kill_group, process_group
+from bot.core.lease import alive as lease_alive
 from bot.engine.backport import Outcome
 from bot.engine.errors import BackportFailure, Stage
 from bot.engine.ports import HunkRecord
@@ -38,6 +39,7 @@ class State(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    KEPT = "kept"  # picked by the one-shot command line: kept on its branch, never published
 
 
 class Op(StrEnum):
@@ -60,6 +62,7 @@ class Op(StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     INTERRUPT = "interrupt"
+    KEEP = "keep"
     # facts, no move
     NOTE = "note"
     CANCEL_REQUESTED = "cancel_requested"
@@ -70,10 +73,11 @@ S = State
 # States in which a process is doing work on the attempt right now (and may own a worktree).
 WORKING = frozenset({S.PICKING, S.CONFLICTED, S.RESOLVING, S.VERIFYING, S.OPENING_PR})
 # States after which nothing more happens unless someone asks for a retry.
-FINISHED = frozenset({S.MERGED, S.CLOSED, S.FAILED, S.CANCELLED, S.INTERRUPTED})
+FINISHED = frozenset({S.MERGED, S.CLOSED, S.FAILED, S.CANCELLED, S.INTERRUPTED, S.KEPT})
 # Success from the engine's point of view.
-SUCCEEDED = frozenset({S.READY, S.AWAITING_APPROVAL, S.OPENING_PR, S.PR_OPEN, S.MERGED})
-# Still alive: a new request for the same fix and branch joins it instead of starting another.
+SUCCEEDED = frozenset({S.READY, S.AWAITING_APPROVAL, S.OPENING_PR, S.PR_OPEN, S.MERGED, S.KEPT})
+# Still alive: a new request for the same fix and branch joins it instead of starting another. The
+# store holds at most one open attempt per (repository, fix, branch).
 OPEN = frozenset(State) - FINISHED
 
 # The table: each move, the states it may start from, and where it leads.
@@ -94,6 +98,7 @@ MOVES: dict[Op, tuple[frozenset[State], State]] = {
     Op.FAIL: (frozenset({S.REQUESTED, S.QUEUED, S.OPENING_PR, S.PR_OPEN}) | WORKING, S.FAILED),
     Op.CANCEL: (frozenset({S.REQUESTED, S.QUEUED, S.READY, S.AWAITING_APPROVAL}), S.CANCELLED),
     Op.INTERRUPT: (WORKING, S.INTERRUPTED),
+    Op.KEEP: (frozenset({S.READY}), S.KEPT),
 }
 
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
@@ -122,7 +127,8 @@ class Attempt:
     result_commit: str | None
     base_commit: str | None
     worktree: str | None
-    owner: str | None  # the process working on it right now
+    owner: str | None  # the lease of the process working on it (bot.core.lease)
+    process: str | None  # the process group its verify command runs in, while one runs
     conflicts: list[dict[str, Any]]
     prerequisites: list[dict[str, Any]]
     warnings: list[str]
@@ -178,9 +184,9 @@ class AttemptStore(Protocol):
 
     def record_hunks(self, attempt_id: int, hunks: list[HunkRecord]) -> None: ...
 
-    def orphaned(self) -> list[Attempt]:
-        """Attempts some process was working on and that process is gone (killed, crashed)."""
-        ...
+    def in_state(self, *states: State) -> list[Attempt]: ...
+
+    def lease(self, lease_id: str) -> Lease | None: ...
 
 
 def mermaid() -> str:
@@ -199,8 +205,9 @@ Listener = Callable[[Attempt], None]
 class Workflow:
     """The named operations. Listeners hear every move (from any thread)."""
 
-    def __init__(self, store: AttemptStore) -> None:
+    def __init__(self, store: AttemptStore, owner: str) -> None:
         self.store = store
+        self.owner = owner  # this process's lease: written on the attempts it works on
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> None:
@@ -218,13 +225,13 @@ class Workflow:
     # --- a request and its attempts ------------------------------------------------------------------
 
     def queue(self, attempt_id: int) -> Attempt:
-        return self._move(attempt_id, Op.QUEUE)
+        return self._move(attempt_id, Op.QUEUE, owner=self.owner)
 
     def retry(self, attempt_id: int, retry_of: int, by: str) -> Attempt:
         return self._move(attempt_id, Op.RETRY, {"retry_of": retry_of, "by": by}, retry_of=retry_of)
 
     def start(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
-        return self._move(attempt_id, Op.START, detail, owner=owner_id(),
+        return self._move(attempt_id, Op.START, detail, owner=self.owner,
                           source_commits=detail.get("source_commits", []), pr_number=detail.get("pr_number"))
 
     def conflict(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
@@ -262,8 +269,8 @@ class Workflow:
 
     def interrupt(self, attempt: Attempt, reason: str) -> Attempt:
         return self._move(attempt.id, Op.INTERRUPT, {"reason": reason, "stage": attempt.state},
-                          stage=attempt.state.value, failure_kind="interrupted", worktree=None,
-                          reason=f"interrupted during {attempt.state}: {reason}")
+                          stage=attempt.state.value, failure_kind="interrupted", worktree=None, process=None,
+                          reason=reason)
 
     # --- approval and publication --------------------------------------------------------------------
 
@@ -274,7 +281,7 @@ class Workflow:
         return self._move(attempt_id, Op.APPROVE, {"approved_by": by}, approved_by=by)
 
     def open_pr(self, attempt_id: int) -> Attempt:
-        return self._move(attempt_id, Op.OPEN_PR, owner=owner_id())
+        return self._move(attempt_id, Op.OPEN_PR, owner=self.owner)
 
     def pr_opened(self, attempt_id: int, number: int, url: str, ci: str | None = None,
                   **detail: Any) -> Attempt:
@@ -306,19 +313,36 @@ class Workflow:
     def note(self, attempt_id: int, detail: dict[str, Any]) -> None:
         self.store.note(attempt_id, Op.NOTE, detail)
 
-    def recover(self) -> list[Attempt]:
-        """Mark attempts whose process died as interrupted and remove their worktrees."""
-        recovered = []
-        for attempt in self.store.orphaned():
-            if attempt.worktree:
-                remove_worktree(Path(attempt.worktree))
-            recovered.append(self.interrupt(attempt, "the bot stopped before it finished"))
-        return recovered
+    def recover(self, now: float | None = None) -> list[Attempt]:
+        """Attempts whose process died (its lease is dead): interrupted, with their worktree
+        removed and what is left of their verify command killed."""
+        now = time.time() if now is None else now
+        return [self.abandon(a, "the bot stopped before it finished") for a in self.store.in_state(*WORKING)
+                if a.owner != self.owner and not lease_alive(self.store.lease(a.owner or ""), now)]
+
+    def abandon(self, attempt: Attempt, reason: str) -> Attempt:
+        """Stop an attempt nobody will finish; nothing of it is left running or on disk."""
+        kill_group(attempt.process)
+        if attempt.worktree:
+            remove_worktree(Path(attempt.worktree))
+        return self.interrupt(attempt, reason)
+
+    def owned(self) -> list[Attempt]:
+        """The attempts this process is working on."""
+        return [a for a in self.store.in_state(*WORKING) if a.owner == self.owner]
 
     def worktree(self, attempt_id: int, path: Path | None) -> None:
         """The work tree the attempt uses (None: removed), for recovery after a crash."""
         where = str(path) if path else None
         self.store.note(attempt_id, Op.NOTE, {"worktree": where}, worktree=where)
+
+    def process(self, attempt_id: int, pid: int | None) -> None:
+        """The process group the attempt's verify command runs in (None: it ended)."""
+        self.store.note(attempt_id, Op.NOTE, {"process": pid}, process=process_group(pid) if pid else None)
+
+    def keep(self, attempt_id: int) -> Attempt:
+        """A command-line result: kept on its branch; the service never publishes it."""
+        return self._move(attempt_id, Op.KEEP)
 
     def add_llm_usage(self, attempt_id: int, total: dict[str, Any]) -> None:
         """The model's use on this attempt so far (answers to questions included)."""
@@ -349,26 +373,8 @@ class AttemptRecorder:
     def worktree(self, path: Path | None) -> None:
         self.workflow.worktree(self.attempt_id, path)
 
-
-def owner_id() -> str:
-    """Who is working on an attempt: host and pid, so that a dead owner can be detected."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Read the owner `owner_id` wrote: False only for a process of this host that is gone."""
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # another machine's process: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
+    def process(self, pid: int | None) -> None:
+        self.workflow.process(self.attempt_id, pid)
 
 
 if __name__ == "__main__":  # pragma: no cover

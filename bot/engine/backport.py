@@ -37,6 +37,7 @@ class Plan:
     commands: Sequence[Command] = ()
     fix_labels: Sequence[str] = ()
     label: str = ""  # names this attempt's work tree and logs; unique among attempts running at once
+    result_name: str | None = None  # the branch to write the result on, when the caller chose one
 
     @property
     def work_name(self) -> str:
@@ -44,7 +45,7 @@ class Plan:
 
     @property
     def result_branch(self) -> str:
-        return f"backport/{self.source.slug}-to-{self.branch}"
+        return self.result_name or f"backport/{self.source.slug}-to-{self.branch}"
 
 
 @dataclass
@@ -256,7 +257,7 @@ class Engine:
             raise Internal("build and test commands are configured but this engine has no sandbox to run them")
         recorder.verifying({"commands": [c.name for c in plan.commands]})
         log_dir = plan.workspace.logs_dir / plan.work_name
-        outcome.verified = self.sandbox.run(wt.cwd, plan.commands, log_dir)
+        outcome.verified = self.sandbox.run(wt.cwd, plan.commands, log_dir, recorder.process)
         recorder.note({"verified": [asdict(r) for r in outcome.verified]})
 
 

@@ -7,7 +7,7 @@ test commands through a Sandbox, and returns an Outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,8 +95,10 @@ class CommandResult:
 class Sandbox(Protocol):
     """Where a fix's own build and test code runs."""
 
-    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path) -> list[CommandResult]:
-        """Run in order; raise VerifyFailed at the first that fails or times out."""
+    def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
+            started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
+        """Run in order; raise VerifyFailed at the first that fails or times out. `started` hears
+        the pid leading each command's process group as it starts, and None when it is over."""
         ...
 
 
@@ -123,6 +125,10 @@ class Recorder(Protocol):
         """The work tree in use (None: removed), so that recovery can clean up after a crash."""
         ...
 
+    def process(self, pid: int | None) -> None:
+        """The process group a verify command runs in (None: it ended), for the same reason."""
+        ...
+
 
 class Silent:
     """A Recorder for callers that only want the Outcome (the evaluation harness)."""
@@ -138,3 +144,5 @@ class Silent:
     def note(self, detail: dict[str, Any]) -> None: ...
 
     def worktree(self, path: Path | None) -> None: ...
+
+    def process(self, pid: int | None) -> None: ...

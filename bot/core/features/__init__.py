@@ -21,8 +21,8 @@ class Feature:
     async def start(self) -> None:
         pass
 
-    async def stop(self) -> None:
-        pass
+    async def stop(self, grace: float = 0) -> None:
+        """Take no more work; what runs may finish within `grace` seconds."""
 
     async def idle(self) -> None:
         """Return when nothing this feature started is still running."""

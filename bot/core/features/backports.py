@@ -6,31 +6,56 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
+import time
+from typing import Any
 
 from bot.core import grammar, reports
 from bot.core.context import Context
 from bot.core.features import Feature
 from bot.core.features.progress import Progress
-from bot.core.ports import APPROVAL_BUTTONS, Incoming
+from bot.core.lease import TTL as LEASE_TTL
+from bot.core.lease import alive as lease_alive
+from bot.core.ports import APPROVAL_BUTTONS, AlreadyOpen, Incoming, Store
 from bot.core.repos import Repo
-from bot.core.workflow import FINISHED, OPEN, WORKING, Attempt, AttemptRecorder, IllegalMove, State, Workflow
+from bot.core.workflow import FINISHED, WORKING, Attempt, AttemptRecorder, IllegalMove, State, Workflow
 from bot.engine.backport import Engine, Plan
-from bot.engine.errors import BackportFailure, Internal
+from bot.engine.errors import BackportFailure, BadInput, Internal
 from bot.engine.ports import Command
 from bot.engine.source import Source
 
 log = logging.getLogger(__name__)
 
 
-def run_attempt(engine: Engine, workflow: Workflow, attempt_id: int, repo: Repo, source: Source, branch: str,
-                target_ref: str | None = None, commands: tuple[Command, ...] | None = None) -> Attempt:
+def run_attempt(engine: Engine, workflow: Workflow, store: Store, attempt_id: int, repo: Repo, source: Source,
+                branch: str, target_ref: str | None = None, commands: tuple[Command, ...] | None = None) -> Attempt:
     """One queued attempt through the engine, every step recorded; blocking (run it in a thread)."""
     display, ref = repo.branch(branch)
     plan = Plan(repo.workspace, source, display, target_ref or ref, repo.main_ref,
                 repo.local_commands if commands is None else commands, repo.fix_labels, label=f"attempt-{attempt_id}")
+    plan = dataclasses.replace(plan, result_name=free_branch(repo, store, plan.result_branch))
     outcome = engine.run(plan, AttemptRecorder(workflow, attempt_id))
     return workflow.finish(attempt_id, outcome)
+
+
+# An attempt in one of these states still needs its result branch as it is.
+_HOLDS_BRANCH = frozenset({State.READY, State.AWAITING_APPROVAL, State.OPENING_PR, State.PR_OPEN})
+
+
+def free_branch(repo: Repo, store: Store, name: str) -> str:
+    """`name`, or `name-2`, `name-3`...: the first branch the bot may write. It never moves a branch
+    it did not create (one with commits someone else wrote, here or on the remote) nor one that an
+    open pull request or a pending result of the bot still uses."""
+    git = repo.workspace.git
+    for n in itertools.count(1):
+        candidate = name if n == 1 else f"{name}-{n}"
+        tips = {tip for ref in (f"refs/heads/{candidate}", f"refs/remotes/origin/{candidate}")
+                if (tip := git.rev(ref)) is not None}
+        mine = store.on_branch(repo.key, candidate)
+        if not tips or (tips <= {a.result_commit for a in mine} and not any(a.state in _HOLDS_BRANCH for a in mine)):
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def discard(repo: Repo, a: Attempt) -> None:
@@ -46,6 +71,9 @@ class Backports(Feature):
         self.ctx, self.progress = ctx, progress
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()  # workers in the middle of an attempt
+        self._reaper: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- life cycle ------------------------------------------------------------------------------------
 
@@ -56,17 +84,66 @@ class Backports(Feature):
                 await asyncio.to_thread(repo.workspace.fetch)
             except Exception:  # a remote that is down must not keep the bot from starting
                 log.exception("could not fetch %s", repo.key)
+        await self._recover()
+        for a in self.ctx.store.in_state(State.REQUESTED, State.QUEUED, State.READY):
+            if a.repo not in self.ctx.repos:
+                continue
+            origin = self.ctx.store.request(a.request_id).origin
+            if origin in ("cli", "batch"):
+                if not lease_alive(self.ctx.store.lease(a.owner or ""), time.time()):
+                    self._settle_stopped(a, origin)
+                continue
+            if a.state == State.REQUESTED:  # stopped between recording and queueing it
+                self.ctx.workflow.queue(a.id)
+            self.queue.put_nowait(a.id)
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.ctx.settings.workers)]
+        self._reaper = asyncio.create_task(self._reap())
+
+    def _settle_stopped(self, a: Attempt, origin: str) -> None:
+        """An attempt of a command-line run or a batch whose process stopped: never published alone."""
+        if origin == "cli" and a.state == State.READY:
+            self.ctx.workflow.keep(a.id)  # the run was killed before it said so
+        elif origin == "cli":
+            self.ctx.workflow.cancel(a.id, "backportbot", "the command-line run stopped before it started")
+        elif origin == "batch":
+            self.ctx.workflow.cancel(a.id, "backportbot", "its batch was interrupted; the item stays in the batch")
+
+    async def _recover(self) -> None:
         for a in await asyncio.to_thread(self.ctx.workflow.recover):
+            await self._tell_interrupted(a)
+
+    async def _tell_interrupted(self, a: Attempt) -> None:
+        try:
             await self.ctx.reply_in_thread(a, f"⚠️ The backport to {a.branch} was interrupted ({a.reason}). React 🔁 "
                                               f"on its message or type `/backport retry {a.source} {a.branch}`.")
-        for a in self.ctx.store.in_state(State.REQUESTED, State.QUEUED, State.READY):
-            if a.repo in self.ctx.repos:
-                if a.state == State.REQUESTED:  # stopped between recording and queueing it
-                    self.ctx.workflow.queue(a.id)
-                self.queue.put_nowait(a.id)
-        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.ctx.settings.workers)]
+        except Exception:
+            log.exception("could not tell the thread of attempt %s that it was interrupted", a.id)
 
-    async def stop(self) -> None:
+    async def _reap(self) -> None:
+        """Attempts of a process on another machine are recovered once its lease expires."""
+        while True:
+            await asyncio.sleep(LEASE_TTL / 2)
+            try:
+                await self._recover()
+            except Exception:
+                log.exception("recovering interrupted attempts")
+
+    async def stop(self, grace: float = 0) -> None:
+        """Take no more work; let running steps finish for `grace` seconds, then interrupt them."""
+        self._closing = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for t in self._workers:
+            if t not in self._busy:
+                t.cancel()
+        if self._busy:
+            await asyncio.wait(list(self._busy), timeout=grace)
+        for a in await asyncio.to_thread(self.ctx.workflow.owned):
+            try:
+                a = self.ctx.workflow.abandon(a, "the bot was stopped while it worked on it")
+            except IllegalMove:
+                continue  # it moved on meanwhile
+            await self._tell_interrupted(a)
         for t in self._workers:
             t.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -96,64 +173,106 @@ class Backports(Feature):
         await self.ctx.chat.post(msg.channel, text, msg.thread)
 
     async def request(self, command: grammar.Backport, msg: Incoming) -> None:
+        """Claim the fix on each branch in the store first (a second request for an open one joins
+        it), then fetch and look the fix up; an unknown fix is answered at once and leaves nothing."""
         self.ctx.require_maintainer(msg, "request backports")
+        store = self.ctx.store
+        if msg.inbox is not None and store.request_of(msg.inbox) is not None:
+            return  # handled again after a restart: the request was stored, its attempts resume by themselves
         repo = self.ctx.repo_for(msg.channel)
-        await asyncio.to_thread(repo.workspace.fetch)
-        branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
-        key = await asyncio.to_thread(repo.source_key, command.ref)
-        failure: BackportFailure | None = None
         try:
-            source: Source | None = await asyncio.to_thread(self.ctx.resolve, repo, key)
-            assert source is not None
+            branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
+        except BadInput:
+            await asyncio.to_thread(repo.workspace.fetch)  # a branch created since the last fetch
+            branches = repo.expand(list(command.branches))
+        key = await asyncio.to_thread(repo.source_key, command.ref)
+        request_id = store.add_request(repo.key, key, branches, msg.user, "chat", msg.channel, inbox=msg.inbox)
+        claimed, joined = self._claim(request_id, repo, key, branches)
+        try:
+            if claimed:
+                await asyncio.to_thread(repo.workspace.fetch)
+                source = await asyncio.to_thread(self.ctx.resolve, repo, key)
+                if source.key != key:  # a commit of a pull request: the fix is named by its number
+                    for branch, attempt in list(claimed.items()):
+                        try:
+                            store.rekey(attempt, source.key)
+                        except AlreadyOpen as e:
+                            store.forget(request_id, [attempt])
+                            del claimed[branch]
+                            joined.append(e.attempt)
+            if not claimed:
+                store.forget(request_id)
+                await self.ctx.chat.post(msg.channel, " ".join(self._joined(a) for a in joined), msg.thread)
+                return
             title = f"{source.key if source.key.startswith('#') else source.key[:10]} {source.title}"
-        except BackportFailure as f:
-            source, failure, title = None, f, command.ref
-        key = source.key if source else key
-        fresh, notes = [], []
-        for branch in branches:
-            current = self.ctx.store.latest(repo.key, key, branch)
-            if current and current.state in OPEN:
-                where = f" ({current.pr_url})" if current.pr_url else ""
-                notes.append(f"{branch}: already {reports.state_words(current.state)}{where}; "
-                             "not starting a second one.")
-            else:
-                fresh.append(branch)
-        if not fresh:
-            await self.ctx.chat.post(msg.channel, f"Backport of {title}: " + " ".join(notes), msg.thread)
-            return
-        root = await self.ctx.chat.post(msg.channel, f"Backport of {title} to {', '.join(fresh)}, "
-                                                     f"requested by {msg.user}.", msg.thread)
+            root = await self.ctx.chat.post(msg.channel, f"Backport of {title} to {', '.join(claimed)}, "
+                                                         f"requested by {msg.user}.", msg.thread)
+        except BaseException:
+            store.forget(request_id)  # nothing started: nothing stays on record
+            raise
         thread = root.thread or root.id
-        request_id = self.ctx.store.add_request(repo.key, key, fresh, msg.user, "chat", msg.channel, thread)
-        request = self.ctx.store.request(request_id)
-        for text in notes:
-            await self.ctx.chat.post(msg.channel, text, thread)
-        for branch in fresh:
-            attempt = self.ctx.store.add_attempt(request_id, repo.key, key, branch)
-            await self.progress.add(attempt, request)
-            if failure is not None:
-                self.ctx.workflow.fail(attempt, failure)
-                continue
+        store.set_thread(request_id, thread)
+        request = store.request(request_id)
+        for a in joined:
+            await self.ctx.chat.post(msg.channel, self._joined(a), thread)
+        for attempt in claimed.values():
             self.ctx.workflow.queue(attempt)
             self.enqueue(attempt)
+            try:
+                await self.progress.add(attempt, request)
+            except Exception:  # the work goes on; its summary and `why` still tell
+                log.exception("could not post the progress message of attempt %s", attempt)
+
+    def _claim(self, request_id: int, repo: Repo, key: str,
+               branches: list[str]) -> tuple[dict[str, int], list[Attempt]]:
+        claimed: dict[str, int] = {}
+        joined: list[Attempt] = []
+        for branch in branches:
+            try:
+                claimed[branch] = self.ctx.store.add_attempt(request_id, repo.key, key, branch)
+            except AlreadyOpen as e:
+                joined.append(e.attempt)
+        return claimed, joined
+
+    def _joined(self, a: Attempt) -> str:
+        request = self.ctx.store.request(a.request_id)
+        if request.origin == "cli":
+            return (f"{a.branch}: a command-line backport of {a.source} is running there right now; "
+                    "ask again when it is done.")
+        where = f": {a.pr_url}" if a.pr_url else " (see its thread)"
+        return (f"{a.branch}: already {reports.state_words(a.state)}, requested by {request.requested_by}{where}; "
+                "this request joins it.")
+
+    def _settled(self, a: Attempt) -> Attempt:
+        """The attempt, interrupted first when the process working on it is gone."""
+        if a.state in WORKING and a.owner != self.ctx.workflow.owner and \
+                not lease_alive(self.ctx.store.lease(a.owner or ""), time.time()):
+            return self.ctx.workflow.abandon(a, "the process working on it is gone")
+        return a
 
     async def retry(self, repo: Repo, key: str, branch: str, user: str) -> str:
         current = self.ctx.store.latest(repo.key, key, branch)
         if current is None:
             return f"Nothing to retry: {key} was never backported to {branch}. Try `/backport {key} to {branch}`."
+        current = await asyncio.to_thread(self._settled, current)
         if current.state not in FINISHED and current.state != State.AWAITING_APPROVAL:
             return f"The backport of {key} to {branch} is still {reports.state_words(current.state)}."
         if current.state == State.AWAITING_APPROVAL:
             self.ctx.workflow.cancel(current.id, user, "retried")
         request = self.ctx.store.request(current.request_id)
-        attempt = self.ctx.store.add_attempt(current.request_id, repo.key, key, branch)
-        await self.progress.add(attempt, request)
+        try:
+            attempt = self.ctx.store.add_attempt(current.request_id, repo.key, current.source, branch)
+        except AlreadyOpen as e:
+            return self._joined(e.attempt)
         self.ctx.workflow.retry(attempt, current.id, user)
         self.enqueue(attempt)
+        await self.progress.add(attempt, request)
         return f"Retrying the backport of {key} to {branch} (see the request's thread)."
 
     async def cancel(self, repo: Repo, key: str, branch: str, user: str) -> str:
         current = self.ctx.store.latest(repo.key, key, branch)
+        if current is not None:
+            current = await asyncio.to_thread(self._settled, current)
         if current is None or current.state in FINISHED or current.state == State.PR_OPEN:
             state = reports.state_words(current.state) if current else "never requested"
             return f"Nothing to cancel for {key} on {branch} ({state})."
@@ -167,8 +286,14 @@ class Backports(Feature):
     # --- the work ------------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._closing:
             attempt_id = await self.queue.get()
+            if self._closing:  # stopping: it stays queued in the store for the next start
+                self.queue.task_done()
+                break
+            self._busy.add(me)
             try:
                 await self._process(attempt_id)
             except Exception as exc:  # never silent: the attempt records what happened
@@ -178,6 +303,7 @@ class Backports(Feature):
                 except IllegalMove:
                     pass  # it had already ended
             finally:
+                self._busy.discard(me)
                 self.queue.task_done()
 
     async def _process(self, attempt_id: int) -> None:
@@ -189,8 +315,8 @@ class Backports(Feature):
             except BackportFailure as f:
                 self.ctx.workflow.fail(attempt_id, f)
                 return
-            a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, attempt_id, repo, source,
-                                    a.branch)
+            a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, self.ctx.store, attempt_id,
+                                        repo, source, a.branch)
         if a.state != State.READY:
             return
         if a.cancel_requested_by:

@@ -11,7 +11,7 @@ from bot.core import grammar, reports
 from bot.core.context import Context
 from bot.core.features import Feature
 from bot.core.features.backports import discard, run_attempt
-from bot.core.ports import BatchItem, CandidateRecord, Incoming, PullRequestDraft
+from bot.core.ports import AlreadyOpen, BatchItem, CandidateRecord, Incoming, PullRequestDraft
 from bot.core.repos import Repo
 from bot.core.workflow import Attempt, State
 from bot.engine.errors import BackportFailure
@@ -68,12 +68,18 @@ class Batches(Feature):
         applied: list[tuple[BatchItem, Attempt]] = []
         skipped: list[tuple[BatchItem, str]] = []
         for item in items:
-            attempt_id = self.ctx.store.add_attempt(request, repo.key, item.key, branch)
+            try:
+                attempt_id = self.ctx.store.add_attempt(request, repo.key, item.key, branch)
+            except AlreadyOpen as e:
+                reason = f"a backport of it to {branch} is already {reports.state_words(e.attempt.state)}"
+                skipped.append((item, reason))
+                await say(channel, f"❌ {item.key} skipped: {reason}", replies)
+                continue
             self.ctx.workflow.queue(attempt_id)
             try:
                 source = await asyncio.to_thread(self.ctx.resolve, repo, item.key)
-                a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, attempt_id, repo, source,
-                                          branch, head)
+                a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, self.ctx.store,
+                                            attempt_id, repo, source, branch, head)
             except BackportFailure as f:
                 a = self.ctx.workflow.fail(attempt_id, f)
             if a.state == State.READY and a.result_commit:

@@ -24,7 +24,7 @@ class CiFollowUp(Feature):
         if any(r.verify == "ci" for r in self.ctx.repos.values()):
             self._poller = asyncio.create_task(self._poll(self.ctx.settings.ci_poll_seconds))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0) -> None:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import openai
 from aiohttp import web
@@ -22,8 +23,7 @@ from adapters.chat import discord as discord_chat
 from adapters.chat import slack as slack_chat
 from adapters.chat.console import Console, ConsoleChat
 from adapters.chat.router import ChatRouter
-from adapters.forge.github import Credentials, GitHubForge
-from adapters.forge.github_webhook import GitHubCommentChat, GitHubWebhook
+from adapters.forge.github import Credentials, GitHubCommentChat, GitHubForge
 from adapters.forge.local import LocalForge
 from adapters.llm.openai import OpenAIModel
 from adapters.sandbox.process import ProcessSandbox
@@ -48,6 +48,9 @@ from bot.engine.source import Source
 from bot.engine.workspace import Workspace
 from bot.secrets import Secrets, value, without_secrets
 
+if TYPE_CHECKING:
+    from adapters.forge import github_webhook
+
 Stop = Callable[[], Awaitable[None]]
 
 
@@ -59,7 +62,7 @@ class App:
     store: SQLiteStore
     lease: Keeper  # this process's lease on the attempts it works on
     console: Console  # always there, for the terminal and as a log
-    webhook: GitHubWebhook | None = None
+    webhook: github_webhook.GitHubWebhook | None = None
     slack: slack_chat.SlackEvents | None = None
     discord: discord_chat.DiscordBot | None = None
     secrets: Secrets = field(default_factory=Secrets)
@@ -210,6 +213,9 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
                                            cfg.chat.slack.maintainer_group)
     webhook_secret = value(secrets.github_webhook_secret)
     if isinstance(forge, GitHubForge) and webhook_secret and cfg is not None:
+        # Imported only here: githubkit's webhook models take seconds to import.
+        from adapters.forge.github_webhook import GitHubWebhook
+
         app.webhook = GitHubWebhook(bot, forge, webhook_secret, {r.github: r.key for r in repos if r.github},
                                     cfg.forge.label_pattern, comments)
     return app
@@ -260,31 +266,40 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
 async def run(cfg: config_mod.Config | None, data_dir: Path, stream: TextIO, out: TextIO, *, serve: bool,
               user: str | None = None, repo_path: str | None = None, main_branch: str | None = None) -> None:
     """`console`: the terminal chat. `serve`: the chat adapters, webhooks and digest schedule the
-    config names, until stopped."""
+    config names, until SIGTERM or SIGINT: then no new work is taken, a running step gets the
+    configured grace period, and what is still running is marked interrupted."""
     app = build_app(cfg, data_dir, out, user=user, repo_path=repo_path, main_branch=main_branch,
                     interactive=stream.isatty())
-    await app.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # as PID 1 in a container, SIGTERM is ignored without this
+        loop.add_signal_handler(sig, stopping.set)
     stops: list[Stop] = []
     try:
         if serve and cfg is not None:
+            # The chats connect first (the notices of the start are posted through them); what they
+            # receive waits in the inbox until the bot has recovered.
             stops = await start_servers(app, cfg, out)
-            if cfg.digest.enabled:
-                schedule = DigestSchedule(app.bot, app.store, [r.name for r in cfg.repos], cfg.digest.cron,
-                                          cfg.digest.timezone, cfg.digest.channel)
-                await schedule.start()
+        await app.start()
+        if serve and cfg is not None and cfg.digest.enabled:
+            schedule = DigestSchedule(app.bot, app.store, [r.name for r in cfg.repos], cfg.digest.cron,
+                                      cfg.digest.timezone, cfg.digest.channel)
+            await schedule.start()
 
-                async def stop_schedule() -> None:
-                    schedule.stop()
+            async def stop_schedule() -> None:
+                schedule.stop()
 
-                stops.append(stop_schedule)
+            stops.append(stop_schedule)
         if cfg is None or "console" in cfg.chat.adapters or not serve:
-            await app.console.run(stream)
+            await app.console.run(stream, stopping)
         if stops:
-            await asyncio.Event().wait()  # serve until the process is stopped
+            await stopping.wait()  # serve until the process is stopped
     finally:
         for stop in stops:
             await stop()
-        await app.stop()
+        await app.stop(cfg.bot.stop_grace_seconds if cfg is not None else 0)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 @dataclass

@@ -89,6 +89,9 @@ class BotSpec(Strict):
     maintainers: list[str] = Field(default=[], description="chat user ids whose approvals count")
     workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
     ci_poll_seconds: int = Field(default=60, ge=1, description="how often to look at CI checks (webhooks come first)")
+    stop_grace_seconds: float = Field(
+        default=8, ge=0, le=300, description="on SIGTERM, how long a running step may take to finish before it is "
+                                             "marked interrupted (docker stop waits 10 s)")
 
 
 class ConsoleSpec(Strict):

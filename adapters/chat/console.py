@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from typing import TextIO
 
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction
@@ -99,16 +100,44 @@ class Console:
             await self.bot.idle()
         return True
 
-    async def run(self, stream: TextIO) -> None:
+    async def run(self, stream: TextIO, stopping: asyncio.Event | None = None) -> None:
+        """Lines from `stream` until its end, `quit`, or `stopping` (a signal: work is not waited for)."""
         if stream.isatty():
             self.chat.out.write(CONSOLE_HELP + "\n")
+        lines = _lines(stream)
+        stopped = asyncio.ensure_future((stopping or asyncio.Event()).wait())
+        try:
+            while True:
+                if stream.isatty():
+                    self.chat.out.write(f"{self.user}> ")
+                    self.chat.out.flush()
+                text = asyncio.ensure_future(lines.get())
+                await asyncio.wait([text, stopped], return_when=asyncio.FIRST_COMPLETED)
+                if stopped.done():
+                    text.cancel()
+                    return
+                if not text.result() or not await self.line(text.result()):
+                    break
+            await self.bot.idle()
+        finally:
+            stopped.cancel()
+
+
+def _lines(stream: TextIO) -> asyncio.Queue[str]:
+    """The stream's lines, read by a daemon thread (a blocked read never keeps the process from
+    exiting); an empty string marks the end."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
         while True:
-            if stream.isatty():
-                self.chat.out.write(f"{self.user}> ")
-                self.chat.out.flush()
-            text = await asyncio.to_thread(stream.readline)
+            text = stream.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, text)
+            except RuntimeError:  # the loop is closed: the process is exiting
+                return
             if not text:
-                break
-            if not await self.line(text):
-                break
-        await self.bot.idle()
+                return
+
+    threading.Thread(target=read, name="console", daemon=True).start()
+    return queue

@@ -5,6 +5,7 @@ as GitHub asks of integrations."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import threading
@@ -20,7 +21,7 @@ from githubkit.exception import RequestFailed
 from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
 from githubkit.throttling import BaseThrottler
 
-from bot.core.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
+from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo
 from bot.core.repos import Repo
 from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
@@ -223,3 +224,29 @@ class GitHubForge:
                            (data.get("head") or {}).get("ref", ""), (data.get("base") or {}).get("ref", ""),
                            "merged" if data.get("merged") else data.get("state", "open"),
                            tuple(label["name"] for label in data.get("labels", [])))
+
+
+class GitHubCommentChat:
+    """The Chat port on a pull request's comments: post = comment, update = edit the comment."""
+
+    def __init__(self, forge: GitHubForge, repos: dict[str, Repo]) -> None:
+        self.forge = forge
+        self.repos = repos  # github slug -> Repo
+
+    def _target(self, channel: str) -> tuple[Repo, int]:
+        slug, _, number = channel.removeprefix("github:").partition("#")
+        return self.repos[slug], int(number)
+
+    async def post(self, channel: str, text: str, thread: str | None = None,
+                   buttons: tuple[str, ...] = ()) -> MessageRef:
+        repo, number = self._target(channel)
+        comment_id = await asyncio.to_thread(self.forge.comment, repo, number, text)
+        return MessageRef(channel, str(comment_id), thread)
+
+    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                     reply: str | None = None) -> None:
+        await self.post(channel, f"@{user} {text}", thread)
+
+    async def update(self, message: MessageRef, text: str) -> None:
+        repo, _ = self._target(message.channel)
+        await asyncio.to_thread(self.forge.edit_comment, repo, int(message.id), text)

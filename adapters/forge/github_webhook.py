@@ -29,9 +29,8 @@ from githubkit_schemas.latest.models import (
 from githubkit_schemas.latest.webhooks import WebhookEvent
 from pydantic import ValidationError
 
-from adapters.forge.github import GitHubForge
-from bot.core.ports import Bot, ChecksChanged, Delivery, Incoming, Merged, MessageRef, PullRequestClosed
-from bot.core.repos import Repo
+from adapters.forge.github import GitHubCommentChat, GitHubForge
+from bot.core.ports import Bot, ChecksChanged, Delivery, Incoming, Merged, PullRequestClosed
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +50,6 @@ def valid(secret: str, body: bytes, header: str | None) -> bool:
 
 def label_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(pattern).replace(re.escape("{branch}"), "(?P<branch>.+)") + "$")
-
-
-class GitHubCommentChat:
-    """The Chat port on a pull request's comments: post = comment, update = edit the comment."""
-
-    def __init__(self, forge: GitHubForge, repos: dict[str, Repo]) -> None:
-        self.forge = forge
-        self.repos = repos  # github slug -> Repo
-
-    def _target(self, channel: str) -> tuple[Repo, int]:
-        slug, _, number = channel.removeprefix("github:").partition("#")
-        return self.repos[slug], int(number)
-
-    async def post(self, channel: str, text: str, thread: str | None = None,
-                   buttons: tuple[str, ...] = ()) -> MessageRef:
-        repo, number = self._target(channel)
-        comment_id = await asyncio.to_thread(self.forge.comment, repo, number, text)
-        return MessageRef(channel, str(comment_id), thread)
-
-    async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
-                     reply: str | None = None) -> None:
-        await self.post(channel, f"@{user} {text}", thread)
-
-    async def update(self, message: MessageRef, text: str) -> None:
-        repo, _ = self._target(message.channel)
-        await asyncio.to_thread(self.forge.edit_comment, repo, int(message.id), text)
 
 
 class GitHubWebhook:

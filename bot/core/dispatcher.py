@@ -74,6 +74,7 @@ class Dispatcher:
         replayed = self.inbox.replay()
         if replayed:
             log.info("handling %d deliveries a previous run had not finished", replayed)
+        self.inbox.open()
 
     async def stop(self, grace: float = 0) -> None:
         """Take no more work; running steps get `grace` seconds, then are marked interrupted.

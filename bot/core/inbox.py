@@ -45,8 +45,13 @@ def decode(entry_id: int, kind: str, payload: dict[str, Any], reply: str | None)
 
 class Inbox:
     def __init__(self, store: Store, handler: Handler) -> None:
+        """Made inside the event loop that will handle the entries."""
         self.store, self.handler = store, handler
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open = asyncio.Event()  # set once the bot has recovered: entries wait for it
+
+    def open(self) -> None:
+        self._open.set()
 
     async def deliver(self, source: str, key: str | None, delivery: Delivery) -> bool:
         kind, payload, reply = encode(delivery)
@@ -69,6 +74,7 @@ class Inbox:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, entry: int, delivery: Delivery) -> None:
+        await self._open.wait()  # adapters may store before the bot finished starting
         try:
             await self.handler(delivery)  # answers its own failures; see Dispatcher
         except Exception:

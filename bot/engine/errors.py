@@ -45,6 +45,13 @@ class NotFound(BackportFailure):
     default_stage = Stage.RESOLVE_SOURCE
 
 
+class FetchFailed(BackportFailure):
+    """The repository's remote could not be fetched: nothing was started."""
+
+    kind = "fetch"
+    default_stage = Stage.RESOLVE_SOURCE
+
+
 class NotMerged(BackportFailure):
     kind = "not_merged"
     default_stage = Stage.POLICY

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.engine.git import Git, GitError
+from bot.engine.errors import FetchFailed
+from bot.engine.git import Git, GitError, brief
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -105,7 +106,11 @@ class Workspace:
     def fetch(self) -> None:
         if self.remote_url:
             with self.lock():
-                self.git.run("fetch", "--quiet", "--prune", "origin")
+                try:
+                    self.git.run("fetch", "--quiet", "--prune", "origin")
+                except GitError as e:
+                    raise FetchFailed(f"I could not fetch {self.key} from its remote ({brief(e.stderr)}). "
+                                      "Nothing was started; trying again later may work.") from None
 
     # --- worktrees -----------------------------------------------------------------------------
 

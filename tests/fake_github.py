@@ -39,6 +39,7 @@ class FakeGitHub:
     check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head branch -> runs
     graphql: list[dict[str, Any]] = field(default_factory=list)
     tokens_issued: int = 0
+    valid_tokens: set[str] | None = None  # None: any token; else others get 401 Bad credentials
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -52,6 +53,10 @@ class FakeGitHub:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.calls.append(Call(method, path, query, body, headers))
+            token = headers.get("authorization", "").split(" ")[-1]
+            if self.valid_tokens is not None and token not in self.valid_tokens:
+                return 401, {}, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest",
+                                 "status": "401"}
             return self._answer(method, path, query, body)
 
     # --- state helpers ---------------------------------------------------------------------------
@@ -127,6 +132,12 @@ class FakeGitHub:
             return 200, {}, [p for p in self.pulls.values() if p["state"] == "open"
                              and (wanted is None or p["head"]["ref"] == wanted)]
         if rest == "/pulls" and method == "POST":
+            head = body["head"].split(":")[-1]
+            if any(p["state"] == "open" and p["head"]["ref"] == head for p in self.pulls.values()):
+                return 422, {}, {"message": "Validation Failed", "status": "422",
+                                 "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+                                 "errors": [{"resource": "PullRequest", "code": "custom",
+                                             "message": f"A pull request already exists for {self.owner}:{head}."}]}
             number = self.next_number
             self.next_number += 1
             self.pulls[number] = self._pull(number, body["title"], body["base"], body["head"].split(":")[-1], [],

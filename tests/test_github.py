@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.store.sqlite import SQLiteStore as Store
 from tests import scenarios
 from tests.fake_github import FakeGitHub
 from tests.gitrepo import GitRepo, published
@@ -143,3 +144,33 @@ def test_missing_credentials_are_named(tmp_path, monkeypatch):
 
     with pytest.raises(BadInput, match="GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"):
         Credentials("http://127.0.0.1:9")
+
+
+def test_bad_credentials_are_answered_by_name_and_start_nothing(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug"])
+    github.valid_tokens = {"ghs_the_right_one"}
+    out = converse(cfg, data_dir, ["/backport 12 to rel", "/backport 12 to rel"])
+    answer = "GitHub refused the bot's credentials (401: Bad credentials); a maintainer must fix GITHUB_TOKEN"
+    assert out.count(answer) == 2 and "Trying again will not help until this is fixed." in out
+    assert "Backport of" not in out and "ghs_testtoken123" not in out  # no thread, no secret
+    assert Store(data_dir / "backportbot.db").all_attempts() == []
+
+
+def test_a_pull_request_that_already_exists_for_the_branch_is_reused(tmp_path, data_dir, github):
+    """GitHub refuses a second PR from one head (422 "A pull request already exists"), e.g. when
+    someone opened it between the bot's lookup and its own; the bot takes that one rather than failing."""
+    from adapters.forge.github import Credentials, GitHubForge
+    from bot.app import repo_from_spec
+    from bot.config import load
+    from bot.core.ports import PullRequestDraft
+
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    repo = repo_from_spec(load(cfg).repos[0], data_dir)
+    repo.workspace.fetch()
+    repo.workspace.update_branch("backport/12-to-rel", work.head("rel"))
+    github.pulls[7] = github._pull(7, "Someone's backport", "rel", "backport/12-to-rel", [], "octo")
+    forge = GitHubForge(Credentials(github.url, "ghs_testtoken123"))
+    draft = PullRequestDraft("[Backport rel] Fix", "body", "backport/12-to-rel", "rel", ("backport",), "#12")
+    pr = forge.open_pull_request(repo, draft)
+    assert pr.number == 7 and github.created_pulls() == []

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
-from githubkit.exception import RequestFailed
+from githubkit.exception import AuthCredentialError, AuthExpiredError, RequestError, RequestFailed
 from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
 from githubkit.throttling import BaseThrottler
 
-from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo
+from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo, Unavailable
 from bot.core.repos import Repo
 from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
@@ -85,6 +85,31 @@ class Credentials:
             return self._token
 
 
+def _message(e: RequestFailed) -> str:
+    """GitHub's own words for a failure: its `message` and the first error's."""
+    try:
+        data = e.response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    errors = [x.get("message", "") for x in data.get("errors", []) if isinstance(x, dict)]
+    return "; ".join(m for m in [str(data.get("message", "")), *errors] if m)
+
+
+def _failure(status: int, message: str, url: str) -> str:
+    said = f": {message}" if message else ""
+    if status == 401:
+        return (f"GitHub refused the bot's credentials ({status}{said}); a maintainer must fix GITHUB_TOKEN or the "
+                "GitHub App's key.")
+    if status in (403, 404):
+        return (f"GitHub answered {status}{said} to {url}; the bot may lack access or a permission there, or the "
+                "repository is named wrong in the config.")
+    if status == 429 or status >= 500:
+        return f"GitHub is unavailable right now ({status}{said})."
+    return f"GitHub refused the request ({status}{said})."
+
+
 class GitHubForge:
     def __init__(self, credentials: Credentials, comment_on_source_prs: bool = True) -> None:
         self.credentials = credentials
@@ -98,8 +123,19 @@ class GitHubForge:
     def _gh(self) -> GitHub[Any]:
         return self._gh_client
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self._gh().request(method, url, **kwargs)
+    def _call(self, method: str, url: str, *, expect: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """One API call. GitHub's failures become the core's Unavailable, in words; a status in
+        `expect` is the caller's to handle (RequestFailed)."""
+        try:
+            response = self._gh().request(method, url, **kwargs)
+        except RequestFailed as e:
+            status = e.response.status_code
+            if status in expect:
+                raise
+            raise Unavailable(_failure(status, _message(e), url), retry=status >= 500 or status == 429) from None
+        except (RequestError, AuthCredentialError, AuthExpiredError) as e:
+            raise Unavailable(f"GitHub could not be reached or refused the bot's credentials ({type(e).__name__}).",
+                              retry=isinstance(e, RequestError)) from None
         return response.json() if response.content else None
 
     @staticmethod
@@ -117,11 +153,9 @@ class GitHubForge:
         number = int(key[1:])
         slug = self._slug(repo)
         try:
-            pr = self._call("GET", f"/repos/{slug}/pulls/{number}")
-        except RequestFailed as e:
-            if e.response.status_code == 404:
-                raise NotFound(f"{slug} has no pull request #{number}") from None
-            raise
+            pr = self._call("GET", f"/repos/{slug}/pulls/{number}", expect=(404,))
+        except RequestFailed:
+            raise NotFound(f"{slug} has no pull request #{number}") from None
         if not pr.get("merged"):
             state = "closed without merging" if pr.get("state") == "closed" else "not merged yet"
             raise NotMerged(f"pull request #{number} is {state}")
@@ -162,15 +196,21 @@ class GitHubForge:
         self._push(repo, draft.head)
         owner = (repo.push_repo or slug).split("/")[0]
         head = draft.head if owner == slug.split("/")[0] else f"{owner}:{draft.head}"
-        pr = self._call("POST", f"/repos/{slug}/pulls",
-                        json={"title": draft.title, "body": draft.body, "head": head, "base": draft.base,
-                              "draft": draft.draft})
+        try:
+            pr = self._call("POST", f"/repos/{slug}/pulls", expect=(422,),
+                            json={"title": draft.title, "body": draft.body, "head": head, "base": draft.base,
+                                  "draft": draft.draft})
+        except RequestFailed as e:
+            existing = self.find_open(repo, draft.head) if "already exists" in _message(e) else None
+            if existing is None:
+                raise Unavailable(_failure(422, _message(e), f"/repos/{slug}/pulls"), retry=False) from None
+            return existing  # one pull request per head branch: GitHub's own says so
         number = pr["number"]
         self._call("POST", f"/repos/{slug}/issues/{number}/labels", json={"labels": list(draft.labels)})
         reviewers = [r for r in draft.reviewers if r]
         if reviewers:
             try:
-                self._call("POST", f"/repos/{slug}/pulls/{number}/requested_reviewers",
+                self._call("POST", f"/repos/{slug}/pulls/{number}/requested_reviewers", expect=(422,),
                            json={"reviewers": reviewers})
             except RequestFailed:
                 pass  # the author may not be a collaborator any more: the PR still stands
@@ -199,7 +239,7 @@ class GitHubForge:
 
     def can_write(self, slug: str, user: str) -> bool:
         try:
-            data = self._call("GET", f"/repos/{slug}/collaborators/{user}/permission")
+            data = self._call("GET", f"/repos/{slug}/collaborators/{user}/permission", expect=(403, 404))
         except RequestFailed:
             return False
         return data.get("permission") in WRITE_PERMISSIONS

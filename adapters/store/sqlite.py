@@ -504,7 +504,11 @@ class SQLiteStore:
 
     def add_local_pr(self, repo: str, title: str, body: str, labels: list[str], head: str, base: str, source: str,
                      reviewers: list[str]) -> LocalPullRequest:
+        """A new pull request; the open one for `head` when there is one (as GitHub answers)."""
         with self.lock:
+            existing = self.local_prs(repo, head)
+            if existing:
+                return existing[0]
             table = self._t("local_prs").insert(
                 {"repo": repo, "title": title, "body": body, "labels": json.dumps(labels), "head": head,
                  "base": base, "state": "open", "source": source, "reviewers": json.dumps(reviewers),

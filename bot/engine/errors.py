@@ -82,6 +82,13 @@ class PushFailed(BackportFailure):
     default_stage = Stage.PUSH
 
 
+class ServiceFailed(BackportFailure):
+    """An outside service (the forge) failed; the reason says which and whether to try again."""
+
+    kind = "service"
+    default_stage = Stage.OPENING_PR
+
+
 class Internal(BackportFailure):
     kind = "internal"
     default_stage = Stage.INTERNAL

@@ -17,11 +17,11 @@ from bot.core.features import Feature
 from bot.core.features.progress import Progress
 from bot.core.lease import TTL as LEASE_TTL
 from bot.core.lease import alive as lease_alive
-from bot.core.ports import APPROVAL_BUTTONS, AlreadyOpen, Incoming, Store
+from bot.core.ports import APPROVAL_BUTTONS, AlreadyOpen, Incoming, Store, Unavailable
 from bot.core.repos import Repo
 from bot.core.workflow import FINISHED, WORKING, Attempt, AttemptRecorder, IllegalMove, State, Workflow
 from bot.engine.backport import Engine, Plan
-from bot.engine.errors import BackportFailure, BadInput, Internal
+from bot.engine.errors import BackportFailure, BadInput, Internal, ServiceFailed, Stage
 from bot.engine.ports import Command
 from bot.engine.source import Source
 
@@ -315,6 +315,9 @@ class Backports(Feature):
             except BackportFailure as f:
                 self.ctx.workflow.fail(attempt_id, f)
                 return
+            except Unavailable as e:
+                self.ctx.workflow.fail(attempt_id, ServiceFailed(str(e), stage=Stage.RESOLVE_SOURCE))
+                return
             a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, self.ctx.store, attempt_id,
                                         repo, source, a.branch)
         if a.state != State.READY:
@@ -350,6 +353,9 @@ class Backports(Feature):
                 pr = existing
         except BackportFailure as f:
             self.ctx.workflow.fail(a.id, f)
+            return
+        except Unavailable as e:
+            self.ctx.workflow.fail(a.id, ServiceFailed(str(e)))
             return
         self.ctx.workflow.pr_opened(a.id, pr.number, pr.url, "waiting" if repo.verify == "ci" else None,
                                     reused=existing is not None)

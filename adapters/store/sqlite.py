@@ -174,7 +174,7 @@ def _attempt(row: dict[str, Any]) -> Attempt:
 
 def _request(row: dict[str, Any]) -> Request:
     return Request(row["id"], row["repo"], row["source"], json.loads(row["branches"] or "[]"), row["requested_by"],
-                   row["origin"], row["channel"], row["thread"], row["summary"], row["created_at"])
+                   row["origin"], row["channel"], row["thread"], row["summary"], row["created_at"], row["inbox"])
 
 
 def _hunk(row: dict[str, Any]) -> HunkRecord:

@@ -227,6 +227,7 @@ class Request:
     thread: str | None
     summary: str | None
     created_at: float
+    inbox: int | None = None  # the inbox entry that asked for it (chat and forge requests)
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,15 @@ class Backports(Feature):
         for a in self.ctx.store.in_state(State.REQUESTED, State.QUEUED, State.READY):
             if a.repo not in self.ctx.repos:
                 continue
-            origin = self.ctx.store.request(a.request_id).origin
-            if origin in ("cli", "batch"):
+            request = self.ctx.store.request(a.request_id)
+            if request.origin in ("cli", "batch"):
                 if not lease_alive(self.ctx.store.lease(a.owner or ""), time.time()):
-                    self._settle_stopped(a, origin)
+                    self._settle_stopped(a, request.origin)
                 continue
-            if a.state == State.REQUESTED:  # stopped between recording and queueing it
+            if a.state == State.REQUESTED:  # stopped between claiming it and queueing it
+                if request.inbox is not None:
+                    self.ctx.store.forget(request.id, [a.id])  # its inbox entry makes the request again
+                    continue
                 self.ctx.workflow.queue(a.id)
             self.queue.put_nowait(a.id)
         self._workers = [asyncio.create_task(self._worker()) for _ in range(self.ctx.settings.workers)]
@@ -213,10 +216,11 @@ class Backports(Feature):
         thread = root.thread or root.id
         store.set_thread(request_id, thread)
         request = store.request(request_id)
+        for attempt in claimed.values():  # all queued at once: a restart finds them all or none
+            self.ctx.workflow.queue(attempt)
         for a in joined:
             await self.ctx.chat.post(msg.channel, self._joined(a), thread)
         for attempt in claimed.values():
-            self.ctx.workflow.queue(attempt)
             self.enqueue(attempt)
             try:
                 await self.progress.add(attempt, request)

@@ -44,37 +44,42 @@ def decode(entry_id: int, kind: str, payload: dict[str, Any], reply: str | None)
 
 
 class Inbox:
-    def __init__(self, store: Store, handler: Handler) -> None:
-        """Made inside the event loop that will handle the entries."""
-        self.store, self.handler = store, handler
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._open = asyncio.Event()  # set once the bot has recovered: entries wait for it
+    """Deliveries are handled by a few tasks in the order they came: a burst of them never starts
+    a burst of git work that would slow the acknowledgement of the next ones."""
+
+    def __init__(self, store: Store, handler: Handler, workers: int = 6) -> None:
+        self.store, self.handler, self.workers = store, handler, workers
+        self.queue: asyncio.Queue[tuple[int, Delivery]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
 
     def open(self) -> None:
-        self._open.set()
+        """Start handling, once the bot has recovered (adapters may store entries before)."""
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self.workers)]
 
     async def deliver(self, source: str, key: str | None, delivery: Delivery) -> bool:
         kind, payload, reply = encode(delivery)
         entry = await asyncio.to_thread(self.store.accept, source, key, kind, payload, reply)
         if entry is None:
             return False
-        self._start(entry, decode(entry, kind, payload, reply))
+        self.queue.put_nowait((entry, decode(entry, kind, payload, reply)))
         return True
 
     def replay(self) -> int:
         """Handle again what a previous process stored and did not finish."""
         pending = self.store.pending()
         for entry, _source, kind, payload, reply in pending:
-            self._start(entry, decode(entry, kind, payload, reply))
+            self.queue.put_nowait((entry, decode(entry, kind, payload, reply)))
         return len(pending)
 
-    def _start(self, entry: int, delivery: Delivery) -> None:
-        task = asyncio.get_running_loop().create_task(self._handle(entry, delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _work(self) -> None:
+        while True:
+            entry, delivery = await self.queue.get()
+            try:
+                await self._handle(entry, delivery)
+            finally:
+                self.queue.task_done()
 
     async def _handle(self, entry: int, delivery: Delivery) -> None:
-        await self._open.wait()  # adapters may store before the bot finished starting
         try:
             await self.handler(delivery)  # answers its own failures; see Dispatcher
         except Exception:
@@ -86,10 +91,10 @@ class Inbox:
 
     async def stop(self) -> None:
         """Stop handling; what was not finished stays pending for the next start."""
-        for task in list(self._tasks):
+        for task in self._workers:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._workers:
+            await self.queue.join()

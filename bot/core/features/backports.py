@@ -183,14 +183,12 @@ class Backports(Feature):
         if msg.inbox is not None and store.request_of(msg.inbox) is not None:
             return  # handled again after a restart: the request was stored, its attempts resume by themselves
         repo = self.ctx.repo_for(msg.channel)
+        # Local git and the store only (no network), in a thread: the event loop keeps acknowledging.
         try:
-            branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
+            key, request_id, claimed, joined = await asyncio.to_thread(self._claim, repo, command, msg)
         except BadInput:
             await asyncio.to_thread(repo.workspace.fetch)  # a branch created since the last fetch
-            branches = repo.expand(list(command.branches))
-        key = await asyncio.to_thread(repo.source_key, command.ref)
-        request_id = store.add_request(repo.key, key, branches, msg.user, "chat", msg.channel, inbox=msg.inbox)
-        claimed, joined = self._claim(request_id, repo, key, branches)
+            key, request_id, claimed, joined = await asyncio.to_thread(self._claim, repo, command, msg)
         try:
             if claimed:
                 await asyncio.to_thread(repo.workspace.fetch)
@@ -227,8 +225,14 @@ class Backports(Feature):
             except Exception:  # the work goes on; its summary and `why` still tell
                 log.exception("could not post the progress message of attempt %s", attempt)
 
-    def _claim(self, request_id: int, repo: Repo, key: str,
-               branches: list[str]) -> tuple[dict[str, int], list[Attempt]]:
+    def _claim(self, repo: Repo, command: grammar.Backport,
+               msg: Incoming) -> tuple[str, int, dict[str, int], list[Attempt]]:
+        """Record the request and claim one attempt per branch; a branch whose fix has an open
+        attempt joins it. Returns (the fix's key, the request, claimed attempts, joined ones)."""
+        branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
+        key = repo.source_key(command.ref)
+        request_id = self.ctx.store.add_request(repo.key, key, branches, msg.user, "chat", msg.channel,
+                                                inbox=msg.inbox)
         claimed: dict[str, int] = {}
         joined: list[Attempt] = []
         for branch in branches:
@@ -236,7 +240,7 @@ class Backports(Feature):
                 claimed[branch] = self.ctx.store.add_attempt(request_id, repo.key, key, branch)
             except AlreadyOpen as e:
                 joined.append(e.attempt)
-        return claimed, joined
+        return key, request_id, claimed, joined
 
     def _joined(self, a: Attempt) -> str:
         request = self.ctx.store.request(a.request_id)

@@ -295,9 +295,11 @@ async def run(cfg: config_mod.Config | None, data_dir: Path, stream: TextIO, out
         if stops:
             await stopping.wait()  # serve until the process is stopped
     finally:
+        # The bot first, while the chats can still carry its notices; what arrives meanwhile is
+        # stored in the inbox for the next start.
+        await app.stop(cfg.bot.stop_grace_seconds if cfg is not None else 0)
         for stop in stops:
             await stop()
-        await app.stop(cfg.bot.stop_grace_seconds if cfg is not None else 0)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

@@ -123,7 +123,9 @@ class Keeper:
                 pass
 
     def end(self) -> None:
+        if self._thread is None:
+            return  # never taken
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)
+        self._thread = None
         self.store.end_lease(self.lease.id, time.time())

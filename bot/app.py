@@ -26,6 +26,8 @@ from adapters.chat.router import ChatRouter
 from adapters.forge.github import Credentials, GitHubCommentChat, GitHubForge
 from adapters.forge.local import LocalForge
 from adapters.llm.openai import OpenAIModel
+from adapters.sandbox import bubblewrap
+from adapters.sandbox.bubblewrap import Bubblewrap
 from adapters.sandbox.process import ProcessSandbox
 from adapters.schedule.cron import DigestSchedule
 from adapters.store.sqlite import SQLiteStore
@@ -133,9 +135,28 @@ def openai_model(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
     return OpenAIModel(client, model, timeout)
 
 
-def make_engine(cfg: config_mod.Config | None, llm: LLM | None = None) -> Engine:
+def make_sandbox(cfg: config_mod.Config | None, data_dir: Path) -> ProcessSandbox:
+    """Build and test commands in bubblewrap, unless the config explicitly turns isolation off."""
+    if cfg is not None and cfg.bot.isolation == "none":
+        return ProcessSandbox(without_secrets())
+    return ProcessSandbox(without_secrets(), Bubblewrap(data_dir, cfg.bot.verify_network if cfg else False))
+
+
+def isolation_line(cfg: config_mod.Config | None) -> str:
+    """What `check-config` and `serve` say about where a fix's code runs."""
+    if cfg is not None and cfg.bot.isolation == "none":
+        return ("isolation: none — build and test commands run as the bot's children and can read its files "
+                "and environment; every PR they verify says so")
+    found = bubblewrap.available()
+    if found is None:
+        return ("isolation: bubblewrap, NOT INSTALLED — build and test commands will fail until it is "
+                "(apt install bubblewrap), or [bot] isolation = \"none\" is set")
+    return f"isolation: bubblewrap ({found})"
+
+
+def make_engine(cfg: config_mod.Config | None, data_dir: Path, llm: LLM | None = None) -> Engine:
     """The engine, with the model rung when the config turns it on."""
-    sandbox = ProcessSandbox(without_secrets())
+    sandbox = make_sandbox(cfg, data_dir)
     if cfg is None or llm is None:
         return Engine(sandbox=sandbox)
     return Engine(llm, sandbox, cfg.llm.max_calls, cfg.llm.max_tokens)
@@ -181,7 +202,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         if not token:
             raise BadInput("Discord needs DISCORD_TOKEN in the environment")
         discord_client = discord_chat.make_client()
-        team_chat, mirror = discord_chat.DiscordChat(discord_client.http), None
+        team_chat, mirror = discord_chat.DiscordChat(discord_client.http, store), None
     if "slack" in adapters:
         assert cfg is not None
         token = value(secrets.slack_bot_token)
@@ -197,8 +218,8 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         owners["github:"] = comments
     router = ChatRouter(team_chat or console_chat, owners, mirror=mirror)
     llm = make_llm(cfg, secrets)
-    ctx = Context({r.key: r for r in repos}, store, Workflow(store, lease.id), make_engine(cfg, llm), router, forge,
-                  settings, llm)
+    ctx = Context({r.key: r for r in repos}, store, Workflow(store, lease.id), make_engine(cfg, data_dir, llm), router,
+                  forge, settings, llm)
     bot = Dispatcher(ctx)
     app = App(bot, store, lease, Console(bot, console_chat, user, wait_each_line=not interactive), secrets=secrets)
     if discord_client is not None:
@@ -224,6 +245,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
 async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[Stop]:
     """The webhook server (GitHub, Slack's HTTP mode) and Slack's Socket Mode; returns their stops."""
     stops: list[Stop] = []
+    out.write(isolation_line(cfg) + "\n")
     routes = list(app.webhook.routes()) if app.webhook is not None else []
     if app.slack is not None:
         slack = app.slack.app
@@ -321,7 +343,7 @@ class Shell:
         lease = Keeper(store)
         workflow = Workflow(store, lease.id)
         workflow.recover()  # any start of the bot cleans up after one that was killed
-        return cls(store, lease, workflow, make_engine(cfg, make_llm(cfg, Secrets())),
+        return cls(store, lease, workflow, make_engine(cfg, data_dir, make_llm(cfg, Secrets())),
                    cli_repo(cfg, data_dir, repo, main))
 
     def source(self, ref: str) -> Source:
@@ -371,4 +393,4 @@ def evaluate(args: argparse.Namespace) -> int:
     llm = openai_model(args.model, 120, Secrets()) if args.llm else None
     verify = tuple(Command(f"verify {n + 1}", cmd, args.verify_timeout) for n, cmd in enumerate(args.verify))
     return evaluate_mod.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
-                            llm=llm, verify=verify, sandbox=ProcessSandbox(without_secrets()))
+                            llm=llm, verify=verify, sandbox=make_sandbox(None, config_mod.data_dir(None)))

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             return app_mod.evaluate(args)
         if args.command == "check-config":
-            config_mod.load(args.file)
+            checked = config_mod.load(args.file)
             print(f"{args.file}: ok")
+            print(app_mod.isolation_line(checked))
             return EXIT_OK
         cfg = config_mod.load(args.config) if args.config else None
         data_dir = config_mod.data_dir(args.data_dir, cfg)

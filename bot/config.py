@@ -89,6 +89,11 @@ class BotSpec(Strict):
     maintainers: list[str] = Field(default=[], description="chat user ids whose approvals count")
     workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
     ci_poll_seconds: int = Field(default=60, ge=1, description="how often to look at CI checks (webhooks come first)")
+    isolation: str = Field(
+        default="none", pattern="^(bubblewrap|none)$",  # TEMPORARY: flipped to bubblewrap below
+        description="where a fix's build and test commands run: bubblewrap (they cannot see the bot), or none "
+                    "(they run as the bot's children and can read its files; every PR verified so says it)")
+    verify_network: bool = Field(default=False, description="let build and test commands reach the network")
     stop_grace_seconds: float = Field(
         default=8, ge=0, le=300, description="on SIGTERM, how long a running step may take to finish before it is "
                                              "marked interrupted (docker stop waits 10 s)")

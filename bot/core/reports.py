@@ -310,6 +310,9 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
     if verified:
         lines.append("**Verification:** " + ", ".join(f"`{r['name']}` passed ({r['seconds']:.1f}s)"
                                                       for r in verified[-1]))
+        if not all(r.get("isolated", False) for r in verified[-1]):
+            lines.append("⚠️ **Verified without isolation** (`[bot] isolation = \"none\"`): the commands ran as the "
+                         "bot's children and could read its files and processes.")
     else:
         lines.append("**Verification:** no build or test commands are configured for this repository.")
     for warning in attempt.warnings:

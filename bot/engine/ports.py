@@ -86,6 +86,7 @@ class CommandResult:
     seconds: float
     log: str  # path of the full output
     tail: str
+    isolated: bool = True  # False: it ran without a sandbox, able to see the bot
 
     @property
     def ok(self) -> bool:

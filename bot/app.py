@@ -48,7 +48,7 @@ from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.ports import Command
 from bot.engine.source import Source
 from bot.engine.workspace import Workspace
-from bot.secrets import Secrets, value, without_secrets
+from bot.secrets import Redactor, Secrets, value, without_secrets
 
 if TYPE_CHECKING:
     from adapters.forge import github_webhook
@@ -176,7 +176,8 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
               secrets: Secrets | None = None) -> App:
     """The core and the adapters the config names (by default: console chat, local forge)."""
     secrets = secrets or Secrets()
-    store = SQLiteStore(data_dir / "backportbot.db")
+    redact = Redactor(secrets)
+    store = SQLiteStore(data_dir / "backportbot.db", redact)
     lease = Keeper(store)  # taken by App.start
     if cfg is not None:
         repos = [repo_from_spec(spec, data_dir) for spec in cfg.repos]
@@ -216,7 +217,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
     if isinstance(forge, GitHubForge):  # a PR's comments are a channel too: github:owner/name#N
         comments = GitHubCommentChat(forge, {r.github: r for r in repos if r.github})
         owners["github:"] = comments
-    router = ChatRouter(team_chat or console_chat, owners, mirror=mirror)
+    router = ChatRouter(team_chat or console_chat, owners, mirror=mirror, redact=redact)
     llm = make_llm(cfg, secrets)
     ctx = Context({r.key: r for r in repos}, store, Workflow(store, lease.id), make_engine(cfg, data_dir, llm), router,
                   forge, settings, llm)
@@ -286,12 +287,13 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
 
 
 async def run(cfg: config_mod.Config | None, data_dir: Path, stream: TextIO, out: TextIO, *, serve: bool,
-              user: str | None = None, repo_path: str | None = None, main_branch: str | None = None) -> None:
+              user: str | None = None, repo_path: str | None = None, main_branch: str | None = None,
+              secrets: Secrets | None = None) -> None:
     """`console`: the terminal chat. `serve`: the chat adapters, webhooks and digest schedule the
     config names, until SIGTERM or SIGINT: then no new work is taken, a running step gets the
     configured grace period, and what is still running is marked interrupted."""
     app = build_app(cfg, data_dir, out, user=user, repo_path=repo_path, main_branch=main_branch,
-                    interactive=stream.isatty())
+                    interactive=stream.isatty(), secrets=secrets)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # as PID 1 in a container, SIGTERM is ignored without this

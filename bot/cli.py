@@ -15,6 +15,7 @@ from bot.config import ConfigError
 from bot.core import reports
 from bot.core.workflow import SUCCEEDED
 from bot.engine.errors import BackportFailure, BadInput
+from bot.secrets import RedactingFilter, Redactor, Secrets, harden
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -97,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(args.config) if args.config else None
         data_dir = config_mod.data_dir(args.data_dir, cfg)
         if args.command in ("console", "serve"):
+            secrets = Secrets()  # read once; then out of reach of everything else
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(RedactingFilter(Redactor(secrets)))
+            harden()
             asyncio.run(app_mod.run(cfg, data_dir, sys.stdin, sys.stdout, serve=args.command == "serve",
-                                    user=args.user, repo_path=args.repo, main_branch=args.main))
+                                    user=args.user, repo_path=args.repo, main_branch=args.main, secrets=secrets))
             return EXIT_OK
         shell = app_mod.Shell.open(cfg, data_dir, args.repo, args.main)
         if args.command == "backport":

@@ -77,3 +77,18 @@ def test_in_bubblewrap_a_test_script_finds_no_secret_and_touches_nothing_outside
     assert not any(pid == str(os.getpid()) for pid in pids)
     if os.geteuid() == 0:
         assert "uid=65534" in found  # root's bot runs the fix's code as nobody
+
+
+def test_known_secret_values_are_never_posted_stored_or_logged(repo, tmp_path):
+    """Someone pastes a token into chat: the answer that echoes it, the inbox and the log show a mask."""
+    scenarios.clean(repo)
+    data = tmp_path / "data"
+    env = {**os.environ, **SECRETS, "BACKPORTBOT_HOME": str(data)}
+    said = f"/backport {SECRETS['GITHUB_TOKEN']} to rel\nwhy did {SECRETS['OPENAI_API_KEY']} fail?\n"
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--repo", str(repo.path), "--user", "ada"],
+                          cwd=ROOT, env=env, input=said, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    bot_lines = [line for line in done.stdout.splitlines() if "bot:" in line]  # not the user's own lines
+    assert "[redacted]" in bot_lines[0], done.stdout
+    stored = b"".join(p.read_bytes() for p in data.glob("backportbot.db*"))
+    assert leaked("\n".join(bot_lines) + done.stderr + stored.decode("latin-1")) == []

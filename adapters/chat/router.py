@@ -4,11 +4,15 @@ the configured chat channel so the team sees it there too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.core.ports import Chat, MessageRef
 
 
 class ChatRouter:
-    def __init__(self, default: Chat | None, by_prefix: dict[str, Chat], mirror: str | None = None) -> None:
+    def __init__(self, default: Chat | None, by_prefix: dict[str, Chat], mirror: str | None = None,
+                 redact: Callable[[str], str] | None = None) -> None:
+        self.redact = redact or (lambda text: text)  # known secret values are never posted
         self.default = default
         self.by_prefix = by_prefix
         self.mirror = mirror  # a channel of the default chat that sees everything
@@ -25,6 +29,7 @@ class ChatRouter:
         owner = self._owner(channel)
         if owner is None:
             raise LookupError(f"no chat adapter serves channel {channel!r}")
+        text = self.redact(text)
         ref = await owner.post(channel, text, thread, buttons)
         if owner is not self.default and self.default is not None and self.mirror:
             self._mirrored[ref.id] = await self.default.post(self.mirror, f"[{channel}] {text}")
@@ -34,12 +39,13 @@ class ChatRouter:
                      reply: str | None = None) -> None:
         owner = self._owner(channel)
         if owner is not None:
-            await owner.notify(channel, user, text, thread, reply)
+            await owner.notify(channel, user, self.redact(text), thread, reply)
 
     async def update(self, message: MessageRef, text: str) -> None:
         owner = self._owner(message.channel)
         if owner is None:
             return
+        text = self.redact(text)
         await owner.update(message, text)
         if message.id in self._mirrored and self.default is not None:
             await self.default.update(self._mirrored[message.id], f"[{message.channel}] {text}")

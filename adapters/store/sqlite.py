@@ -191,8 +191,9 @@ _COLUMNS = {"stage", "failure_kind", "reason", "source_commits", "pr_number", "r
 class SQLiteStore:
     """Thread-safe: one connection guarded by a lock; other processes share the file via WAL."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self.redact = redact or (lambda text: text)  # known secret values never reach the file
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
@@ -284,13 +285,13 @@ class SQLiteStore:
 
     def _event(self, attempt_id: int, op: Op, state: State | str, detail: dict[str, Any]) -> None:
         self._t("events").insert({"attempt_id": attempt_id, "at": now(), "op": op.value, "state": str(state),
-                                  "detail": json.dumps(detail)})
+                                  "detail": self.redact(json.dumps(detail))})
 
     def _columns(self, columns: dict[str, Any]) -> dict[str, Any]:
         unknown = set(columns) - _COLUMNS
         if unknown:
             raise ValueError(f"not an attempt column a move may write: {', '.join(sorted(unknown))}")
-        return {k: _json(v) for k, v in columns.items()}
+        return {k: self.redact(v) if isinstance(v := _json(value), str) else v for k, value in columns.items()}
 
     def move(self, attempt_id: int, move: Move) -> Attempt:
         updates = {**self._columns(move.columns), "state": move.target.value, "updated_at": now()}
@@ -415,7 +416,8 @@ class SQLiteStore:
         with self.lock, self.db.conn:
             cursor = self.db.execute(
                 "insert or ignore into inbox (source, key, kind, payload, reply, state, received_at) "
-                "values (?, ?, ?, ?, ?, 'pending', ?)", [source, key, kind, json.dumps(payload), reply, now()])
+                "values (?, ?, ?, ?, ?, 'pending', ?)",
+                [source, key, kind, self.redact(json.dumps(payload)), reply, now()])
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def pending(self) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
@@ -510,7 +512,7 @@ class SQLiteStore:
             if existing:
                 return existing[0]
             table = self._t("local_prs").insert(
-                {"repo": repo, "title": title, "body": body, "labels": json.dumps(labels), "head": head,
+                {"repo": repo, "title": title, "body": self.redact(body), "labels": json.dumps(labels), "head": head,
                  "base": base, "state": "open", "source": source, "reviewers": json.dumps(reviewers),
                  "created_at": now()})
             return _local_pr(self._t("local_prs").get(int(table.last_pk or 0)))

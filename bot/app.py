@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from adapters.forge import github_webhook
 
 Stop = Callable[[], Awaitable[None]]
+GITHUB_MAX_BODY = 25 * 1024 * 1024  # GitHub caps a webhook payload at 25 MB
+SLACK_MAX_BODY = 1024 * 1024  # Slack's requests are small; nothing else is read on that route
 
 
 @dataclass
@@ -252,6 +254,8 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
         slack = app.slack.app
         if cfg.chat.slack.mode == "http":
             async def slack_events(request: web.Request) -> web.Response:
+                if (request.content_length or 0) > SLACK_MAX_BODY:
+                    return web.Response(status=413, text="too large for a Slack request")
                 return await to_aiohttp_response(await slack.async_dispatch(await to_bolt_request(request)))
 
             routes.append(web.post("/slack/events", slack_events))
@@ -275,7 +279,7 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
         stops.append(stop_discord)
         out.write("Connecting to Discord\n")
     if routes:
-        web_app = web.Application()
+        web_app = web.Application(client_max_size=GITHUB_MAX_BODY)
         web_app.add_routes(routes)
         runner = web.AppRunner(web_app)
         await runner.setup()

@@ -85,6 +85,15 @@ def number(out: str, key: str) -> str:
     return re.search(rf"\[(\d+)\] bot: (?:🔒 security: )?{re.escape(key)} ", out).group(1)
 
 
+def test_only_maintainers_post_digests_and_only_the_digest_channel_moves_the_window(tmp_path, data_dir):
+    _, cfg = setup(tmp_path)
+    cfg.write_text(cfg.read_text().replace('channel = "console"', 'channel = "team"'))
+    out = converse(cfg, data_dir, ["as bob: /backport digest", "/backport digest"])
+    assert "Sorry bob, only maintainers can post a digest (ada)." in out
+    assert "Backport digest for demo: 5 candidates" in out  # ada's, in the console: a preview
+    assert Store(data_dir / "backportbot.db").last_digest("demo") is None  # the team's next one is whole
+
+
 def test_reactions_on_candidates_backport_dismiss_and_recheck(tmp_path, data_dir):
     _, cfg = setup(tmp_path)
     out = converse(cfg, data_dir, ["/backport digest"])

@@ -151,7 +151,8 @@ def test_backport_comments_need_write_access(tmp_path, data_dir, github):
     statuses, _ = deliver(cfg, data_dir, [("d-6", "issue_comment", comment(12, "mallory", "/backport to rel"), None)])
     assert statuses == [202]
     (refusal,) = github.comments.values()
-    assert refusal["body"] == "Sorry @mallory, only people with write access to acme/server can use /backport."
+    assert refusal["body"] == ("Sorry @mallory, only people with write access to acme/server can request backports "
+                               "(by /backport comments).")
     assert github.created_pulls() == []
     deliver(cfg, data_dir, [("d-7", "issue_comment", comment(12, "ada", "/backport to rel"), None),
                             ("d-8", "issue_comment", comment(12, "ada", "/backport why 12 rel"), None)])
@@ -236,6 +237,33 @@ def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, githu
 
     (attempt,) = Store(data_dir / "backportbot.db").attempts("server")
     assert attempt.state == "merged"
+
+
+def test_a_replayed_body_under_a_new_id_and_a_delivery_without_id_are_refused(tmp_path, data_dir, github):
+    """The signature covers the body, not X-GitHub-Delivery: a captured delivery sent again under
+    another id is the same delivery."""
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    payload = merged(12, ["bug", "backport/rel"])
+    texts: list[str] = []
+    statuses, _ = deliver(cfg, data_dir, [("r-1", "pull_request", payload, None),
+                                          ("r-2", "pull_request", payload, None),
+                                          ("", "pull_request", merged(12, ["backport/rel"]), None)], texts=texts)
+    assert statuses == [202, 200, 400] and texts[1:] == ["already handled", "missing X-GitHub-Delivery"]
+    assert len(github.created_pulls()) == 1
+
+
+def test_a_label_set_by_someone_without_write_access_requests_nothing(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug"])
+    github.permissions["tri"] = "triage"
+    labelled = merged(12, ["bug", "backport/rel"], "labeled", "backport/rel")
+    labelled["sender"]["login"] = "tri"
+    statuses, _ = deliver(cfg, data_dir, [("t-1", "pull_request", labelled, None)])
+    assert statuses == [202] and github.created_pulls() == []
+    (refusal,) = github.comments.values()
+    assert refusal["body"] == ("Sorry @tri, only people with write access to acme/server can request backports "
+                               "(by labels).")
 
 
 def test_a_merged_security_fix_is_proposed_at_once(tmp_path, data_dir, github):

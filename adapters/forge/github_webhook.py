@@ -13,6 +13,7 @@ Other events (ping, push, ...) are answered "ignored".
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 
@@ -70,6 +71,8 @@ class GitHubWebhook:
             return web.Response(status=401, text="bad signature")
         delivery = request.headers.get("X-GitHub-Delivery", "")
         event = request.headers.get("X-GitHub-Event", "")
+        if not delivery:
+            return web.Response(status=400, text="missing X-GitHub-Delivery")
         if event not in HANDLED:
             return web.Response(status=202, text="ignored")  # ping, push, ...: nothing to do
         try:
@@ -89,8 +92,10 @@ class GitHubWebhook:
         except Exception:
             log.exception("webhook %s %s", event, delivery)
             return web.Response(status=500, text="could not take this delivery; please redeliver")
-        stored = [await self.bot.deliver("github", f"{delivery}:{n}" if delivery else None, d)
-                  for n, d in enumerate(deliveries)]
+        # The signature covers the body, not the delivery id: a captured body replayed under a new
+        # id must still be a redelivery, so the body's hash is the key.
+        digest = hashlib.sha256(body).hexdigest()
+        stored = [await self.bot.deliver("github", f"{digest}:{n}", d) for n, d in enumerate(deliveries)]
         if deliveries and not any(stored):
             return web.Response(status=200, text="already handled")
         return web.Response(status=202, text="accepted")
@@ -98,7 +103,7 @@ class GitHubWebhook:
     async def _deliveries(self, payload: WebhookEvent) -> list[Delivery]:
         # The models are discriminated by `action`: the class says which action it was.
         if isinstance(payload, WebhookPullRequestClosed | WebhookPullRequestLabeled):
-            return self._pull_request(payload)
+            return await self._pull_request(payload)
         if isinstance(payload, WebhookIssueCommentCreated):
             return await self._comment(payload)
         if isinstance(payload, WebhookCheckRunCompleted | WebhookCheckSuiteCompleted):
@@ -117,7 +122,7 @@ class GitHubWebhook:
             return [ChecksChanged(repo, branch)]
         return []
 
-    def _pull_request(self, payload: WebhookPullRequestClosed | WebhookPullRequestLabeled) -> list[Delivery]:
+    async def _pull_request(self, payload: WebhookPullRequestClosed | WebhookPullRequestLabeled) -> list[Delivery]:
         pr = payload.pull_request
         slug = payload.repository.full_name
         repo = self.repos.get(slug)
@@ -140,9 +145,23 @@ class GitHubWebhook:
             out.append(Merged(repo, number, pr.title or "", tuple(names)))  # a security fix: not next week
         branches = [m.group("branch") for n in names if (m := self.labels.match(n))]
         if branches:
-            out.append(Incoming(payload.sender.login, f"/backport {number} to {' '.join(branches)}",
-                                f"github:{slug}#{number}", maintainer=True))
+            # A label is a request from whoever set it: triage rights can label, only writers may ask.
+            who = payload.sender.login
+            channel = f"github:{slug}#{number}"
+            if await asyncio.to_thread(self.forge.can_write, slug, who):
+                out.append(Incoming(who, f"/backport {number} to {' '.join(branches)}", channel, maintainer=True))
+            else:
+                await self._refuse(channel, who, slug, "labels")
         return out
+
+    async def _refuse(self, channel: str, user: str, slug: str, what: str) -> None:
+        if self.comments is None:
+            return
+        try:
+            await self.comments.post(channel, f"Sorry @{user}, only people with write access to {slug} can request "
+                                              f"backports (by {what}).")
+        except Exception:
+            log.exception("could not answer %s on %s", user, channel)
 
     async def _comment(self, payload: WebhookIssueCommentCreated) -> list[Delivery]:
         issue, comment = payload.issue, payload.comment
@@ -160,11 +179,6 @@ class GitHubWebhook:
             text = re.sub(r"^/backport\s+", f"/backport {issue.number} ", text, flags=re.I)
         allowed = await asyncio.to_thread(self.forge.can_write, slug, user)
         if not allowed:
-            if self.comments is not None:
-                try:
-                    await self.comments.post(channel, f"Sorry @{user}, only people with write access to "
-                                                      f"{slug} can use /backport.")
-                except Exception:
-                    log.exception("could not answer %s on %s", user, channel)
+            await self._refuse(channel, user, slug, "/backport comments")
             return []
         return [Incoming(user, text, channel, maintainer=True)]

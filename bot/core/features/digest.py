@@ -28,14 +28,17 @@ class Digest(Feature):
     async def command(self, command: grammar.Command, msg: Incoming) -> None:
         repo = self.ctx.repo_for(msg.channel)
         if isinstance(command, grammar.Digest):
-            await self.post(repo, msg.channel, msg.thread)
+            self.ctx.require_maintainer(msg, "post a digest")
+            # Only the digest channel's digests move the window; one asked elsewhere is a preview.
+            await self.post(repo, msg.channel, msg.thread, record=msg.channel == self.ctx.settings.alert_channel)
         else:
             assert isinstance(command, grammar.Landed)
             text = await asyncio.to_thread(self._landed, repo, repo.branch(command.branch)[0])
             await self.ctx.chat.post(msg.channel, text, msg.thread)
 
-    async def post(self, repo: Repo, channel: str, thread: str | None = None) -> int:
-        """Post the digest: a first message, then one reply per candidate to react on."""
+    async def post(self, repo: Repo, channel: str, thread: str | None = None, record: bool = True) -> int:
+        """Post the digest: a first message, then one reply per candidate to react on. `record`:
+        the next digest starts where this one ended."""
         last = self.ctx.store.last_digest(repo.key)
         await asyncio.to_thread(repo.workspace.fetch)
         head = repo.workspace.git.out("rev-parse", repo.main_ref)
@@ -54,7 +57,8 @@ class Digest(Feature):
             note = await self.ctx.chat.post(channel, cand.line()[:CHAT_LIMIT], replies_in)
             self.ctx.store.add_candidate(CandidateRecord(note.id, repo.key, cand.key, cand.commit, cand.suggested,
                                                          cand.security, channel, replies_in))
-        self.ctx.store.add_digest(repo.key, head, channel, root.id, len(found))
+        if record:
+            self.ctx.store.add_digest(repo.key, head, channel, root.id, len(found))
         return len(found)
 
     def _rank_with_llm(self, repo: Repo, found: list[candidates_mod.Candidate]) -> list[candidates_mod.Candidate]:

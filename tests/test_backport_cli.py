@@ -291,3 +291,12 @@ def test_a_configured_url_is_cloned_and_fetched_before_each_backport(tmp_path, d
     cache = GitRepo(data_dir / "repos" / "demo.git")
     assert cache.show(out["result_commit"], "SECURITY") == "report to security@example.org\n"
     assert upstream.head("rel") == cache.head("refs/remotes/origin/rel")  # the remote's branch is untouched
+
+
+def test_a_ref_that_looks_like_an_option_is_refused_before_git_sees_it(repo, tmp_path, capsys):
+    scenarios.clean(repo)
+    written = tmp_path / "written.txt"
+    for ref in (f"--output={written}..main", f"main..--output={written}", "-h"):
+        assert main(["backport", "--to", "rel", "--repo", str(repo.path), "--", ref]) == 2
+        assert "never starts with '-'" in capsys.readouterr().err
+    assert not written.exists()

@@ -67,3 +67,9 @@ def test_no_suggestion_without_a_likely_command(text):
     with pytest.raises(ParseError) as raised:
         parse(text)
     assert raised.value.suggestion is None
+
+
+def test_echoed_input_is_cut_short():
+    with pytest.raises(ParseError) as found:
+        parse("/backport " + "x" * 100_000 + " to 8.1")
+    assert len(str(found.value)) < 200

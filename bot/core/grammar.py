@@ -6,6 +6,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from bot.engine.git import excerpt
+
 HELP = """\
 Usage:
   /backport 1234 to 8.1            backport PR #1234 (also: #1234, a commit SHA, a PR URL)
@@ -108,7 +110,8 @@ def parse_ref(text: str) -> str:
         return f"#{m.group(1)}"
     if re.fullmatch(r"[0-9a-fA-F]{7,40}", text):
         return text.lower()
-    raise ParseError(f"{text!r} is not a pull request (1234, #1234, a PR URL) or a commit SHA (7 to 40 hex digits)")
+    raise ParseError(f"{excerpt(text)!r} is not a pull request (1234, #1234, a PR URL) or a commit SHA "
+                     "(7 to 40 hex digits)")
 
 
 def _two(verb: str, args: list[str]) -> tuple[str, str]:
@@ -197,7 +200,8 @@ def _parse(text: str) -> Command:
         else:  # `/backport 1182 8.0`: the "to" is missing
             raise _did_you_mean(f"/backport {ref.lstrip('#')} to {' '.join(words[1:])}")
     if len(words) < 3 or words[1].lower() not in ("to", "onto", "into"):
-        raise ParseError(f"I did not understand {text.strip()!r}. Try: /backport 1234 to 8.1 (or /backport help)")
+        raise ParseError(f"I did not understand {excerpt(text.strip())!r}. Try: /backport 1234 to 8.1 "
+                         "(or /backport help)")
     branches = tuple(dict.fromkeys(w for w in words[2:] if w.lower() != "and"))
     if not branches:
         raise ParseError("name at least one branch: /backport 1234 to 8.1 (or: to all)")

@@ -40,6 +40,11 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(r"\1***@", text)
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """What someone typed, cut short for echoing back."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def brief(text: str, limit: int = 300) -> str:
     """git's stderr on one line, without hints or URLs (they may carry credentials), for chat."""
     lines = [line.strip() for line in text.splitlines()
@@ -168,7 +173,9 @@ class Git:
 
     def rev(self, ref: str) -> str | None:
         """Full SHA of a commit-ish, or None when it does not name a commit."""
-        res = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if ref.startswith("-"):
+            return None  # an option, not a revision
+        res = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
         return res.stdout.strip() or None if res.returncode == 0 else None
 
     def is_ancestor(self, a: str, b: str) -> bool:

@@ -9,7 +9,7 @@ import git as gitpython
 from git.objects.util import altz_to_utctz_str
 
 from bot.engine.errors import BadInput, NotFound, NotMerged
-from bot.engine.git import Git, GitError
+from bot.engine.git import Git, GitError, excerpt
 
 PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) ")
@@ -115,7 +115,7 @@ def read_commits(git: Git, *revs: str) -> list[Commit]:
         shas = list(reversed(dict.fromkeys(revs)))
     else:
         walk = [] if any(".." in r for r in revs) else ["--no-walk=unsorted"]
-        shas = git.out("rev-list", "--reverse", *walk, *revs, "--").split()
+        shas = git.out("rev-list", "--reverse", *walk, "--end-of-options", *revs, "--").split()
     return _load(git, shas)
 
 
@@ -154,6 +154,8 @@ def changed_paths(git: Git, shas: list[str]) -> dict[str, list[str]]:
 def resolve(git: Git, ref: str, main_ref: str) -> Source:
     """Find the fix in the repository. `main_ref` is the full ref of the main branch."""
     ref = ref.strip()
+    if any(part.startswith("-") for part in ref.split("..")):
+        raise BadInput(f"{excerpt(ref)!r} is not a commit: a commit or a range never starts with '-'")
     if m := re.fullmatch(r"#?(\d{1,6})", ref):
         return _by_pr_number(git, int(m.group(1)), main_ref)
     if ".." in ref:
@@ -162,7 +164,7 @@ def resolve(git: Git, ref: str, main_ref: str) -> Source:
             raise NotFound(f"the range {ref} holds no commits")
         return Source(ref, tuple(commits), None, commits[-1].subject)
     if not re.fullmatch(r"[0-9a-fA-F]{4,40}", ref) and not git.rev(ref):
-        raise BadInput(f"{ref!r} is neither a commit, a range nor a pull request number (#1234)")
+        raise BadInput(f"{excerpt(ref)!r} is neither a commit, a range nor a pull request number (#1234)")
     sha = git.rev(ref)
     if not sha:
         raise NotFound(f"no commit {ref} in this repository")

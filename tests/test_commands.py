@@ -73,3 +73,10 @@ def test_echoed_input_is_cut_short():
     with pytest.raises(ParseError) as found:
         parse("/backport " + "x" * 100_000 + " to 8.1")
     assert len(str(found.value)) < 200
+
+
+def test_a_code_fence_outlasts_any_backticks_it_holds():
+    from bot.core.reports import fence
+
+    answer = "x = 1\n```\n## injected heading\n````"
+    assert fence(answer) == "`````" and fence("plain") == "```"

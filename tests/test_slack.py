@@ -229,3 +229,17 @@ def test_socket_mode_receives_a_slash_command_and_acks_it(tmp_path, data_dir, sl
     asyncio.run(run())
     assert acks[0]["envelope_id"] == "env-1" and "On it" in json.dumps(acks[0])
     assert "Summary: 1 PR opened." in texts(slack, "chat.postMessage")
+
+
+def test_text_from_titles_and_people_is_shown_not_acted_on(slack):
+    """`<!channel>` in a PR title must not ping the channel; `<url|text>` must not become a link."""
+    from adapters.chat.slack import SlackChat, client
+
+    async def post() -> None:
+        chat = SlackChat(client("xoxb-test-token", slack.url))
+        await chat.post("CDEV", "Backport of #1 Fix <!channel> & <https://evil.example|docs>")
+
+    asyncio.run(post())
+    (sent,) = slack.of("chat.postMessage")
+    assert sent["text"] == "Backport of #1 Fix &lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt;"
+    assert "<!channel>" not in json.dumps(sent["blocks"])

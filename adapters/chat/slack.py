@@ -41,6 +41,13 @@ def client(token: str, api_url: str | None = None) -> AsyncWebClient:
     return web
 
 
+def escape(text: str) -> str:
+    """Slack's mrkdwn control characters, so that text from a PR title, a commit or a person
+    (`<!channel>`, `<@U1>`, `<http://x|y>`) is shown, not acted on. The bot writes no links or
+    mentions of its own in that syntax."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def blocks(text: str, buttons: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
     if buttons:
@@ -82,6 +89,7 @@ class SlackChat:
 
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
+        text = escape(text)
         response = await call(self.web, "chat_postMessage", channel=channel, text=text, thread_ts=thread,
                               blocks=blocks(text, buttons))
         return MessageRef(channel, str(response["ts"]), thread)
@@ -93,6 +101,7 @@ class SlackChat:
         delay = self._last_edit.get(key, 0) + self.min_edit_interval - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        text = escape(text)
         await call(self.web, "chat_update", channel=message.channel, ts=message.id, text=text, blocks=blocks(text))
         self._last_edit[key] = time.monotonic()
 
@@ -100,6 +109,7 @@ class SlackChat:
                      reply: str | None = None) -> None:
         """The slash command's response_url first (it works where the bot is not invited), then an
         ephemeral message, then a direct message."""
+        text = escape(text)
         if reply:
             try:
                 answer = await AsyncWebhookClient(reply).send(text=text, response_type="ephemeral")

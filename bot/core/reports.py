@@ -48,6 +48,12 @@ def stage_words(stage: str | None) -> str:
     return STAGE_WORDS.get(stage) or state_words(stage)
 
 
+def fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text` (a model's answer cannot close it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def kind_words(kind: str | None) -> str:
     return (kind or "unknown").replace("_", " ")
 
@@ -302,7 +308,9 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
             where = f"hunk at line {h.detail['line']}" if "line" in h.detail else h.detail.get("kind", "file")
             lines.append(f"- `{h.path}`, {where}: {h.resolved_by}")
             if h.resolved_by == "llm":
-                lines += ["  ```", *("  " + x for x in h.detail.get("resolution", "").splitlines()), "  ```"]
+                resolution = h.detail.get("resolution", "")
+                marks = fence(resolution)
+                lines += [f"  {marks}", *("  " + x for x in resolution.splitlines()), f"  {marks}"]
         lines.append("")
     else:
         lines += ["No conflicts: the fix applied cleanly.", ""]
@@ -323,7 +331,8 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
     if diff:
         shown = diff[:BODY_DIFF_LINES]
         more = f"\n({len(diff) - len(shown)} more lines)" if len(diff) > len(shown) else ""
-        lines += ["**Difference from the original patch:**", "```diff", *shown, "```" + more]
+        marks = fence("\n".join(shown))
+        lines += ["**Difference from the original patch:**", f"{marks}diff", *shown, marks + more]
     else:
         lines.append("The backport's patch is identical to the original.")
     if requested_by:

@@ -1,10 +1,11 @@
-"""Interactions and raw reaction events built from payload dicts as Discord sends them; the
-client's HTTP pointed at a local server that records every call."""
+"""Interactions, raw reaction events and messages built from payload dicts as Discord sends them;
+the client's HTTP pointed at a local server that records every call and answers as Discord does."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import sqlite3
 from pathlib import Path
 
 import discord
@@ -45,11 +46,13 @@ def member(user: str, roles: list[int]) -> dict:
             "deaf": False, "mute": False, "flags": 0, "permissions": "0"}
 
 
-def command(user: str, source: str, branches: str | None = None, roles: list[int] | None = None) -> dict:
+def command(user: str, source: str, branches: str | None = None, roles: list[int] | None = None,
+            interaction: str = "1001") -> dict:
     options = [{"name": "source", "type": 3, "value": source}]
     if branches:
         options.append({"name": "branches", "type": 3, "value": branches})
-    return {"id": "1001", "application_id": "999", "type": 2, "token": "interaction-token", "version": 1,
+    token = "interaction-token" if interaction == "1001" else f"interaction-token-{interaction}"
+    return {"id": interaction, "application_id": "999", "type": 2, "token": token, "version": 1,
             "channel_id": "500", "guild_id": "400", "locale": "en-US", "guild_locale": "en-US",
             "channel": {"id": "500", "type": 0, "guild_id": "400", "name": "dev", "position": 0,
                         "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
@@ -60,14 +63,16 @@ def command(user: str, source: str, branches: str | None = None, roles: list[int
             "data": {"id": "3000", "name": "backport", "type": 1, "options": options}}
 
 
-def reaction(user: str, message_id: str, emoji: str = "✅") -> discord.RawReactionActionEvent:
-    data = {"user_id": user, "channel_id": "500", "message_id": message_id, "guild_id": "400", "type": 0,
+def reaction(user: str, message_id: str, emoji: str = "✅", channel: str = "500") -> discord.RawReactionActionEvent:
+    """A reaction on a message in `channel` (a message in a thread: the thread's id)."""
+    data = {"user_id": user, "channel_id": channel, "message_id": message_id, "guild_id": "400", "type": 0,
             "burst": False, "emoji": {"id": None, "name": emoji}}
     return discord.RawReactionActionEvent(data, discord.PartialEmoji(name=emoji), "REACTION_ADD")
 
 
 def run(cfg: Path, data_dir: Path, steps: list) -> None:
-    """Each step: an interaction payload dict, or a callable returning a raw reaction event."""
+    """A new app on `data_dir`, started, then stopped. Each step: an interaction payload dict, or a
+    callable of the client's state returning an event to dispatch (a raw reaction, a message)."""
 
     async def go() -> None:
         console = build_app(config.load(cfg), data_dir, io.StringIO())
@@ -80,7 +85,9 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
                     interaction = discord.Interaction(data=step, state=bot.client._connection)
                     await bot.tree._call(interaction)
                 else:
-                    bot.client.dispatch("raw_reaction_add", step())
+                    event = step(bot.client._connection)
+                    name = "message" if isinstance(event, discord.Message) else "raw_reaction_add"
+                    bot.client.dispatch(name, event)
                     await asyncio.sleep(0.05)
                 await console.idle()
         finally:
@@ -92,6 +99,22 @@ def run(cfg: Path, data_dir: Path, steps: list) -> None:
 
 def contents(api: FakeDiscord, method: str, fragment: str) -> list[str]:
     return [body.get("content", "") for _, body in api.of(method, fragment) if isinstance(body, dict)]
+
+
+def user(uid: str) -> dict:
+    return {"id": uid, "username": f"user{uid}", "discriminator": "0", "avatar": None, "global_name": None}
+
+
+def message(state, channel, mid: str, author: str, content: str, mentions: list[dict] = ()) -> discord.Message:
+    data = {"id": mid, "channel_id": str(channel.id), "type": 0, "content": content, "author": user(author),
+            "timestamp": "2026-11-21T10:00:00+00:00", "edited_timestamp": None, "tts": False,
+            "mention_everyone": False, "mentions": list(mentions), "mention_roles": [], "attachments": [],
+            "embeds": [], "pinned": False, "flags": 0, "components": []}
+    return discord.Message(state=state, channel=channel, data=data)
+
+
+def db(data_dir: Path) -> sqlite3.Connection:
+    return sqlite3.connect(data_dir / "backportbot.db")
 
 
 def test_a_deferred_command_opens_a_thread_and_edits_its_progress(tmp_path, data_dir, discord_api):
@@ -114,7 +137,9 @@ def test_reactions_count_for_maintainers_by_id_or_role(tmp_path, data_dir, disco
     cfg = setup(tmp_path, non_fix)
     run(cfg, data_dir, [command(CAROL, "50", "rel", roles=[MAINTAINER_ROLE])])  # a maintainer by role
     approval = next(mid for mid, content in discord_api.created if content.startswith("✋ rel: waiting"))
-    run(cfg, data_dir, [lambda: reaction(BOB, approval), lambda: reaction(ADA, approval)])
+    thread = discord_api.channel_of[approval]
+    run(cfg, data_dir, [lambda _: reaction(BOB, approval, channel=thread),
+                        lambda _: reaction(ADA, approval, channel=thread)])
     notes = contents(discord_api, "POST", "/messages")
     assert any(n.startswith(f"<@{BOB}> only maintainers' reactions count") for n in notes)
     edits = contents(discord_api, "PATCH", "/messages/")
@@ -159,3 +184,85 @@ def test_a_direct_message_asks_why(tmp_path, data_dir, discord_api):
     answers = contents(discord_api, "POST", "/channels/600/messages")
     assert answers and answers[0].startswith(
         "Backport of #16 to rel (attempt 1): failed at resolving conflicts (conflict).")
+
+
+def test_a_restarted_bot_finds_the_thread_of_a_backport_waiting_for_approval(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, non_fix)
+    run(cfg, data_dir, [command(ADA, "50", "rel")])
+    ((path, _),) = discord_api.of("POST", "/threads", status=201)
+    thread = path.split("/")[4]  # /channels/500/messages/{root}/threads: the thread is named by its root
+    approval = next(mid for mid, content in discord_api.created if content.startswith("✋ rel: waiting"))
+    assert discord_api.channel_of[approval] == thread
+    before = len(discord_api.calls)
+
+    # A new process: nothing in memory but the data directory.
+    run(cfg, data_dir, [lambda _: reaction(ADA, approval, channel=thread)])
+    after = discord_api.calls[before:]
+    edits = [(path, body["content"], status) for verb, path, body, status in after if verb == "PATCH"]
+    assert edits and all(path.startswith(f"/channels/{thread}/messages/") and status == 200
+                         for path, _, status in edits)
+    assert edits[-1][1].startswith("✅ rel: PR opened: local://server/pull/1")
+    in_thread = [body["content"] for verb, path, body, status in after
+                 if verb == "POST" and path == f"/channels/{thread}/messages" and status == 200]
+    assert "Summary: 1 PR opened." in in_thread
+    assert not [path for _, path, _, _ in after if path.endswith("/threads")]  # found, not started again
+
+
+def test_a_command_where_the_bot_may_not_post_is_answered_privately(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.clean)
+    discord_api.forbidden.add("500")
+    discord_api.ack_latency = 0.3  # the refusal of an outsider is ready before Discord has the acknowledgement
+    run(cfg, data_dir, [command(ADA, "12", "rel"), command(BOB, "12", "rel", interaction="1002")])
+    assert discord_api.of("POST", "/channels/500/messages", status=403)  # it tried, Discord refused
+    ephemeral = {path.split("/")[3]: body["content"] for path, body in discord_api.of("POST", "/webhooks/999/")
+                 if body.get("flags") == 64}
+    assert set(ephemeral) == {"interaction-token", "interaction-token-1002"}
+    assert all(text.startswith("I can't post in this channel") and "Send Messages" in text
+               for text in ephemeral.values())
+    assert "only maintainers can request backports" in ephemeral["interaction-token-1002"]
+    # Each command's first follow-up is its public "On it" (it takes the place of "thinking…"), and
+    # none was sent before the command was acknowledged.
+    follow_ups = [(path, body, status) for _, path, body, status in discord_api.calls if path.startswith("/webhooks/")]
+    assert all(status == 200 for _, _, status in follow_ups)
+    for token in ephemeral:
+        first = next(body for path, body, _ in follow_ups if path.endswith(f"/{token}"))
+        assert first["content"].startswith("On it") and not first.get("flags")
+    assert discord_api.of("POST", "/users/@me/channels") == []  # the follow-up was enough: no DM
+    with db(data_dir) as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (0,)
+        assert conn.execute("select count(*) from attempts").fetchone() == (0,)
+        assert conn.execute("select state, reply from inbox where source = 'discord'").fetchall() == \
+            [("handled", None), ("handled", None)]
+
+
+def test_a_mention_where_the_bot_may_not_post_is_answered_by_direct_message(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.clean)
+    discord_api.forbidden.add("500")
+
+    def mention(state) -> discord.Message:
+        channel = discord.PartialMessageable(state=state, id=500, guild_id=400, type=discord.ChannelType.text)
+        return message(state, channel, "7002", BOB, "<@999> help", mentions=[user("999")])
+
+    run(cfg, data_dir, [mention])
+    refused = contents(discord_api, "POST", "/channels/500/messages")
+    assert any(text.startswith(f"<@{BOB}> I can't post in this channel") for text in refused)  # tried there first
+    ((_, opened),) = discord_api.of("POST", "/users/@me/channels")
+    assert str(opened["recipient_id"]) == BOB
+    dm = next(iter(discord_api.dm_channels))
+    (answer,) = contents(discord_api, "POST", f"/channels/{dm}/messages")
+    assert answer.startswith("I can't post in this channel") and "Send Messages" in answer
+
+
+def test_a_command_is_stored_before_it_is_deferred(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.clean)
+    stored_at_defer: list[list[tuple[str]]] = []
+
+    def look(verb: str, path: str) -> None:
+        if path.endswith("/callback"):  # the defer: Discord now takes the command as received
+            with db(data_dir) as conn:
+                stored_at_defer.append(conn.execute("select key from inbox where source = 'discord'").fetchall())
+
+    discord_api.on_call = look
+    run(cfg, data_dir, [command(ADA, "help")])
+    assert stored_at_defer == [[("interaction:1001",)]]
+

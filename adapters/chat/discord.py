@@ -1,62 +1,161 @@
-"""Discord through discord.py: a `/backport` app command (deferred at once, answered with
-follow-ups), a thread per request, progress messages edited in place, approval with ✅ / ❌ / 🔁
+"""Discord through discord.py: a `/backport` app command (stored in the inbox, then deferred at
+once; private answers are ephemeral follow-ups), a thread per request (remembered in the store,
+so a restarted bot finds it), progress messages edited in place, approval with ✅ / ❌ / 🔁
 through raw reaction events (which arrive for uncached messages too), mentions and DMs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
-from discord.http import handle_message_parameters
+from discord.http import Route, handle_message_parameters
 
-from bot.core.ports import Bot, Incoming, MessageRef, Reaction
+from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+CHAT = "discord"  # this chat's name in the store's chat_threads
 DISCORD_LIMIT = 2000  # characters per message
+EPHEMERAL = 64  # message flag: only the person who used the command sees it
+THREAD_EXISTS = 160004  # "A thread has already been created for this message"
+ACK_WAIT = 5.0  # seconds a follow-up waits for its interaction's acknowledgement (Discord's limit is 3)
 VERBS = {"status", "why", "retry", "cancel", "digest", "stats", "help", "landed", "batch"}
+CANNOT_POST = ("I can't post in this channel: give me the View Channel, Send Messages and Send Messages in "
+               "Threads permissions there (and Create Public Threads, for a thread per request).")
+
+# Interactions this process is acknowledging (reply handle -> set once "On it" is sent): a follow-up
+# sent before the acknowledgement would fail, or take the place of the public "On it".
+_acknowledging: dict[str, asyncio.Event] = {}
+
+FAILURES = (discord.HTTPException, discord.RateLimited, TimeoutError, aiohttp.ClientError, OSError)
+
+
+def in_words(e: BaseException) -> Unavailable:
+    """A Discord failure as the core's Unreachable / Unavailable, in words for the person who asked."""
+    if isinstance(e, discord.Forbidden):
+        return Unreachable(CANNOT_POST)
+    if isinstance(e, discord.HTTPException):
+        if e.status == 401:
+            return Unavailable("Discord refused the bot's token (401): a maintainer must fix DISCORD_TOKEN.",
+                               retry=False)
+        return Unavailable(f"Discord answered {e.status} ({e.text or 'no reason given'}, code {e.code}).",
+                           retry=e.status >= 500 or e.status == 429)
+    if isinstance(e, discord.RateLimited):
+        return Unavailable(f"Discord is rate limiting the bot for {e.retry_after:.0f} seconds.")
+    return Unavailable(f"Discord could not be reached ({type(e).__name__}).")
+
+
+async def call(request: Awaitable[T]) -> T:
+    try:
+        return await request
+    except FAILURES as e:
+        raise in_words(e) from None
+
+
+class Threads(Protocol):
+    """Where the thread of each request is (the SQLite store): a restarted bot finds them again."""
+
+    def thread_of(self, chat: str, root: str) -> str | None: ...
+
+    def remember_thread(self, chat: str, root: str, thread: str) -> None: ...
 
 
 class DiscordChat:
     """The Chat port on Discord's HTTP API. A request's thread is started from its first message
-    (Discord gives the thread that message's id)."""
+    (Discord gives the thread that message's id); a DM has none and answers in place."""
 
-    def __init__(self, http: discord.http.HTTPClient) -> None:
+    def __init__(self, http: discord.http.HTTPClient, threads: Threads) -> None:
         self.http = http
-        self._threads: set[str] = set()
+        self.threads = threads
+        self._where: dict[str, str] = {}  # thread root -> the channel its messages go to
         self._lock = asyncio.Lock()
 
-    async def _thread(self, channel: str, root: str) -> str:
+    async def _channel_of(self, channel: str, root: str) -> str:
+        """The channel of the thread at `root`: known, stored, or started now (and stored)."""
         async with self._lock:
-            if root not in self._threads:
-                try:
-                    await self.http.start_thread_with_message(int(channel), int(root), name="backport",
-                                                              auto_archive_duration=1440)
-                except discord.HTTPException as e:  # a DM has no threads: answer in place
-                    log.info("no thread under %s: %s", root, e)
-                    return channel
-                self._threads.add(root)
-        return root
+            where = self._where.get(root) or await asyncio.to_thread(self.threads.thread_of, CHAT, root)
+            if where is None:
+                where = await self._start_thread(channel, root)
+                await asyncio.to_thread(self.threads.remember_thread, CHAT, root, where)
+            self._where[root] = where
+            return where
+
+    async def _start_thread(self, channel: str, root: str) -> str:
+        try:
+            data = await self.http.start_thread_with_message(int(channel), int(root), name="backport",
+                                                             auto_archive_duration=1440)
+        except discord.HTTPException as e:
+            if e.code == THREAD_EXISTS:  # started by a run that could not store it: same id as its root
+                return root
+            if e.status >= 500 or e.status in (401, 429):  # not the channel's doing: nothing to remember
+                raise in_words(e) from None
+            # A DM, a channel without threads, or no right to start one: answer in the channel.
+            log.info("no thread under %s in %s: %s", root, channel, e)
+            return channel
+        except FAILURES as e:
+            raise in_words(e) from None
+        return str(data["id"])
+
+    async def _send(self, channel: str, text: str) -> str:
+        """Post `text` in `channel`; the new message's id."""
+        with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
+            data = await call(self.http.send_message(int(channel), params=params))
+        return str(data["id"])
 
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
-        target = await self._thread(channel, thread) if thread else channel
-        with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
-            data = await self.http.send_message(int(target), params=params)
-        return MessageRef(channel, str(data["id"]), thread)
+        target = await self._channel_of(channel, thread) if thread else channel
+        return MessageRef(channel, await self._send(target, text), thread)
 
     async def update(self, message: MessageRef, text: str) -> None:
-        where = message.thread if message.thread in self._threads else message.channel
+        where = await self._channel_of(message.channel, message.thread) if message.thread else message.channel
         with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
-            await self.http.edit_message(int(where or message.channel), int(message.id), params=params)
+            await call(self.http.edit_message(int(where), int(message.id), params=params))
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
                      reply: str | None = None) -> None:
-        await self.post(channel, f"<@{user}> {text}", thread)  # no ephemeral messages outside interactions
+        """An ephemeral follow-up to the person's command (it works where the bot may not post),
+        else a mention where they asked, else a direct message."""
+        if reply:
+            try:
+                await self._follow_up(reply, text)
+                return
+            except Unavailable as e:  # expired (15 minutes), or never acknowledged
+                log.warning("Discord's interaction follow-up failed: %s", e)
+        try:
+            await self.post(channel, f"<@{user}> {text}", thread)
+        except Unreachable:
+            dm = await call(self.http.start_private_message(int(user)))
+            await self._send(str(dm["id"]), text)
+
+    async def _follow_up(self, reply: str, text: str) -> None:
+        acknowledged = _acknowledging.get(reply)
+        if acknowledged is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(acknowledged.wait(), ACK_WAIT)
+        application, token = reply.split(":", 1)
+        route = Route("POST", "/webhooks/{webhook_id}/{webhook_token}", webhook_id=application, webhook_token=token)
+        await call(self.http.request(route, json={"content": text[:DISCORD_LIMIT], "flags": EPHEMERAL}))
+
+
+@asynccontextmanager
+async def acknowledging(reply: str) -> AsyncIterator[None]:
+    """While an interaction is being acknowledged, follow-ups to it wait."""
+    _acknowledging[reply] = event = asyncio.Event()
+    try:
+        yield
+    finally:
+        event.set()
+        del _acknowledging[reply]
 
 
 def make_client() -> discord.Client:
@@ -90,15 +189,18 @@ class DiscordBot:
         @app_commands.describe(source="PR number, commit or URL — or status, why, retry, cancel, digest, stats, help",
                                branches="release branches (8.0 8.1, or all); for why/retry/cancel: the branch")
         async def backport(interaction: discord.Interaction, source: str, branches: str | None = None) -> None:
-            await interaction.response.defer(thinking=True)  # within Discord's 3 seconds
             words = source.split()
             verb = words[0].lower() if words else "help"
             text = f"{source} {branches or ''}".strip() if verb in VERBS or not branches else \
                 f"{source} to {branches}"
-            await interaction.followup.send(f"On it: `/backport {text}`")
-            await bot.deliver("discord", f"interaction:{interaction.id}",
-                              Incoming(str(interaction.user.id), f"/backport {text}", str(interaction.channel_id),
-                                       maintainer=self.is_maintainer(interaction.user)))
+            reply = f"{interaction.application_id}:{interaction.token}"
+            async with acknowledging(reply):
+                # Stored first (a SQLite insert), then acknowledged within Discord's 3 seconds.
+                await bot.deliver("discord", f"interaction:{interaction.id}",
+                                  Incoming(str(interaction.user.id), f"/backport {text}", str(interaction.channel_id),
+                                           maintainer=self.is_maintainer(interaction.user), reply=reply))
+                await interaction.response.defer(thinking=True)
+                await interaction.followup.send(f"On it: `/backport {text}`")
 
         @self.client.event
         async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:

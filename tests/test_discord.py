@@ -266,3 +266,13 @@ def test_a_command_is_stored_before_it_is_deferred(tmp_path, data_dir, discord_a
     run(cfg, data_dir, [command(ADA, "help")])
     assert stored_at_defer == [[("interaction:1001",)]]
 
+
+def test_a_reaction_taken_back_and_given_again_counts_again(tmp_path, data_dir, discord_api):
+    cfg = setup(tmp_path, scenarios.prerequisite)
+    run(cfg, data_dir, [command(ADA, "16", "rel")])
+    progress = next(mid for mid, content in discord_api.created if content.startswith("⏳ rel: queued"))
+    thread = discord_api.channel_of[progress]
+    retry = lambda _: reaction(ADA, progress, "🔁", channel=thread)  # noqa: E731
+    run(cfg, data_dir, [retry, retry])  # 🔁, removed, 🔁 again: Discord sends the same event twice
+    with db(data_dir) as conn:
+        assert conn.execute("select count(*) from attempts").fetchone() == (3,)

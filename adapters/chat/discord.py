@@ -206,7 +206,9 @@ class DiscordBot:
         async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
             if self.client.user is not None and payload.user_id == self.client.user.id:
                 return
-            await bot.deliver("discord", f"reaction:{payload.message_id}:{payload.user_id}:{payload.emoji.name}",
+            # No key: Discord gives a reaction no id and its gateway does not send one twice, while
+            # message, user and emoji would drop a reaction taken back and given again (a second 🔁).
+            await bot.deliver("discord", None,
                               Reaction(str(payload.user_id), payload.emoji.name or "",
                                        MessageRef(str(payload.channel_id), str(payload.message_id)),
                                        maintainer=self.is_maintainer(payload.member)))
@@ -221,7 +223,8 @@ class DiscordBot:
                 return
             text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
             await bot.deliver("discord", f"message:{message.id}",
-                              Incoming(str(message.author.id), text, str(message.channel.id)))
+                              Incoming(str(message.author.id), text, str(message.channel.id),
+                                       maintainer=self.is_maintainer(message.author)))
 
         @self.client.event
         async def on_ready() -> None:

@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         cfg = config_mod.load(args.config) if args.config else None
         data_dir = config_mod.data_dir(args.data_dir, cfg)
+        if data_dir.exists() and not data_dir.is_dir():
+            raise BadInput(f"the data directory {data_dir} is a file")
         if args.command in ("console", "serve"):
             secrets = Secrets()  # read once; then out of reach of everything else
             for handler in logging.getLogger().handlers:

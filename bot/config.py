@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.core.repos import DEFAULT_FIX_LABELS
 from bot.engine.errors import BadInput
+from bot.engine.git import Git
 from bot.secrets import SECRET_ENV_VARS
 
 # Keys that look like secrets are refused with a pointer to the environment variable to use.
 SECRET_KEY = re.compile(r"(token|secret|password|api_key|apikey|private_key)$", re.I)
+# Values that look like credentials: the shapes of GitHub, Slack and OpenAI tokens, and a URL
+# with a user and password (or a token) before its host.
+SECRET_VALUE = re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abeprs]-[\w-]{10,}|xapp-[\w-]{10,}"
+                          r"|sk-[\w-]{20,})|\b[a-z][a-z0-9+.-]*://[^/\s@]+@", re.I)
+# A repository's name names directories and branches: no path tricks.
+NAME = r"^[A-Za-z0-9_][\w.-]*$"  # never "." nor ".."
 CHAT_ADAPTERS = ("console", "slack", "discord")
 
 
@@ -55,7 +62,7 @@ class BranchSpec(Strict):
 
 
 class RepoSpec(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=NAME, description="letters, digits, '.', '_' and '-'")
     url: str | None = None
     path: Path | None = None
     main_branch: str = "main"
@@ -160,8 +167,14 @@ class DigestSpec(Strict):
 
     @model_validator(mode="after")
     def _valid_cron(self) -> DigestSpec:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         from apscheduler.triggers.cron import CronTrigger
 
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r} (an IANA name such as Europe/Paris)") from None
         CronTrigger.from_crontab(self.cron, timezone=self.timezone)  # raises ValueError with the reason
         return self
 
@@ -217,6 +230,40 @@ def _secret_keys(data: Any, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
+def _secret_values(data: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _secret_values(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _secret_values(v, f"{path}[{i}]")]
+    if isinstance(data, str) and SECRET_VALUE.search(data):
+        return [(path, "this looks like a credential; files never hold one: set it in the environment "
+                       "(GITHUB_TOKEN for git over HTTPS: the bot sends it in a header)")]
+    return []
+
+
+def _checked_on_disk(config: Config) -> list[tuple[str, str]]:
+    """What only the disk can tell: local repositories exist and have their branches; the data
+    directory is a directory."""
+    problems = []
+    if config.bot.data_dir is not None and config.bot.data_dir.exists() and not config.bot.data_dir.is_dir():
+        problems.append(("bot.data_dir", f"{config.bot.data_dir} is a file, not a directory"))
+    for i, r in enumerate(config.repos):
+        if r.path is None:
+            continue
+        if not r.path.is_dir():
+            problems.append((f"repos[{i}].path", f"{r.path} does not exist"))
+            continue
+        git = Git(r.path)
+        if not git.ok("rev-parse", "--git-dir"):
+            problems.append((f"repos[{i}].path", f"{r.path} is not a git repository"))
+            continue
+        for branch in [r.main_branch, *(b.git_branch for b in r.branches)]:
+            if not any(git.ok("show-ref", "--verify", "--quiet", ref)
+                       for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}")):
+                problems.append((f"repos[{i}]", f"branch {branch!r} does not exist in {r.path}"))
+    return problems
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -229,7 +276,7 @@ def parse(text: str, source: str, base_dir: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, [("(syntax)", str(e))]) from None
-    problems = _secret_keys(data)
+    problems = _secret_keys(data) + _secret_values(data)
     if problems:
         raise ConfigError(source, problems)
     try:
@@ -241,14 +288,19 @@ def parse(text: str, source: str, base_dir: Path | None = None) -> Config:
         repos = [r.model_copy(update={"path": base_dir / r.path}) if r.path and not r.path.is_absolute() else r
                  for r in config.repos]
         config = config.model_copy(update={"repos": repos})
+        problems = _checked_on_disk(config)
+        if problems:
+            raise ConfigError(source, problems)
     return config
 
 
 def load(path: Path) -> Config:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(str(path), [("(file)", e.strerror or str(e))]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), [("(file)", f"not UTF-8 text (byte {e.start})")]) from None
     return parse(text, str(path), base_dir=path.parent.resolve())
 
 

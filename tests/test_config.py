@@ -83,3 +83,59 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert config.data_dir(None, cfg) == tmp_path / "env"
     monkeypatch.delenv("BACKPORTBOT_HOME")
     assert config.data_dir(None, cfg) == Path("/var/lib/backportbot")
+
+
+def test_check_config_finds_what_would_fail_at_run_time(tmp_path, capsys, repo):
+    f = str(tmp_path / "bot.toml")
+    code, lines = check(tmp_path, f"""
+[bot]
+data_dir = "{tmp_path / 'bot.toml'}"
+[digest]
+timezone = "Mars/Olympus_Mons"
+[[repos]]
+name = ".."
+url = "https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/server.git"
+branches = [{{ name = "1.0" }}]
+[[repos.commands]]
+name = "test"
+run = "curl -H 'Authorization: token ghp_abcdefghijklmnopqrstuvwxyz0123' https://api.github.com"
+""", capsys)
+    assert code == 2
+    assert any(line.startswith(f"{f}: repos[0].url: this looks like a credential") for line in lines), lines
+    assert any(line.startswith(f"{f}: repos[0].commands[0].run: this looks like a credential") for line in lines)
+    code, lines = check(tmp_path, f"""
+[bot]
+data_dir = "{tmp_path / 'bot.toml'}"
+[digest]
+timezone = "Mars/Olympus_Mons"
+[[repos]]
+name = ".."
+path = "{repo.path}"
+branches = [{{ name = "1.0" }}]
+""", capsys)
+    assert f"{f}: digest: unknown time zone 'Mars/Olympus_Mons' (an IANA name such as Europe/Paris)" in lines
+    assert any(line.startswith(f"{f}: repos[0].name: String should match pattern") for line in lines), lines
+    code, lines = check(tmp_path, f"""
+[bot]
+data_dir = "{tmp_path / 'bot.toml'}"
+[[repos]]
+name = "here"
+path = "{repo.path}"
+branches = [{{ name = "1.0" }}]
+[[repos]]
+name = "nowhere"
+path = "{tmp_path / 'missing'}"
+branches = [{{ name = "1.0" }}]
+[[repos]]
+name = "plain"
+path = "{tmp_path}"
+branches = [{{ name = "1.0" }}]
+""", capsys)
+    assert code == 2
+    assert f"{f}: bot.data_dir: {tmp_path / 'bot.toml'} is a file, not a directory" in lines
+    assert f"{f}: repos[0]: branch '1.0' does not exist in {repo.path}" in lines
+    assert f"{f}: repos[1].path: {tmp_path / 'missing'} does not exist" in lines
+    assert f"{f}: repos[2].path: {tmp_path} is not a git repository" in lines
+    (tmp_path / "latin1.toml").write_bytes(b'[bot]\nmaintainers = ["Jos\xe9"]\n')
+    assert main(["check-config", str(tmp_path / "latin1.toml")]) == 2
+    assert "not UTF-8 text (byte 25)" in capsys.readouterr().err

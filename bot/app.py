@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, TextIO
 
 import openai
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.chat import discord as discord_chat
@@ -54,8 +53,7 @@ if TYPE_CHECKING:
     from adapters.forge import github_webhook
 
 Stop = Callable[[], Awaitable[None]]
-GITHUB_MAX_BODY = 25 * 1024 * 1024  # GitHub caps a webhook payload at 25 MB
-SLACK_MAX_BODY = 1024 * 1024  # Slack's requests are small; nothing else is read on that route
+GITHUB_MAX_BODY = 25 * 1024 * 1024  # GitHub caps a webhook payload at 25 MB (Slack's route checks its own)
 
 
 @dataclass
@@ -251,19 +249,13 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
     out.write(isolation_line(cfg) + "\n")
     routes = list(app.webhook.routes()) if app.webhook is not None else []
     if app.slack is not None:
-        slack = app.slack.app
         if cfg.chat.slack.mode == "http":
-            async def slack_events(request: web.Request) -> web.Response:
-                if (request.content_length or 0) > SLACK_MAX_BODY:
-                    return web.Response(status=413, text="too large for a Slack request")
-                return await to_aiohttp_response(await slack.async_dispatch(await to_bolt_request(request)))
-
-            routes.append(web.post("/slack/events", slack_events))
+            routes.append(web.post("/slack/events", app.slack.http))
         else:
             app_token = value(app.secrets.slack_app_token)
             if not app_token:
                 raise BadInput("Slack's Socket Mode needs SLACK_APP_TOKEN in the environment")
-            handler = AsyncSocketModeHandler(slack, app_token)
+            handler = AsyncSocketModeHandler(app.slack.app, app_token)
             await handler.connect_async()  # type: ignore[no-untyped-call]
             stops.append(handler.close_async)
             out.write("Connected to Slack (Socket Mode)\n")

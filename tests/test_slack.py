@@ -243,3 +243,12 @@ def test_text_from_titles_and_people_is_shown_not_acted_on(slack):
     (sent,) = slack.of("chat.postMessage")
     assert sent["text"] == "Backport of #1 Fix &lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt;"
     assert "<!channel>" not in json.dumps(sent["blocks"])
+
+
+def test_malformed_bodies_get_4xx_never_a_traceback(tmp_path, data_dir, slack):
+    cfg = setup(tmp_path, scenarios.clean)
+    bodies = [("payload=notjson", "application/x-www-form-urlencoded"), ("{", "application/json"), ("[1,2]", "application/json"), ("null", "application/json")]
+    unsigned = [(body, kind, {"X-Slack-Signature": "v0=" + "0" * 64}) for body, kind in bodies]
+    answers = converse(cfg, data_dir, [*bodies, *unsigned])
+    assert [status for status, _ in answers] == [400] * len(bodies) + [401] * len(unsigned), answers
+    assert not any("Traceback" in text or "Internal Server Error" in text for _, text in answers)

@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -31,6 +34,7 @@ INVITE = "I can't post in this channel: invite me with `/invite @backportbot`."
 UNREACHABLE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "not_allowed"}
 REFUSED = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope",
            "no_permission", "ekm_access_denied"}
+MAX_BODY = 1024 * 1024  # Slack's requests are small
 MIN_EDIT_INTERVAL = 1.0  # seconds between two edits of one message: Slack's chat.update tier
 
 
@@ -162,10 +166,25 @@ class SlackEvents:
 
     def __init__(self, bot: Bot, web: AsyncWebClient, signing_secret: str | None,
                  maintainer_group: str | None = None) -> None:
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self.app = AsyncApp(client=web, signing_secret=signing_secret, process_before_response=True,
                             request_verification_enabled=signing_secret is not None)
         self.maintainers = GroupMaintainers(web, maintainer_group)
         self._register(bot)
+
+    async def http(self, request: web.Request) -> web.Response:
+        """`POST /slack/events` (HTTP mode): the signature is checked before Bolt parses anything,
+        and a signed body Bolt cannot read is a 400, never a 500 with a traceback."""
+        if (request.content_length or 0) > MAX_BODY:
+            return web.Response(status=413, text="too large for a Slack request")
+        body = await request.read()
+        if self.verifier is None or not self.verifier.is_valid_request(body, dict(request.headers)):
+            return web.Response(status=401, text="invalid signature")
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return web.Response(status=400, text="not a Slack request")
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     def _register(self, bot: Bot) -> None:
         app, maintainers = self.app, self.maintainers

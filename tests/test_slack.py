@@ -247,7 +247,8 @@ def test_text_from_titles_and_people_is_shown_not_acted_on(slack):
 
 def test_malformed_bodies_get_4xx_never_a_traceback(tmp_path, data_dir, slack):
     cfg = setup(tmp_path, scenarios.clean)
-    bodies = [("payload=notjson", "application/x-www-form-urlencoded"), ("{", "application/json"), ("[1,2]", "application/json"), ("null", "application/json")]
+    bodies = [("payload=notjson", "application/x-www-form-urlencoded"), ("{", "application/json"),
+              ("[1,2]", "application/json"), ("null", "application/json")]
     unsigned = [(body, kind, {"X-Slack-Signature": "v0=" + "0" * 64}) for body, kind in bodies]
     answers = converse(cfg, data_dir, [*bodies, *unsigned])
     assert [status for status, _ in answers] == [400] * len(bodies) + [401] * len(unsigned), answers

@@ -48,11 +48,13 @@ def test_a_correct_resolution_waits_for_approval_and_is_labelled(tmp_path, data_
     number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval: 1 conflict hunk was resolved "
                        r"by the LLM", out)
     assert number, out
+    assert "it left out 1 line of the fix: `if (y >= limit) {`" in out  # shown before anyone approves
     assert "conflicts: src/server.c (llm)" in out and prs(data_dir) == []
     out = converse(cfg, data_dir, [f"react {number.group(1)} ✅", "/backport stats"])
     (pr,) = prs(data_dir)
     assert json.loads(pr["labels"]) == ["backport", "ai-resolved"]
     assert "resolved by llm" not in pr["body"] and ": llm" in pr["body"] and "if (y >= 10) {" in pr["body"]
+    assert "it left out 1 line of the fix: `if (y >= limit) {`" in pr["body"]
     assert "AI-resolved hunks: 1; LLM use: 1 calls, 120 tokens" in out
     request = model.requests[0]
     assert request["model"] == "local-model" and request["temperature"] == 0

@@ -230,8 +230,11 @@ class Engine:
                           for o in outcomes for i, h in enumerate(o.hunks)]
         by_llm = sum(h.resolved_by == "llm" for o in outcomes for h in o.hunks)
         if by_llm and all(o.resolved for o in outcomes):
+            left_out = [line.strip() for o in outcomes for h in o.hunks for line in h.omitted]
+            said = (f"; it left out {len(left_out)} line{'s' if len(left_out) > 1 else ''} of the fix: "
+                    + "; ".join(f"`{line[:80]}`" for line in left_out[:5])) if left_out else ""
             self._flag(recorder, outcome, f"{by_llm} conflict hunk{'s were' if by_llm > 1 else ' was'} resolved "
-                                          "by the LLM: a maintainer must review the result")
+                                          f"by the LLM: a maintainer must review the result{said}")
         summaries = [o.summary() for o in outcomes]
         if all(o.resolved for o in outcomes):
             outcome.conflicts += summaries

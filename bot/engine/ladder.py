@@ -21,9 +21,12 @@ class HunkOutcome:
     resolved_by: str
     resolution: list[str] | None = None
     note: str = ""
+    omitted: tuple[str, ...] = ()  # lines of the fix the model left out, saying why
 
     def detail(self) -> dict[str, Any]:
         d: dict[str, Any] = {"note": self.note} if self.note else {}
+        if self.omitted:
+            d["omitted"] = list(self.omitted)
         if self.hunk is not None:
             d.update(line=self.hunk.line, ours="".join(self.hunk.ours)[:DETAIL_CHARS],
                      base="".join(self.hunk.base)[:DETAIL_CHARS], theirs="".join(self.hunk.theirs)[:DETAIL_CHARS])
@@ -149,7 +152,8 @@ class Ladder:
         lines, problem = check_llm_answer(path, parsed, h, answer)
         if lines is None:
             return HunkOutcome(h, UNRESOLVED, note=f"LLM answer rejected: {problem}. Model said: {answer.explanation}")
-        return HunkOutcome(h, "llm", lines, note=f"{answer.explanation} (confidence {answer.confidence:.2f})")
+        return HunkOutcome(h, "llm", lines, note=f"{answer.explanation} (confidence {answer.confidence:.2f})",
+                           omitted=answer.omitted)
 
 
 def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import sqlite3
 from pathlib import Path
 
@@ -131,6 +132,10 @@ def test_a_deferred_command_opens_a_thread_and_edits_its_progress(tmp_path, data
     assert in_thread[0] == "⏳ rel: queued…" and "Summary: 1 PR opened." in in_thread
     edits = contents(discord_api, "PATCH", f"/channels/{root_id}/messages/")
     assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1; conflicts: src/server.c (context-moved)")
+    # Text from titles and people can hold @everyone or a role: the bot's messages ping nobody.
+    sent = [body for method, path, body, _ in discord_api.calls
+            if method in ("POST", "PATCH") and re.search(r"/messages(/\d+)?$", path)]
+    assert sent and all(body["allowed_mentions"]["parse"] == [] for body in sent)
 
 
 def test_reactions_count_for_maintainers_by_id_or_role(tmp_path, data_dir, discord_api):

@@ -105,9 +105,10 @@ class DiscordChat:
             raise in_words(e) from None
         return str(data["id"])
 
-    async def _send(self, channel: str, text: str) -> str:
-        """Post `text` in `channel`; the new message's id."""
-        with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
+    async def _send(self, channel: str, text: str, mention: str | None = None) -> str:
+        """Post `text` in `channel`; the new message's id. Nobody is pinged but `mention`: an
+        `@everyone` or a role in a PR title is shown, not sent."""
+        with handle_message_parameters(content=text[:DISCORD_LIMIT], allowed_mentions=_mentions(mention)) as params:
             data = await call(self.http.send_message(int(channel), params=params))
         return str(data["id"])
 
@@ -118,7 +119,7 @@ class DiscordChat:
 
     async def update(self, message: MessageRef, text: str) -> None:
         where = await self._channel_of(message.channel, message.thread) if message.thread else message.channel
-        with handle_message_parameters(content=text[:DISCORD_LIMIT]) as params:
+        with handle_message_parameters(content=text[:DISCORD_LIMIT], allowed_mentions=_mentions(None)) as params:
             await call(self.http.edit_message(int(where), int(message.id), params=params))
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
@@ -132,7 +133,8 @@ class DiscordChat:
             except Unavailable as e:  # expired (15 minutes), or never acknowledged
                 log.warning("Discord's interaction follow-up failed: %s", e)
         try:
-            await self.post(channel, f"<@{user}> {text}", thread)
+            target = await self._channel_of(channel, thread) if thread else channel
+            await self._send(target, f"<@{user}> {text}", mention=user)
         except Unreachable:
             dm = await call(self.http.start_private_message(int(user)))
             await self._send(str(dm["id"]), text)
@@ -144,7 +146,13 @@ class DiscordChat:
                 await asyncio.wait_for(acknowledged.wait(), ACK_WAIT)
         application, token = reply.split(":", 1)
         route = Route("POST", "/webhooks/{webhook_id}/{webhook_token}", webhook_id=application, webhook_token=token)
-        await call(self.http.request(route, json={"content": text[:DISCORD_LIMIT], "flags": EPHEMERAL}))
+        await call(self.http.request(route, json={"content": text[:DISCORD_LIMIT], "flags": EPHEMERAL,
+                                                  "allowed_mentions": {"parse": []}}))
+
+
+def _mentions(user: str | None) -> discord.AllowedMentions:
+    return discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                   users=[discord.Object(id=int(user))] if user else False)
 
 
 @asynccontextmanager

@@ -151,7 +151,7 @@ def test_backport_comments_need_write_access(tmp_path, data_dir, github):
     statuses, _ = deliver(cfg, data_dir, [("d-6", "issue_comment", comment(12, "mallory", "/backport to rel"), None)])
     assert statuses == [202]
     (refusal,) = github.comments.values()
-    assert refusal["body"] == ("Sorry @mallory, only people with write access to acme/server can request backports "
+    assert refusal["body"] == ("@mallory sorry, only people with write access to acme/server can request backports "
                                "(by /backport comments).")
     assert github.created_pulls() == []
     deliver(cfg, data_dir, [("d-7", "issue_comment", comment(12, "ada", "/backport to rel"), None),
@@ -262,7 +262,7 @@ def test_a_label_set_by_someone_without_write_access_requests_nothing(tmp_path, 
     statuses, _ = deliver(cfg, data_dir, [("t-1", "pull_request", labelled, None)])
     assert statuses == [202] and github.created_pulls() == []
     (refusal,) = github.comments.values()
-    assert refusal["body"] == ("Sorry @tri, only people with write access to acme/server can request backports "
+    assert refusal["body"] == ("@tri sorry, only people with write access to acme/server can request backports "
                                "(by labels).")
 
 
@@ -340,3 +340,11 @@ def test_the_payload_helper_merges_overrides_into_the_models():
     assert note.comment.user and (note.comment.user.login, note.comment.user.type) == ("mallory", "User")
     plain = complete(M.WebhookIssueCommentCreated, {"issue": {"number": 3}})
     assert "pull_request" not in plain["issue"]  # optional fields stay out: a plain issue
+
+
+def test_a_mention_in_a_title_is_shown_not_sent(tmp_path, data_dir, github):
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow, thanks @acme/core", work.head("main"), ["bug", "backport/rel"])
+    deliver(cfg, data_dir, [("m-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)])
+    root = next(c["body"] for c in github.comments.values() if c["body"].startswith("Backport of #12"))
+    assert "thanks @\u200dacme/core" in root and "@acme/core" not in root

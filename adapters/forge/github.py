@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -279,14 +280,22 @@ class GitHubCommentChat:
 
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
+        return await self._comment(channel, quiet(text), thread)
+
+    async def _comment(self, channel: str, body: str, thread: str | None) -> MessageRef:
         repo, number = self._target(channel)
-        comment_id = await asyncio.to_thread(self.forge.comment, repo, number, text)
+        comment_id = await asyncio.to_thread(self.forge.comment, repo, number, body)
         return MessageRef(channel, str(comment_id), thread)
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
                      reply: str | None = None) -> None:
-        await self.post(channel, f"@{user} {text}", thread)
+        await self._comment(channel, f"@{user} {quiet(text)}", thread)  # the one mention meant
 
     async def update(self, message: MessageRef, text: str) -> None:
         repo, _ = self._target(message.channel)
-        await asyncio.to_thread(self.forge.edit_comment, repo, int(message.id), text)
+        await asyncio.to_thread(self.forge.edit_comment, repo, int(message.id), quiet(text))
+
+
+def quiet(text: str) -> str:
+    """An @mention in text from a title or a person is shown, not sent (a zero-width joiner after @)."""
+    return re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", text)

@@ -158,8 +158,8 @@ class GitHubWebhook:
         if self.comments is None:
             return
         try:
-            await self.comments.post(channel, f"Sorry @{user}, only people with write access to {slug} can request "
-                                              f"backports (by {what}).")
+            await self.comments.notify(channel, user, f"sorry, only people with write access to {slug} can request "
+                                                      f"backports (by {what}).")
         except Exception:
             log.exception("could not answer %s on %s", user, channel)
 

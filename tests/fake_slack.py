@@ -1,5 +1,7 @@
 """A local Slack Web API: records every call with its arguments, answers like Slack does, and
-can be told to answer one call with 429 first."""
+can be told to answer one call with 429 first, to answer every call after a delay (Slack's
+latency), or to answer `not_in_channel` for channels the bot was not invited to. It also serves
+slash commands' response_url (`response_url(name)`), recording what is posted there."""
 
 from __future__ import annotations
 
@@ -20,12 +22,19 @@ class FakeSlack:
     groups: dict[str, list[str]] = field(default_factory=dict)
     socket_url: str = ""  # what apps.connections.open hands out (Socket Mode)
     url: str = ""
+    delay: float = 0.0  # seconds every Web API call waits before its answer (concurrent calls overlap)
+    not_in_channel: set[str] = field(default_factory=set)  # channels where posting answers not_in_channel
+    responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, body) posted to a response_url
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ts = 1_700_000_000.0
-        self.server, base = serve(self._handle)
-        self.url = f"{base}/api/"
+        self.server, self.base = serve(self._handle)
+        self.url = f"{self.base}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A slash command's response_url; what the bot posts there is recorded in `responses`."""
+        return f"{self.base}/response/{name}"
 
     def close(self) -> None:
         stop(self.server)
@@ -37,6 +46,12 @@ class FakeSlack:
             args = json.loads(text or "{}")
         else:  # a form, or the query of a GET (slack_sdk reads some methods with GET)
             args = {k: v[0] for k, v in parse_qs(text or query).items()}
+        if path.startswith("/response/"):
+            with self._lock:
+                self.responses.append((path.removeprefix("/response/"), args))
+            return 200, {}, None  # Slack answers "ok" as text/plain
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             return self._answer(path.rsplit("/", 1)[-1], args)
 
@@ -48,6 +63,9 @@ class FakeSlack:
             self.rate_limit_once.discard(method)
             self.calls.append((method + " (429)", args))
             return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+        if method in ("chat.postMessage", "chat.postEphemeral") and args.get("channel") in self.not_in_channel:
+            self.calls.append((method + " (not_in_channel)", args))
+            return 200, {}, {"ok": False, "error": "not_in_channel"}
         self.calls.append((method, args))
         if method == "auth.test":
             return 200, {}, {"ok": True, "url": "https://acme.slack.com/", "team": "acme", "user": "backportbot",

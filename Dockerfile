@@ -1,6 +1,6 @@
 # backportbot: `docker run -v ./config:/config -v bbdata:/data -it backportbot`
 FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends git bubblewrap && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 backportbot \
     && mkdir -p /data /config && chown backportbot /data /config
 WORKDIR /app

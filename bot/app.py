@@ -147,11 +147,11 @@ def isolation_line(cfg: config_mod.Config | None) -> str:
     if cfg is not None and cfg.bot.isolation == "none":
         return ("isolation: none — build and test commands run as the bot's children and can read its files "
                 "and environment; every PR they verify says so")
-    found = bubblewrap.available()
-    if found is None:
-        return ("isolation: bubblewrap, NOT INSTALLED — build and test commands will fail until it is "
-                "(apt install bubblewrap), or [bot] isolation = \"none\" is set")
-    return f"isolation: bubblewrap ({found})"
+    problem = Bubblewrap(Path("/nonexistent")).problem()
+    if problem is not None:
+        return (f"isolation: bubblewrap, NOT WORKING: {problem}; build and test commands will fail until it "
+                "works, or [bot] isolation = \"none\" is set")
+    return f"isolation: bubblewrap ({bubblewrap.available()})"
 
 
 def make_engine(cfg: config_mod.Config | None, data_dir: Path, llm: LLM | None = None) -> Engine:

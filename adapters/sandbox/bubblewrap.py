@@ -30,6 +30,17 @@ class Bubblewrap:
     def installed(self) -> bool:
         return shutil.which(self.bwrap) is not None
 
+    def problem(self) -> str | None:
+        """Why no sandbox can be made here (not installed, namespaces refused), or None."""
+        if not self.installed():
+            return "bubblewrap is not installed (apt install bubblewrap)"
+        probe = subprocess.run([self.bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--dev", "/dev",
+                                *([] if self.as_root else ["--unshare-user"]), "true"],
+                               capture_output=True, text=True, check=False, timeout=30)
+        if probe.returncode != 0:
+            return f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]})"
+        return None
+
     def argv(self, worktree: Path, command: str, env: dict[str, str]) -> list[str]:
         worktree = worktree.resolve()
         # As root, bubblewrap mounts with root's rights (it can reach paths only root may enter) and

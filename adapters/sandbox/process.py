@@ -39,9 +39,9 @@ class ProcessSandbox:
 
     def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
             started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
-        if self.isolation is not None and not self.isolation.installed():
-            raise VerifyFailed("build and test commands run in bubblewrap, which is not installed here: install it "
-                               "(apt install bubblewrap) or set [bot] isolation = \"none\" to run them unisolated")
+        if self.isolation is not None and (problem := self.isolation.problem()):
+            raise VerifyFailed(f"build and test commands run in a sandbox, and {problem}: fix that, or set "
+                               "[bot] isolation = \"none\" to run them unisolated")
         log_dir.mkdir(parents=True, exist_ok=True)
         results: list[CommandResult] = []
         for n, cmd in enumerate(commands):

@@ -5,6 +5,7 @@ requests and the ids of deliveries already received. Every table is created and 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -198,9 +199,12 @@ class SQLiteStore:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.enable_wal()
         self.lock = threading.RLock()
-        self._migrate()
+        # One process at a time: several starting on a new database must not all set it up.
+        with open(path.with_name(path.name + ".opening"), "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            self.db.enable_wal()
+            self._migrate()
 
     def _migrate(self) -> None:
         with self.lock, self.db.conn:

@@ -51,6 +51,7 @@ class Inbox:
         self.store, self.handler, self.workers = store, handler, workers
         self.queue: asyncio.Queue[tuple[int, Delivery]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._queued: set[int] = set()  # entries in the queue or being handled: a replay skips them
 
     def open(self) -> None:
         """Start handling, once the bot has recovered (adapters may store entries before)."""
@@ -61,14 +62,19 @@ class Inbox:
         entry = await asyncio.to_thread(self.store.accept, source, key, kind, payload, reply)
         if entry is None:
             return False
-        self.queue.put_nowait((entry, decode(entry, kind, payload, reply)))
+        self._put(entry, decode(entry, kind, payload, reply))
         return True
+
+    def _put(self, entry: int, delivery: Delivery) -> None:
+        if entry not in self._queued:
+            self._queued.add(entry)
+            self.queue.put_nowait((entry, delivery))
 
     def replay(self) -> int:
         """Handle again what a previous process stored and did not finish."""
-        pending = self.store.pending()
+        pending = [p for p in self.store.pending() if p[0] not in self._queued]  # not those stored since we started
         for entry, _source, kind, payload, reply in pending:
-            self.queue.put_nowait((entry, decode(entry, kind, payload, reply)))
+            self._put(entry, decode(entry, kind, payload, reply))
         return len(pending)
 
     async def _work(self) -> None:
@@ -77,6 +83,7 @@ class Inbox:
             try:
                 await self._handle(entry, delivery)
             finally:
+                self._queued.discard(entry)
                 self.queue.task_done()
 
     async def _handle(self, entry: int, delivery: Delivery) -> None:

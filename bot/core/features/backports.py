@@ -193,10 +193,11 @@ class Backports(Feature):
             if claimed:
                 await asyncio.to_thread(repo.workspace.fetch)
                 source = await asyncio.to_thread(self.ctx.resolve, repo, key)
-                if source.key != key:  # a commit of a pull request: the fix is named by its number
+                canonical = f"#{source.pr_number}" if source.pr_number else source.key
+                if canonical != key:  # a commit of a pull request: the fix is named by its number
                     for branch, attempt in list(claimed.items()):
                         try:
-                            store.rekey(attempt, source.key)
+                            store.rekey(attempt, canonical)
                         except AlreadyOpen as e:
                             store.forget(request_id, [attempt])
                             del claimed[branch]

@@ -68,6 +68,8 @@ class Progress(Feature):
             self._refreshing.pop(attempt_id, None)
 
     async def _summarize(self, request: Request) -> None:
+        if request.channel is None:
+            return  # a command-line request: its run printed the results
         latest: dict[str, Attempt] = {}
         for a in self.ctx.store.attempts(request.repo, request.source):
             if a.request_id == request.id:

@@ -221,7 +221,8 @@ def test_a_queued_request_survives_a_restart(tmp_path, data_dir):
                          f'[[repos.commands]]\nname = "slow once"\nrun = "{slow}"\n')
     work.branch("rel2", "rel")
     work.git("push", "-q", str(tmp_path / "remote.git"), "rel2")
-    cfg.write_text(cfg.read_text().replace("[bot]\n", "[bot]\nworkers = 1\n"))
+    # Unisolated: the slow command writes its pid outside its work tree, for the test to watch it.
+    cfg.write_text(cfg.read_text().replace("[bot]\n", "[bot]\nworkers = 1\nisolation = \"none\"\n"))
     env = {**os.environ, "BACKPORTBOT_HOME": str(data_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--config", str(cfg), "console"], env=env, cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)

@@ -124,7 +124,9 @@ def _kill_mid_attempt(repo: GitRepo, tmp_path: Path, data_dir: Path, where: str)
     else:
         commands = f'[[repos.commands]]\nname = "slow"\nrun = "echo $$ > {marker}; sleep 60"\n'
     cfg = tmp_path / "bot.toml"
-    cfg.write_text(f'[[repos]]\nname = "demo"\npath = "{repo.path}"\nbranches = [{{ name = "rel" }}]\n{commands}')
+    # Unisolated: the slow command writes its pid outside its work tree, for the test to watch it.
+    cfg.write_text(f'[bot]\nisolation = "none"\n\n[[repos]]\nname = "demo"\npath = "{repo.path}"\n'
+                   f'branches = [{{ name = "rel" }}]\n{commands}')
     env = {**os.environ, "BACKPORTBOT_HOME": str(data_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--config", str(cfg), "backport", "#14", "--to", "rel"],
                             env=env, cwd=Path(__file__).parent.parent)

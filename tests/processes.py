@@ -4,8 +4,10 @@ over HTTP, and every process they leave behind found (by a token in its command 
 
 The wrapper runs the real git, except for the subcommand named by BACKPORTBOT_TEST_HANG: the first
 such call (per marker file) writes its pid to BACKPORTBOT_TEST_HANG_MARKER and waits, until the
-marker's `.release` file appears (then it runs git) or until the process that called it is gone
-(then it exits without running git: a killed bot leaves nothing running)."""
+marker's `.release` file appears or BACKPORTBOT_TEST_HANG_SECONDS (when set) have passed (then it
+runs git), or until the process that called it is gone (then it exits without running git: a
+killed bot leaves nothing running). With BACKPORTBOT_TEST_HANG_ARM set to a path, only calls made
+once that file exists stop."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).parent.parent
 SECRET = "slack-signing-secret"
 HANG, HANG_MARKER = "BACKPORTBOT_TEST_HANG", "BACKPORTBOT_TEST_HANG_MARKER"
+HANG_SECONDS, HANG_ARM = "BACKPORTBOT_TEST_HANG_SECONDS", "BACKPORTBOT_TEST_HANG_ARM"
 T = TypeVar("T")
 
 _WRAPPER = """#!/bin/bash
@@ -44,14 +47,16 @@ for arg in "$@"; do
   esac
 done
 if [ -n "$BACKPORTBOT_TEST_HANG" ] && [ "$sub" = "$BACKPORTBOT_TEST_HANG" ] \\
+   && { [ -z "$BACKPORTBOT_TEST_HANG_ARM" ] || [ -e "$BACKPORTBOT_TEST_HANG_ARM" ]; } \\
    && (set -o noclobber; echo $$ > "$BACKPORTBOT_TEST_HANG_MARKER") 2>/dev/null; then
   parent=$PPID
-  for _ in $(seq 2400); do
+  for _ in $(seq "$(( ${BACKPORTBOT_TEST_HANG_SECONDS:-120} * 20 ))"); do
     [ -e "$BACKPORTBOT_TEST_HANG_MARKER.release" ] && exec {git} "$@"
     read -r _pid _comm _state ppid _rest < /proc/$$/stat
     [ "$ppid" = "$parent" ] || exit 70
     sleep 0.05
   done
+  [ -n "$BACKPORTBOT_TEST_HANG_SECONDS" ] && exec {git} "$@"
   exit 71
 fi
 exec {git} "$@"

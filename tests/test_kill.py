@@ -32,7 +32,9 @@ from tests.fake_slack import FakeSlack
 from tests.gitrepo import GitRepo, published
 from tests.processes import (
     HANG,
+    HANG_ARM,
     HANG_MARKER,
+    HANG_SECONDS,
     ROOT,
     SECRET,
     Bot,
@@ -162,8 +164,7 @@ def at_least(n: int, found: Callable[[], list[T]]) -> Callable[[], list[T] | Non
 
 
 def started(bot: Bot, slack: FakeSlack) -> str:
-    """The bot's URL once it has started: recovered, and its inbox replayed. A command sent before
-    may be handled twice (see test_a_command_received_while_the_bot_starts_is_handled_once)."""
+    """The bot's URL once it has started: recovered, and its inbox replayed (it answered `help`)."""
     url = bot.url()
     before = len(posted(slack, "CREADY"))
     send(url, slash("help", "CREADY"))
@@ -224,11 +225,6 @@ def test_a_request_acknowledged_before_a_kill_is_handled_once_after_the_restart(
     assert bot.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="a delivery stored while the bot starts (after the server listens, before "
-                                       "Dispatcher.start replays the inbox) is queued by Inbox.deliver and queued "
-                                       "again by Inbox.replay, which reads it back as pending: it is handled twice "
-                                       "(a status is answered twice; a request may become two requests, each "
-                                       "claiming some of its branches, with two threads)")
 def test_a_command_received_while_the_bot_starts_is_handled_once(
         tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
     _, remote, _ = published(tmp_path, scenarios.clean)
@@ -382,14 +378,45 @@ def test_sigterm_mid_verify_waits_the_grace_then_interrupts_and_exits_0(
     assert code == 0, bot.stderr()
     assert grace <= took < grace + 5, took
     done = db.attempt(attempt.id)
-    assert (done.state, done.stage, done.process, done.worktree) == ("interrupted", "verifying", None, None)
+    # Interrupted, with a notice in its thread; or, when the stop loses a race with the worker thread,
+    # failed (test_sigterm_mid_verify_interrupts_even_when_git_is_slow makes it lose: a strict xfail).
+    assert (done.state, done.stage, done.process, done.worktree) in \
+        {("interrupted", "verifying", None, None), ("failed", "verifying", None, None)}
+    (root,) = posted(slack, "CDEV", starts="Backport of #12")
+    assert done.state == "failed" or interrupted_notice(slack, "CDEV", root["__ts"], "rel")
     assert attempt.worktree and not Path(attempt.worktree).exists()
     wait_for(lambda: not with_token(token), "the verify command's processes to be gone", 5)
     lease = db.lease(attempt.owner or "")
     assert lease is not None and lease.ended_at is not None
+    assert prs(db, "server") == []
+
+
+@pytest.mark.xfail(strict=True, reason="Backports.stop kills the verify process group (Workflow.abandon) before it "
+                                       "records the interrupt; the worker thread sees its command killed and records "
+                                       "a verify failure first (`exited with status -9`), so the attempt ends failed, "
+                                       "with no interrupted notice, whenever git is slower in the stopping thread")
+def test_sigterm_mid_verify_interrupts_even_when_git_is_slow(
+        tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
+    _, remote, _ = published(tmp_path, scenarios.clean)
+    token, command = verify_command()
+    procs.tokens.append(token)
+    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), extra=command), grace=0.5)
+    # Once armed, the first `git rev-parse` (the stopping thread's, removing the work tree) takes 2 s.
+    slow, arm = tmp_path / "rev-parse.slow", tmp_path / "armed"
+    bot = procs.start(["--config", str(cfg), "serve"], environment(
+        tmp_path, data_dir, slack, **{SLEEP: "1", HANG: "rev-parse", HANG_MARKER: str(slow), HANG_ARM: str(arm),
+                                      HANG_SECONDS: "2"}))
+    send(started(bot, slack), slash("12 to rel", "CDEV"))
+    db = SQLiteStore(data_dir / "backportbot.db")
+    attempt = wait_for(lambda: mid_verify(db, "server", "rel", token), "the verify command")
+    arm.touch()
+    bot.signal(signal.SIGTERM)
+    assert bot.wait(15) == 0
+    assert slow.exists()
+    done = db.attempt(attempt.id)
+    assert (done.state, done.stage) == ("interrupted", "verifying"), done.reason
     (root,) = posted(slack, "CDEV", starts="Backport of #12")
     assert interrupted_notice(slack, "CDEV", root["__ts"], "rel")
-    assert prs(db, "server") == []
 
 
 # --- 6. the command line, then the service ---------------------------------------------------------------
@@ -412,7 +439,7 @@ def test_command_line_results_are_kept_never_published_and_never_overwrite_a_rev
     work, remote = two_branches(tmp_path, scenarios.clean, "rel")
     cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), ("rel", "rel2")))
     env = environment(tmp_path, data_dir, slack)
-    db = SQLiteStore(data_dir / "backportbot.db")  # made first: see test_processes_opening_a_new_database_at_once
+    db = SQLiteStore(data_dir / "backportbot.db")
     configured = cli(procs, env, "--config", str(cfg), "backport", "#12", "--to", "rel")
     local = cli(procs, env, "backport", "#12", "--to", "rel", "--repo", str(work.path))
     # A third run is killed after it queued its attempt, before it started it (it stops where it
@@ -462,10 +489,6 @@ def test_command_line_results_are_kept_never_published_and_never_overwrite_a_rev
     assert prs(db, "server") == [] and bot.alive()  # the service, still running, published none of them
 
 
-@pytest.mark.xfail(strict=True, reason="when the service settles a killed command-line run at its start (cancelled "
-                                       "before it started, interrupted after), Progress._summarize posts that "
-                                       "request's summary to channel '' (a command-line request has no channel) "
-                                       "and reports it on the source PR")
 def test_the_service_posts_nothing_about_command_line_runs_it_settles(
         tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
     _, remote = two_branches(tmp_path, scenarios.clean, "rel")
@@ -484,7 +507,8 @@ def test_the_service_posts_nothing_about_command_line_runs_it_settles(
     send(started(bot, slack), slash("status 12", "CDEV"))
     wait_for(lambda: posted(slack, "CDEV", starts="#12 "), "the answer to status")
     assert {a.branch: a.state for a in db.attempts("server")} == {"rel": "cancelled", "rel2": "interrupted"}
-    assert [(c["channel"], c["text"]) for c in slack.of("chat.postMessage") if c["channel"] != "CDEV"] == []
+    assert [(c["channel"], c["text"]) for c in slack.of("chat.postMessage") if c["channel"] not in ("CDEV", "CREADY")] \
+        == []
 
 
 # --- processes starting together --------------------------------------------------------------------
@@ -505,10 +529,6 @@ def all_ready(here: Path, n: int) -> bool:
     return len(list(here.glob("ready-*"))) == n
 
 
-@pytest.mark.xfail(strict=True, reason="SQLiteStore._migrate reads user_version and migrates with no write lock "
-                                       "taken first: processes opening a new database at once all migrate it, and "
-                                       "most fail (`database is locked` in _v1, or `duplicate column name: "
-                                       "approved_by` in _v2)")
 def test_processes_opening_a_new_database_at_once_all_start(tmp_path: Path) -> None:
     """Two `backportbot backport` runs (or serve and one) started together on a new data directory."""
     for round_ in range(3):
@@ -593,8 +613,6 @@ def test_the_same_fix_requested_twice_at_once_makes_one_attempt_and_one_pr(servi
     assert len(posted(slack, "CDUP", starts="Backport of")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a commit of a pull request found by its '(#N)' subject keeps its SHA as key "
-                                       "with the local forge: the SHA request makes a second attempt and PR")
 def test_a_fix_by_number_then_by_its_commit_is_one_attempt_and_one_pr(service: Service) -> None:
     slack, db = service.slack, service.db
     sha = GitRepo(service.remotes["sha"]).head("main")  # the squash commit "Fix overflow in handle (#12)"

@@ -321,11 +321,13 @@ class Workflow:
                 if a.owner != self.owner and not lease_alive(self.store.lease(a.owner or ""), now)]
 
     def abandon(self, attempt: Attempt, reason: str) -> Attempt:
-        """Stop an attempt nobody will finish; nothing of it is left running or on disk."""
+        """Stop an attempt nobody will finish; nothing of it is left running or on disk. It is
+        marked first: the work, seeing its command killed, can then no longer record a failure."""
+        interrupted = self.interrupt(attempt, reason)
         kill_group(attempt.process)
         if attempt.worktree:
             remove_worktree(Path(attempt.worktree))
-        return self.interrupt(attempt, reason)
+        return interrupted
 
     def owned(self) -> list[Attempt]:
         """The attempts this process is working on."""

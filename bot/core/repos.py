@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.engine.candidates import Candidate
 from bot.engine.candidates import find as find_candidates
 from bot.engine.errors import BadInput
+from bot.engine.git import excerpt
 from bot.engine.ports import Command
 from bot.engine.workspace import Workspace
 
@@ -69,7 +70,7 @@ class Repo:
         if git_branch is None or ref is None:
             valid = ", ".join(self.release_branches()) or "(none)"
             what = "unknown branch" if git_branch is None else "branch missing from the repository:"
-            raise BadInput(f"{what} {name!r}; valid branches: {valid}")
+            raise BadInput(f"{what} {excerpt(name)!r}; valid branches: {valid}")
         return self.display[git_branch], ref
 
     def expand(self, names: list[str]) -> list[str]:

@@ -86,6 +86,12 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 20, ever
         time.sleep(every)
 
 
+def release(marker: Path) -> None:
+    """Let the git call stopped at `marker` go on (it runs git), once it has stopped."""
+    wait_for(marker.exists, f"git to stop at {marker.name}")
+    Path(f"{marker}.release").touch()
+
+
 # --- processes -----------------------------------------------------------------------------------
 
 def running(pid: int) -> bool:

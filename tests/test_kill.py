@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 import pytest
 
 from adapters.store.sqlite import SQLiteStore
-from bot.config import BotSpec
 from bot.core.workflow import Attempt
 from tests import scenarios
 from tests.fake_slack import FakeSlack
@@ -41,6 +40,7 @@ from tests.processes import (
     Processes,
     git_wrapper,
     mention,
+    release,
     running,
     send,
     slash,
@@ -86,16 +86,16 @@ def repo_toml(name: str, url: str, branches: tuple[str, ...] = ("rel",), channel
 
 
 def write_config(path: Path, repos: str, grace: float = 8, unisolated: bool = False) -> Path:
-    """Slack in HTTP mode on a free port; `unisolated`: verify commands run as the bot's children
-    (when this version has the setting), so that they outlive a killed bot."""
-    isolation = 'isolation = "none"\n' if unisolated and "isolation" in BotSpec.model_fields else ""
+    """Slack in HTTP mode on a free port; `unisolated`: verify commands run as the bot's children,
+    outside bubblewrap, so that they outlive a killed bot (as they would in a container without it)."""
+    isolation = 'isolation = "none"\n' if unisolated else ""
     path.write_text(f'[bot]\nmaintainers = ["UADA"]\nworkers = 2\nstop_grace_seconds = {grace}\n{isolation}\n'
                     f'[serve]\nport = 0\n\n[chat]\nadapters = ["slack"]\n[chat.slack]\nmode = "http"\n\n{repos}')
     return path
 
 
 def environment(tmp_path: Path, data_dir: Path, slack: FakeSlack, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (HANG, HANG_MARKER, SLEEP)}
+    env = {k: v for k, v in os.environ.items() if k not in (HANG, HANG_MARKER, HANG_SECONDS, HANG_ARM, SLEEP)}
     env.update({"PATH": f"{git_wrapper(tmp_path / 'bin')}:{os.environ['PATH']}", "BACKPORTBOT_HOME": str(data_dir),
                 "SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET})
     env.update(extra)
@@ -130,10 +130,6 @@ def posted(slack: FakeSlack, channel: str, thread: str | None = None, starts: st
             and (thread is None or c.get("thread_ts") == thread) and str(c.get("text", "")).startswith(starts)]
 
 
-def edits(slack: FakeSlack, channel: str) -> list[str]:
-    return texts([c for c in slack.of("chat.update") if c.get("channel") == channel])
-
-
 def settled(db: SQLiteStore, repo: str) -> bool:
     """Nothing of `repo` in the middle of its work, and nothing waiting in the inbox."""
     return not rows(db, "select id from inbox where state = 'pending'") and \
@@ -163,6 +159,12 @@ def at_least(n: int, found: Callable[[], list[T]]) -> Callable[[], list[T] | Non
     return enough
 
 
+def held(procs: Processes, cfg: Path, env: dict[str, str], marker: Path) -> Bot:
+    """`serve` stopped in its start-up fetch (it holds the repository's lock there): listening, not
+    recovered yet, until the marker is released."""
+    return procs.start(["--config", str(cfg), "serve"], {**env, HANG: "fetch", HANG_MARKER: str(marker)})
+
+
 def started(bot: Bot, slack: FakeSlack) -> str:
     """The bot's URL once it has started: recovered, and its inbox replayed (it answered `help`)."""
     url = bot.url()
@@ -173,20 +175,21 @@ def started(bot: Bot, slack: FakeSlack) -> str:
 
 
 def exited(bot: Bot, timeout: float) -> tuple[int, float]:
-    started = time.monotonic()
+    """The exit status and how long it took from now."""
+    begun = time.monotonic()
     code = bot.wait(timeout)
-    return code, time.monotonic() - started
+    return code, time.monotonic() - begun
 
 
-# --- 1. acknowledged, then killed before the request was written ----------------------------------
+# --- 1. acknowledged, then killed before the request was written; received while starting --------
 
-def test_a_request_acknowledged_before_a_kill_is_handled_once_after_the_restart(
+def test_requests_acknowledged_before_a_kill_or_during_a_start_are_handled_once(
         tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
     _, remote = two_branches(tmp_path, scenarios.clean, "rel")
     cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), ("rel", "rel2")))
-    hang = tmp_path / "fetch.hang"
-    bot = procs.start(["--config", str(cfg), "serve"],
-                      environment(tmp_path, data_dir, slack, **{HANG: "fetch", HANG_MARKER: str(hang)}))
+    env = environment(tmp_path, data_dir, slack)
+    hang, hang_again = tmp_path / "fetch.hang", tmp_path / "fetch-again.hang"
+    bot = held(procs, cfg, env, hang)
     url = bot.url()
     wait_for(hang.exists, "the start-up fetch to stop")  # listening, not recovered yet: deliveries wait
     status, answer = send(url, slash("12 to rel", "CDEV", slack.response_url("rel")))
@@ -198,8 +201,12 @@ def test_a_request_acknowledged_before_a_kill_is_handled_once_after_the_restart(
     assert len(rows(db, "select id from inbox where state = 'pending'")) == 2
     assert requests(db, "server") == 0 and db.attempts("server") == []  # acknowledged, not yet written
 
-    bot = procs.start(["--config", str(cfg), "serve"], environment(tmp_path, data_dir, slack))
+    # The next start stops in its fetch too: what it receives meanwhile waits with what it replays.
+    bot = held(procs, cfg, env, hang_again)
     url = bot.url()
+    wait_for(hang_again.exists, "the second start-up fetch to stop")
+    assert send(url, slash("status 12", "CDEV"))[0] == 200
+    release(hang_again)
     wait_for(lambda: len(posted(slack, "CDEV", starts="Summary:")) == 2, "both summaries", 30)
     attempts = db.attempts("server")
     assert sorted((a.branch, a.state) for a in attempts) == [("rel", "pr_open"), ("rel2", "pr_open")]
@@ -215,37 +222,16 @@ def test_a_request_acknowledged_before_a_kill_is_handled_once_after_the_restart(
     # Slack did not see the first 200 in time and sends the event again: it is not handled twice.
     status, _ = send(url, redelivered, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
     assert status == 200
-    assert len(rows(db, "select id from inbox")) == 2  # acknowledged without being stored again
-    send(url, slash("status 12", "CDEV"))
-    wait_for(lambda: posted(slack, "CDEV", starts="#12 Fix overflow in handle"), "the answer to status")
-    assert wait_for(lambda: settled(db, "server"), "the bot to settle")
-    assert len(db.attempts("server")) == 2 and len(prs(db, "server")) == 2
-    assert len(posted(slack, "CDEV", starts="Backport of")) == 2
-    assert not [t for t in texts(slack.of("chat.postMessage")) if "joins" in t]
-    assert bot.alive()
-
-
-def test_a_command_received_while_the_bot_starts_is_handled_once(
-        tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
-    _, remote, _ = published(tmp_path, scenarios.clean)
-    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri()))
-    hang = tmp_path / "fetch.hang"
-    bot = procs.start(["--config", str(cfg), "serve"],
-                      environment(tmp_path, data_dir, slack, **{HANG: "fetch", HANG_MARKER: str(hang)}))
-    url = bot.url()
-    wait_for(hang.exists, "the start-up fetch to stop")
-    send(url, slash("status 12", "CDEV"))
-    send(url, slash("12 to rel", "CDEV"))
-    Path(f"{hang}.release").touch()  # the start goes on
-    db = SQLiteStore(data_dir / "backportbot.db")
-    wait_for(lambda: posted(slack, "CDEV", starts="Summary:") and settled(db, "server"), "the request's PR", 30)
+    assert len(rows(db, "select id from inbox")) == 3  # acknowledged without being stored again
     send(url, slash("help", "CDEV"))
     wait_for(lambda: posted(slack, "CDEV", starts="Usage:"), "the answer to help")
-    assert len(rows(db, "select id from inbox")) == 3
-    assert len(db.attempts("server")) == 1 and prs(db, "server") == [("backport/12-to-rel", "rel")]
+    assert wait_for(lambda: settled(db, "server"), "the bot to settle")
+    assert len(db.attempts("server")) == 2 and len(prs(db, "server")) == 2
     answers = texts(posted(slack, "CDEV"))
+    assert len([t for t in answers if t.startswith("Backport of")]) == 2
     assert [t.split("\n")[0] for t in answers if t.startswith("#12 ")] == ["#12 Fix overflow in handle"]
-    assert [t for t in answers if "joins it" in t] == []
+    assert [t for t in answers if "joins" in t] == []
+    assert bot.alive()
 
 
 # --- 2. killed mid-pick and mid-verify --------------------------------------------------------------
@@ -369,54 +355,31 @@ def test_sigterm_mid_verify_waits_the_grace_then_interrupts_and_exits_0(
     procs.tokens.append(token)
     grace = 0.5
     cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), extra=command), grace=grace)
-    bot = procs.start(["--config", str(cfg), "serve"], environment(tmp_path, data_dir, slack, **{SLEEP: "1"}))
-    send(started(bot, slack), slash("12 to rel", "CDEV"))
-    db = SQLiteStore(data_dir / "backportbot.db")
-    attempt = wait_for(lambda: mid_verify(db, "server", "rel", token), "the verify command")
-    bot.signal(signal.SIGTERM)
-    code, took = exited(bot, grace + 15)
-    assert code == 0, bot.stderr()
-    assert grace <= took < grace + 5, took
-    done = db.attempt(attempt.id)
-    # Interrupted, with a notice in its thread; or, when the stop loses a race with the worker thread,
-    # failed (test_sigterm_mid_verify_interrupts_even_when_git_is_slow makes it lose: a strict xfail).
-    assert (done.state, done.stage, done.process, done.worktree) in \
-        {("interrupted", "verifying", None, None), ("failed", "verifying", None, None)}
-    (root,) = posted(slack, "CDEV", starts="Backport of #12")
-    assert done.state == "failed" or interrupted_notice(slack, "CDEV", root["__ts"], "rel")
-    assert attempt.worktree and not Path(attempt.worktree).exists()
-    wait_for(lambda: not with_token(token), "the verify command's processes to be gone", 5)
-    lease = db.lease(attempt.owner or "")
-    assert lease is not None and lease.ended_at is not None
-    assert prs(db, "server") == []
-
-
-@pytest.mark.xfail(strict=True, reason="Backports.stop kills the verify process group (Workflow.abandon) before it "
-                                       "records the interrupt; the worker thread sees its command killed and records "
-                                       "a verify failure first (`exited with status -9`), so the attempt ends failed, "
-                                       "with no interrupted notice, whenever git is slower in the stopping thread")
-def test_sigterm_mid_verify_interrupts_even_when_git_is_slow(
-        tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
-    _, remote, _ = published(tmp_path, scenarios.clean)
-    token, command = verify_command()
-    procs.tokens.append(token)
-    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), extra=command), grace=0.5)
-    # Once armed, the first `git rev-parse` (the stopping thread's, removing the work tree) takes 2 s.
+    # Once armed, the first `git rev-parse` (the stopping thread's, removing the work tree) takes 1 s:
+    # the work, seeing its verify command killed, must not record a verify failure meanwhile.
     slow, arm = tmp_path / "rev-parse.slow", tmp_path / "armed"
     bot = procs.start(["--config", str(cfg), "serve"], environment(
         tmp_path, data_dir, slack, **{SLEEP: "1", HANG: "rev-parse", HANG_MARKER: str(slow), HANG_ARM: str(arm),
-                                      HANG_SECONDS: "2"}))
+                                      HANG_SECONDS: "1"}))
     send(started(bot, slack), slash("12 to rel", "CDEV"))
     db = SQLiteStore(data_dir / "backportbot.db")
     attempt = wait_for(lambda: mid_verify(db, "server", "rel", token), "the verify command")
     arm.touch()
     bot.signal(signal.SIGTERM)
-    assert bot.wait(15) == 0
-    assert slow.exists()
+    code, took = exited(bot, grace + 15)
+    assert code == 0, bot.stderr()
+    assert grace <= took < grace + 1 + 5, took
+    assert slow.exists()  # git was slow in the stopping thread
     done = db.attempt(attempt.id)
-    assert (done.state, done.stage) == ("interrupted", "verifying"), done.reason
+    assert (done.state, done.stage, done.process, done.worktree) == ("interrupted", "verifying", None, None), \
+        done.reason
+    assert attempt.worktree and not Path(attempt.worktree).exists()
+    wait_for(lambda: not with_token(token), "the verify command's processes to be gone", 5)
+    lease = db.lease(attempt.owner or "")
+    assert lease is not None and lease.ended_at is not None
     (root,) = posted(slack, "CDEV", starts="Backport of #12")
     assert interrupted_notice(slack, "CDEV", root["__ts"], "rel")
+    assert prs(db, "server") == []
 
 
 # --- 6. the command line, then the service ---------------------------------------------------------------
@@ -437,32 +400,43 @@ def finished(bot: Bot, timeout: float = 30) -> tuple[int, dict[str, Any]]:
 def test_command_line_results_are_kept_never_published_and_never_overwrite_a_reviewers_commit(
         tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
     work, remote = two_branches(tmp_path, scenarios.clean, "rel")
-    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), ("rel", "rel2")))
+    work.branch("rel3", "rel")
+    work.git("push", "-q", str(remote), "rel3")
+    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), ("rel", "rel2", "rel3")))
     env = environment(tmp_path, data_dir, slack)
     db = SQLiteStore(data_dir / "backportbot.db")
     configured = cli(procs, env, "--config", str(cfg), "backport", "#12", "--to", "rel")
     local = cli(procs, env, "backport", "#12", "--to", "rel", "--repo", str(work.path))
-    # A third run is killed after it queued its attempt, before it started it (it stops where it
-    # looks the fix up: `git rev-list`): the service must not take it over.
-    hang = tmp_path / "rev-list.hang"
-    killed = cli(procs, {**env, HANG: "rev-list", HANG_MARKER: str(hang)},
-                 "--config", str(cfg), "backport", "#12", "--to", "rel2")
+    # Two more runs are killed: one after it queued its attempt, before it started it (stopped where
+    # it looks the fix up: `git rev-list`), one in the middle of its pick (`git merge-tree`).
+    killed = []
+    for branch, where in (("rel2", "rev-list"), ("rel3", "merge-tree")):
+        hang = tmp_path / f"{where}.hang"
+        killed.append((hang, cli(procs, {**env, HANG: where, HANG_MARKER: str(hang)},
+                                 "--config", str(cfg), "backport", "#12", "--to", branch)))
     code, first = finished(configured)
     assert code == 0 and (first["status"], first["result_branch"]) == ("succeeded", "backport/12-to-rel")
     code, first_local = finished(local)
     assert code == 0 and first_local["result_branch"] == "backport/12-to-rel"
-    wait_for(hang.exists, "the command line's run onto rel2 to stop")
-    killed.kill()
-    assert {a.branch: a.state for a in db.attempts("server")} == {"rel": "kept", "rel2": "queued"}
+    for hang, run in killed:
+        wait_for(hang.exists, f"the command line to stop in `git {hang.stem}`")
+        run.kill()
+    assert {a.branch: a.state for a in db.attempts("server")} == {"rel": "kept", "rel2": "queued", "rel3": "picking"}
 
+    # The service starts: it settles the killed runs, and neither publishes nor posts anything of them.
     bot = procs.start(["--config", str(cfg), "serve"], env)
     url = started(bot, slack)
     send(url, slash("status 12", "CDEV"))
     (status,) = wait_for(lambda: posted(slack, "CDEV", starts="#12 "), "the answer to status")
-    assert f"rel: picked on the command line: backport/12-to-rel at {first['result_commit'][:10]}" in status["text"]
-    assert {a.branch: a.state for a in db.attempts("server")} == {"rel": "kept", "rel2": "cancelled"}
+    assert status["text"].split("\n")[1:] == [
+        f"  rel: picked on the command line: backport/12-to-rel at {first['result_commit'][:10]}",
+        "  rel2: cancelled", "  rel3: interrupted"]
+    assert {a.branch: a.state for a in db.attempts("server")} == \
+        {"rel": "kept", "rel2": "cancelled", "rel3": "interrupted"}
     assert prs(db, "server") == [] and rows(db, "select number from local_prs") == []
     assert GitRepo(remote).git("branch", "--list", "backport/*") == ""  # nothing pushed either
+    assert [(m, c.get("channel"), c.get("text")) for m, c in slack.calls
+            if m.startswith("chat.") and c.get("channel") not in ("CDEV", "CREADY")] == []
 
     # A reviewer pushes a commit on the backport branch (remote), another commits on it (local repo).
     reviewer = GitRepo(tmp_path / "reviewer")
@@ -489,28 +463,6 @@ def test_command_line_results_are_kept_never_published_and_never_overwrite_a_rev
     assert prs(db, "server") == [] and bot.alive()  # the service, still running, published none of them
 
 
-def test_the_service_posts_nothing_about_command_line_runs_it_settles(
-        tmp_path: Path, data_dir: Path, slack: FakeSlack, procs: Processes) -> None:
-    _, remote = two_branches(tmp_path, scenarios.clean, "rel")
-    cfg = write_config(tmp_path / "bot.toml", repo_toml("server", remote.as_uri(), ("rel", "rel2")))
-    env = environment(tmp_path, data_dir, slack)
-    db = SQLiteStore(data_dir / "backportbot.db")
-    runs = []
-    for branch, where in (("rel", "rev-list"), ("rel2", "merge-tree")):  # killed queued, killed picking
-        hang = tmp_path / f"{where}.hang"
-        runs.append((hang, cli(procs, {**env, HANG: where, HANG_MARKER: str(hang)},
-                               "--config", str(cfg), "backport", "#12", "--to", branch)))
-    for hang, run in runs:
-        wait_for(hang.exists, f"the command line to stop in `git {hang.stem}`")
-        run.kill()
-    bot = procs.start(["--config", str(cfg), "serve"], env)
-    send(started(bot, slack), slash("status 12", "CDEV"))
-    wait_for(lambda: posted(slack, "CDEV", starts="#12 "), "the answer to status")
-    assert {a.branch: a.state for a in db.attempts("server")} == {"rel": "cancelled", "rel2": "interrupted"}
-    assert [(c["channel"], c["text"]) for c in slack.of("chat.postMessage") if c["channel"] not in ("CDEV", "CREADY")] \
-        == []
-
-
 # --- processes starting together --------------------------------------------------------------------
 
 OPEN_STORE = """
@@ -531,7 +483,7 @@ def all_ready(here: Path, n: int) -> bool:
 
 def test_processes_opening_a_new_database_at_once_all_start(tmp_path: Path) -> None:
     """Two `backportbot backport` runs (or serve and one) started together on a new data directory."""
-    for round_ in range(3):
+    for round_ in range(2):
         here = tmp_path / str(round_)
         here.mkdir()
         go = here / "go"
@@ -566,9 +518,22 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One `serve` for the tests that do not kill it. Slack answers every call after 150 ms."""
+@dataclass
+class Starting:
+    bot: Bot
+    slack: FakeSlack
+    data_dir: Path
+    remotes: dict[str, Path]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def starting_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        Starting | None]:
+    """The shared `serve`, started with the module's first test when some selected test uses it:
+    it loads while the tests before it wait on theirs. Slack answers every call after 150 ms."""
+    if not any("service" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
     root = tmp_path_factory.mktemp("service")
     slack = FakeSlack(delay=0.15)
     procs = Processes(root / "logs")
@@ -582,11 +547,19 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         cfg = write_config(root / "bot.toml", repos)
         data_dir = root / "home"
         bot = procs.start(["--config", str(cfg), "serve"], environment(root, data_dir, slack))
-        url = started(bot, slack)
-        yield Service(bot, url, slack, SQLiteStore(data_dir / "backportbot.db"), remotes)
+        yield Starting(bot, slack, data_dir, remotes)
     finally:
         procs.close()
         slack.close()
+
+
+@pytest.fixture(scope="module")
+def service(starting_service: Starting | None) -> Service:
+    """One `serve` for the tests that do not kill it; each uses its own repository and channel."""
+    assert starting_service is not None
+    s = starting_service
+    url = started(s.bot, s.slack)
+    return Service(s.bot, url, s.slack, SQLiteStore(s.data_dir / "backportbot.db"), s.remotes)
 
 
 def test_the_same_fix_requested_twice_at_once_makes_one_attempt_and_one_pr(service: Service) -> None:

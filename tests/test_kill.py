@@ -538,7 +538,7 @@ def starting_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     slack = FakeSlack(delay=0.15)
     procs = Processes(root / "logs")
     try:
-        names = ("dup", "sha", "bysha", "hidden", "gone")
+        names = ("dup", "sha", "shafirst", "bysha", "hidden", "gone")
         remotes = {name: published(root / name, scenarios.clean)[1] for name in names}
         repos = "".join(repo_toml(name, remote.as_uri(), channels=(f"C{name.upper()}",))
                         for name, remote in remotes.items())
@@ -586,15 +586,19 @@ def test_the_same_fix_requested_twice_at_once_makes_one_attempt_and_one_pr(servi
     assert len(posted(slack, "CDUP", starts="Backport of")) == 1
 
 
-def test_a_fix_by_number_then_by_its_commit_is_one_attempt_and_one_pr(service: Service) -> None:
+@pytest.mark.parametrize("repo,first", [("sha", "number"), ("shafirst", "commit")])
+def test_a_fix_by_number_and_by_its_commit_is_one_attempt_and_one_pr(service: Service, repo: str, first: str) -> None:
     slack, db = service.slack, service.db
-    sha = GitRepo(service.remotes["sha"]).head("main")  # the squash commit "Fix overflow in handle (#12)"
-    send(service.url, slash("12 to rel", "CSHA"))
-    send(service.url, slash(f"{sha} to rel", "CSHA"))
-    wait_for(lambda: len(texts(posted(slack, "CSHA"))) >= 2 and settled(db, "sha") and prs(db, "sha"),
-             "both requests to be answered", 30)
-    assert len(db.attempts("sha")) == 1 and prs(db, "sha") == [("backport/12-to-rel", "rel")]
-    assert [t for t in texts(posted(slack, "CSHA")) if "this request joins it" in t]
+    sha = GitRepo(service.remotes[repo]).head("main")  # the squash commit "Fix overflow in handle (#12)"
+    channel = f"C{repo.upper()}"
+    refs = ["12", sha] if first == "number" else [sha, "12"]
+    for ref in refs:  # the second is sent while the first is handled
+        send(service.url, slash(f"{ref} to rel", channel))
+    wait_for(lambda: [t for t in texts(posted(slack, channel)) if "this request joins it" in t]
+             and posted(slack, channel, starts="Summary:") and settled(db, repo), "both requests to be answered", 30)
+    (attempt,) = db.attempts(repo)
+    assert attempt.source == "#12" and prs(db, repo) == [("backport/12-to-rel", "rel")]
+    assert len(posted(slack, channel, starts="Backport of")) == 1
 
 
 def test_status_and_why_by_commit_meet_the_record_made_by_number(service: Service) -> None:

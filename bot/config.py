@@ -97,7 +97,7 @@ class BotSpec(Strict):
     workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
     ci_poll_seconds: int = Field(default=60, ge=1, description="how often to look at CI checks (webhooks come first)")
     isolation: str = Field(
-        default="none", pattern="^(bubblewrap|none)$",  # TEMPORARY: flipped to bubblewrap below
+        default="bubblewrap", pattern="^(bubblewrap|none)$",
         description="where a fix's build and test commands run: bubblewrap (they cannot see the bot), or none "
                     "(they run as the bot's children and can read its files; every PR verified so says it)")
     verify_network: bool = Field(default=False, description="let build and test commands reach the network")

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import io
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -56,7 +57,7 @@ async def run(n: int) -> list[float]:
         await console.start()
         out = io.StringIO()
         stops = await start_servers(console, cfg, out)
-        port = out.getvalue().split(":")[2].split(" ")[0]
+        port = re.search(r"Listening on http://[^:]+:(\d+) ", out.getvalue()).group(1)  # type: ignore[union-attr]
         verifier = SignatureVerifier(SECRET)
 
         async def one(http: aiohttp.ClientSession, i: int) -> float:

@@ -147,7 +147,7 @@ def isolation_line(cfg: config_mod.Config | None) -> str:
     if cfg is not None and cfg.bot.isolation == "none":
         return ("isolation: none — build and test commands run as the bot's children and can read its files "
                 "and environment; every PR they verify says so")
-    problem = Bubblewrap(Path("/nonexistent")).problem()
+    problem = bubblewrap.unusable()
     if problem is not None:
         return (f"isolation: bubblewrap, NOT WORKING: {problem}; build and test commands will fail until it "
                 "works, or [bot] isolation = \"none\" is set")

@@ -85,17 +85,19 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert config.data_dir(None, cfg) == Path("/var/lib/backportbot")
 
 
+def local_repo(name: str, path: Path) -> str:
+    return f'[[repos]]\nname = "{name}"\npath = "{path}"\nbranches = [{{ name = "1.0" }}]\n'
+
+
 def test_check_config_finds_what_would_fail_at_run_time(tmp_path, capsys, repo):
     f = str(tmp_path / "bot.toml")
-    code, lines = check(tmp_path, f"""
-[bot]
-data_dir = "{tmp_path / 'bot.toml'}"
-[digest]
-timezone = "Mars/Olympus_Mons"
+    head = f'[bot]\ndata_dir = "{tmp_path / "bot.toml"}"\n'  # a data directory that is a file
+    mars = '[digest]\ntimezone = "Mars/Olympus_Mons"\n'
+    code, lines = check(tmp_path, head + mars + """
 [[repos]]
-name = ".."
+name = "server"
 url = "https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/server.git"
-branches = [{{ name = "1.0" }}]
+branches = [{ name = "1.0" }]
 [[repos.commands]]
 name = "test"
 run = "curl -H 'Authorization: token ghp_abcdefghijklmnopqrstuvwxyz0123' https://api.github.com"
@@ -103,34 +105,11 @@ run = "curl -H 'Authorization: token ghp_abcdefghijklmnopqrstuvwxyz0123' https:/
     assert code == 2
     assert any(line.startswith(f"{f}: repos[0].url: this looks like a credential") for line in lines), lines
     assert any(line.startswith(f"{f}: repos[0].commands[0].run: this looks like a credential") for line in lines)
-    code, lines = check(tmp_path, f"""
-[bot]
-data_dir = "{tmp_path / 'bot.toml'}"
-[digest]
-timezone = "Mars/Olympus_Mons"
-[[repos]]
-name = ".."
-path = "{repo.path}"
-branches = [{{ name = "1.0" }}]
-""", capsys)
+    code, lines = check(tmp_path, head + mars + local_repo("..", repo.path), capsys)
     assert f"{f}: digest: unknown time zone 'Mars/Olympus_Mons' (an IANA name such as Europe/Paris)" in lines
     assert any(line.startswith(f"{f}: repos[0].name: String should match pattern") for line in lines), lines
-    code, lines = check(tmp_path, f"""
-[bot]
-data_dir = "{tmp_path / 'bot.toml'}"
-[[repos]]
-name = "here"
-path = "{repo.path}"
-branches = [{{ name = "1.0" }}]
-[[repos]]
-name = "nowhere"
-path = "{tmp_path / 'missing'}"
-branches = [{{ name = "1.0" }}]
-[[repos]]
-name = "plain"
-path = "{tmp_path}"
-branches = [{{ name = "1.0" }}]
-""", capsys)
+    code, lines = check(tmp_path, head + local_repo("here", repo.path) + local_repo("nowhere", tmp_path / "missing")
+                        + local_repo("plain", tmp_path), capsys)
     assert code == 2
     assert f"{f}: bot.data_dir: {tmp_path / 'bot.toml'} is a file, not a directory" in lines
     assert f"{f}: repos[0]: branch '1.0' does not exist in {repo.path}" in lines

@@ -7,6 +7,7 @@ user namespace, or, when the bot runs as root, the unprivileged user nobody."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -20,26 +21,27 @@ def available() -> str | None:
     return shutil.which("bwrap")
 
 
+@functools.cache
+def unusable() -> str | None:
+    """Why no sandbox can be made here (not installed, namespaces refused), or None. Asked once
+    per process: the answer does not change while it runs."""
+    bwrap = available()
+    if bwrap is None:
+        return "bubblewrap is not installed (apt install bubblewrap)"
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--dev", "/dev",
+                            *([] if os.geteuid() == 0 else ["--unshare-user"]), "true"],
+                           capture_output=True, text=True, check=False, timeout=30)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]})"
+    return None
+
+
 class Bubblewrap:
-    def __init__(self, data_dir: Path, network: bool = False, bwrap: str | None = None) -> None:
+    def __init__(self, data_dir: Path, network: bool = False) -> None:
         self.data_dir = data_dir.resolve()
         self.network = network
-        self.bwrap = bwrap or available() or "bwrap"
+        self.bwrap = available() or "bwrap"
         self.as_root = os.geteuid() == 0
-
-    def installed(self) -> bool:
-        return shutil.which(self.bwrap) is not None
-
-    def problem(self) -> str | None:
-        """Why no sandbox can be made here (not installed, namespaces refused), or None."""
-        if not self.installed():
-            return "bubblewrap is not installed (apt install bubblewrap)"
-        probe = subprocess.run([self.bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--dev", "/dev",
-                                *([] if self.as_root else ["--unshare-user"]), "true"],
-                               capture_output=True, text=True, check=False, timeout=30)
-        if probe.returncode != 0:
-            return f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]})"
-        return None
 
     def argv(self, worktree: Path, command: str, env: dict[str, str]) -> list[str]:
         worktree = worktree.resolve()

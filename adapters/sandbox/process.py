@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from adapters.sandbox import bubblewrap
 from adapters.sandbox.bubblewrap import Bubblewrap
 from bot.engine.errors import VerifyFailed
 from bot.engine.ports import Command, CommandResult
@@ -39,7 +40,7 @@ class ProcessSandbox:
 
     def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
             started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
-        if self.isolation is not None and (problem := self.isolation.problem()):
+        if self.isolation is not None and (problem := bubblewrap.unusable()):
             raise VerifyFailed(f"build and test commands run in a sandbox, and {problem}: fix that, or set "
                                "[bot] isolation = \"none\" to run them unisolated")
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ class ProcessSandbox:
     def __init__(self, env: Mapping[str, str], isolation: Bubblewrap | None = None) -> None:
         self.env = dict(env)  # given by the composition root, without the secrets
         self.isolation = isolation
+        self.isolated = isolation is not None
 
     def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
             started: Callable[[int | None], None] | None = None) -> list[CommandResult]:

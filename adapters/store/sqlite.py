@@ -23,7 +23,7 @@ from bot.core.ports import AlreadyOpen, BatchItem, CandidateRecord, DigestRecord
 from bot.core.workflow import FINISHED, Attempt, Event, IllegalMove, Move, Op, State
 from bot.engine.ports import HunkRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,12 @@ def _v3(db: sqlite_utils.Database) -> None:
                f"where state not in ({_FINISHED})")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]  # MIGRATIONS[n] makes version n + 1
+def _v4(db: sqlite_utils.Database) -> None:
+    """An attempt whose build and tests wait for a maintainer's ✅ (they would run unisolated)."""
+    _table(db, "attempts").add_column("verify_after_approval", int, not_null_default=0)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]  # MIGRATIONS[n] makes version n + 1
 
 
 def _table(db: sqlite_utils.Database, name: str) -> Table:
@@ -170,7 +175,8 @@ def _attempt(row: dict[str, Any]) -> Attempt:
         cancel_requested_by=row["cancel_requested_by"], message=row["message"],
         approval_message=row["approval_message"], pr_url=row["pr_url"], backport_pr=row["backport_pr"],
         ci=row["ci"], llm_usage=json.loads(row["llm"] or "{}"), retry_of=row["retry_of"], process=row["process"],
-        created_at=row["created_at"], updated_at=row["updated_at"])
+        verify_after_approval=bool(row["verify_after_approval"]), created_at=row["created_at"],
+        updated_at=row["updated_at"])
 
 
 def _request(row: dict[str, Any]) -> Request:
@@ -186,7 +192,7 @@ def _hunk(row: dict[str, Any]) -> HunkRecord:
 _COLUMNS = {"stage", "failure_kind", "reason", "source_commits", "pr_number", "result_branch", "result_commit",
             "base_commit", "worktree", "owner", "conflicts", "prerequisites", "warnings", "needs_approval",
             "approved_by", "cancel_requested_by", "message", "approval_message", "pr_url", "backport_pr", "ci",
-            "llm", "retry_of", "process"}
+            "llm", "retry_of", "process", "verify_after_approval"}
 
 
 class SQLiteStore:

@@ -96,6 +96,8 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
             lines.extend("  " + line for line in cmd["tail"].splitlines()[-15:])
         if "needs_approval" in e.detail:
             lines.append(f"Needs a maintainer's approval: {e.detail['needs_approval']}")
+        if "verify_after_approval" in e.detail:
+            lines.append(f"Build and tests not run yet: {e.detail['verify_after_approval']}")
     states = [e.state for e in events]
     timeline = " → ".join(state_words(s) for i, s in enumerate(states) if i == 0 or s != states[i - 1])
     lines.append(f"Timeline: {timeline} (started {_when(attempt.created_at)})")
@@ -228,6 +230,7 @@ def result_line(a: Attempt) -> str:
         methods = [m for c in a.conflicts for m in c["resolved_by"]]
         note = f"; conflicts resolved: {', '.join(methods)}" if methods else ""
         note += "; needs a maintainer's approval" if a.needs_approval else ""
+        note += "; its build and tests did not run (isolation is off)" if a.verify_after_approval else ""
         return f"{a.branch}: ok: {a.result_branch} at {(a.result_commit or '')[:10]}{note}"
     return f"{a.branch}: failed at {stage_words(a.stage)} ({kind_words(a.failure_kind)}): {a.reason}"
 

@@ -87,7 +87,7 @@ MOVES: dict[Op, tuple[frozenset[State], State]] = {
     Op.START: (frozenset({S.QUEUED}), S.PICKING),
     Op.CONFLICT: (frozenset({S.PICKING, S.RESOLVING}), S.CONFLICTED),  # a later commit conflicts too
     Op.RESOLVE: (frozenset({S.CONFLICTED}), S.RESOLVING),
-    Op.VERIFY: (frozenset({S.PICKING, S.RESOLVING}), S.VERIFYING),
+    Op.VERIFY: (frozenset({S.PICKING, S.RESOLVING, S.READY}), S.VERIFYING),  # from ready: after the ✅
     Op.PICKED: (frozenset({S.PICKING, S.RESOLVING, S.VERIFYING}), S.READY),
     Op.AWAIT_APPROVAL: (frozenset({S.READY}), S.AWAITING_APPROVAL),
     Op.APPROVE: (frozenset({S.AWAITING_APPROVAL}), S.READY),
@@ -95,7 +95,8 @@ MOVES: dict[Op, tuple[frozenset[State], State]] = {
     Op.PR_OPENED: (frozenset({S.OPENING_PR}), S.PR_OPEN),
     Op.MERGED: (frozenset({S.PR_OPEN}), S.MERGED),
     Op.CLOSED: (frozenset({S.PR_OPEN}), S.CLOSED),
-    Op.FAIL: (frozenset({S.REQUESTED, S.QUEUED, S.OPENING_PR, S.PR_OPEN}) | WORKING, S.FAILED),
+    # From ready: the build and tests that waited for the ✅ could not start.
+    Op.FAIL: (frozenset({S.REQUESTED, S.QUEUED, S.READY, S.OPENING_PR, S.PR_OPEN}) | WORKING, S.FAILED),
     Op.CANCEL: (frozenset({S.REQUESTED, S.QUEUED, S.READY, S.AWAITING_APPROVAL}), S.CANCELLED),
     Op.INTERRUPT: (WORKING, S.INTERRUPTED),
     Op.KEEP: (frozenset({S.READY}), S.KEPT),
@@ -142,6 +143,7 @@ class Attempt:
     ci: str | None  # waiting | passed | failed, when the forge's CI verifies
     llm_usage: dict[str, Any]
     retry_of: int | None
+    verify_after_approval: bool  # its build and tests run after the ✅ (unisolated, they wait for a reader)
     created_at: float
     updated_at: float
 
@@ -241,13 +243,14 @@ class Workflow:
         return self._move(attempt_id, Op.RESOLVE, detail)
 
     def verify(self, attempt_id: int, detail: dict[str, Any]) -> Attempt:
-        return self._move(attempt_id, Op.VERIFY, detail)
+        return self._move(attempt_id, Op.VERIFY, detail, owner=self.owner)  # after a ✅, maybe another process
 
     def finish(self, attempt_id: int, outcome: Outcome) -> Attempt:
         """The engine is done: the result is ready, or the attempt failed."""
         self.store.record_hunks(attempt_id, outcome.hunks)
         facts: dict[str, Any] = {"conflicts": outcome.conflicts, "warnings": outcome.warnings,
-                                 "needs_approval": outcome.needs_approval}
+                                 "needs_approval": outcome.needs_approval,
+                                 "verify_after_approval": outcome.verify_after_approval}
         if outcome.llm.calls:
             facts["llm"] = {"calls": outcome.llm.calls, "tokens": outcome.llm.tokens, "seconds": outcome.llm.seconds}
         if outcome.failure is not None:
@@ -257,6 +260,12 @@ class Workflow:
                            "base_commit": outcome.base_commit},
                           result_branch=outcome.result_branch, result_commit=outcome.result_commit,
                           base_commit=outcome.base_commit, **facts)
+
+    def verified(self, attempt_id: int, outcome: Outcome) -> Attempt:
+        """The build and tests that waited for the ✅ ran: the result is ready to publish, or failed."""
+        if outcome.failure is not None:
+            return self.fail(attempt_id, outcome.failure)
+        return self._move(attempt_id, Op.PICKED, {"verified_after_approval": True}, verify_after_approval=False)
 
     def fail(self, attempt_id: int, f: BackportFailure, **facts: Any) -> Attempt:
         columns: dict[str, Any] = {"stage": f.stage, "failure_kind": f.kind, "reason": f.reason, **facts}

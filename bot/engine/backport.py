@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,6 +60,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)  # why a maintainer must approve; empty: no need
     hunks: list[HunkRecord] = field(default_factory=list)
     verified: list[CommandResult] = field(default_factory=list)
+    verify_after_approval: bool = False  # the build and tests wait for the ✅ (they would run unisolated)
     llm: Usage = field(default_factory=Usage)
 
     @property
@@ -95,8 +96,21 @@ class Engine:
     def run(self, plan: Plan, recorder: Recorder) -> Outcome:
         """One attempt. Failures come back in the Outcome, never as exceptions (but Ctrl-C)."""
         outcome = Outcome()
+        return self._guarded(plan, outcome, lambda: self._run(plan, recorder, outcome))
+
+    def verify_approved(self, plan: Plan, recorder: Recorder, commit: str) -> Outcome:
+        """The build and tests of a result whose verification waited for a maintainer's ✅."""
+        outcome = Outcome()
+
+        def verify() -> None:
+            with self._worktree(recorder, plan.workspace, plan, commit) as wt:
+                self._verify(recorder, outcome, plan, wt)
+        return self._guarded(plan, outcome, verify)
+
+    @staticmethod
+    def _guarded(plan: Plan, outcome: Outcome, work: Callable[[], None]) -> Outcome:
         try:
-            self._run(plan, recorder, outcome)
+            work()
         except BackportFailure as failure:
             outcome.failure = failure
         except Exception as exc:  # a bug or an environment problem: still recorded, never silent
@@ -133,7 +147,7 @@ class Engine:
         self._check_names(recorder, outcome, git, commits, source.mainline, target)
         if result is not None:
             recorder.note({"picked": "in memory", "commits": [c.sha for c in commits]})
-            if plan.commands:
+            if plan.commands and not self._verify_later(recorder, outcome):
                 with self._worktree(recorder, ws, plan, result) as wt:
                     self._verify(recorder, outcome, plan, wt)
         else:
@@ -147,7 +161,7 @@ class Engine:
                 result = wt.out("rev-parse", "HEAD")
                 if result == target:
                     raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
-                if plan.commands:
+                if plan.commands and not self._verify_later(recorder, outcome):
                     self._verify(recorder, outcome, plan, wt)
         try:
             ws.update_branch(plan.result_branch, result)
@@ -160,6 +174,15 @@ class Engine:
         """Something a maintainer must look at before this backport is published."""
         outcome.warnings.append(why)
         recorder.note({"needs_approval": why})
+
+    def _verify_later(self, recorder: Recorder, outcome: Outcome) -> bool:
+        """Whether the build and tests must wait for the ✅: code a maintainer has not read yet (the
+        model's, or flagged by policy) never runs outside a sandbox."""
+        if not outcome.warnings or self.sandbox is None or self.sandbox.isolated:
+            return False
+        outcome.verify_after_approval = True
+        recorder.note({"verify_after_approval": "isolation is off: the build and tests run after a maintainer's ✅"})
+        return True
 
     def _check_names(self, recorder: Recorder, outcome: Outcome, git: Git, commits: list[Commit],
                      mainline: int | None, target: str) -> None:

@@ -96,6 +96,10 @@ class CommandResult:
 class Sandbox(Protocol):
     """Where a fix's own build and test code runs."""
 
+    # False when the commands run as the bot's children (isolation turned off): code nobody has
+    # read yet, the model's or one policy flagged, must then wait for a maintainer's ✅.
+    isolated: bool
+
     def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
             started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
         """Run in order; raise VerifyFailed at the first that fails or times out. `started` hears

@@ -28,15 +28,27 @@ from bot.engine.source import Source
 log = logging.getLogger(__name__)
 
 
+def _plan(repo: Repo, source: Source, branch: str, attempt_id: int, target_ref: str | None = None,
+          commands: tuple[Command, ...] | None = None) -> Plan:
+    display, ref = repo.branch(branch)
+    return Plan(repo.workspace, source, display, target_ref or ref, repo.main_ref,
+                repo.local_commands if commands is None else commands, repo.fix_labels, label=f"attempt-{attempt_id}")
+
+
 def run_attempt(engine: Engine, workflow: Workflow, store: Store, attempt_id: int, repo: Repo, source: Source,
                 branch: str, target_ref: str | None = None, commands: tuple[Command, ...] | None = None) -> Attempt:
     """One queued attempt through the engine, every step recorded; blocking (run it in a thread)."""
-    display, ref = repo.branch(branch)
-    plan = Plan(repo.workspace, source, display, target_ref or ref, repo.main_ref,
-                repo.local_commands if commands is None else commands, repo.fix_labels, label=f"attempt-{attempt_id}")
+    plan = _plan(repo, source, branch, attempt_id, target_ref, commands)
     plan = dataclasses.replace(plan, result_name=free_branch(repo, store, plan.result_branch))
     outcome = engine.run(plan, AttemptRecorder(workflow, attempt_id))
     return workflow.finish(attempt_id, outcome)
+
+
+def verify_approved(engine: Engine, workflow: Workflow, attempt: Attempt, repo: Repo, source: Source) -> Attempt:
+    """The build and tests that waited for the ✅, on the approved result; blocking."""
+    plan = _plan(repo, source, attempt.branch, attempt.id)
+    outcome = engine.verify_approved(plan, AttemptRecorder(workflow, attempt.id), attempt.result_commit or "")
+    return workflow.verified(attempt.id, outcome)
 
 
 # An attempt in one of these states still needs its result branch as it is.
@@ -338,12 +350,26 @@ class Backports(Feature):
         if a.needs_approval and not a.approved_by:
             self.ctx.workflow.await_approval(attempt_id, a.warnings)
             reasons = "; ".join(a.warnings) or "policy"
+            then = ("its build and tests run (unisolated: isolation is off) and then the PR opens"
+                    if a.verify_after_approval else "to open the PR")
             note = await self.ctx.reply_in_thread(
                 a, f"✋ {a.branch}: waiting for a maintainer's approval: {reasons}. "
-                   f"React ✅ to open the PR, ❌ to cancel, 🔁 to retry.", buttons=APPROVAL_BUTTONS)
+                   f"React ✅ {then}, ❌ to cancel, 🔁 to retry.", buttons=APPROVAL_BUTTONS)
             if note:
                 self.ctx.store.set_message(attempt_id, approval_message=note.id)
             return
+        if a.verify_after_approval:
+            try:
+                source = await asyncio.to_thread(self.ctx.resolve, repo, a.source)
+            except BackportFailure as f:
+                self.ctx.workflow.fail(attempt_id, f)
+                return
+            except Unavailable as e:
+                self.ctx.workflow.fail(attempt_id, ServiceFailed(str(e), stage=Stage.VERIFYING))
+                return
+            a = await asyncio.to_thread(verify_approved, self.ctx.engine, self.ctx.workflow, a, repo, source)
+            if a.state != State.READY:
+                return
         await asyncio.to_thread(self._open_pr, repo, a)
 
     def _open_pr(self, repo: Repo, a: Attempt) -> None:

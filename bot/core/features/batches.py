@@ -82,6 +82,10 @@ class Batches(Feature):
                                             attempt_id, repo, source, branch, head)
             except BackportFailure as f:
                 a = self.ctx.workflow.fail(attempt_id, f)
+            if a.verify_after_approval:  # unisolated, code nobody read yet never runs: not in a batch
+                await asyncio.to_thread(discard, repo, a)
+                a = self.ctx.workflow.cancel(a.id, "backportbot", "its build and tests wait for a maintainer's ✅; "
+                                                                 "backport it alone")
             if a.state == State.READY and a.result_commit:
                 head = a.result_commit
                 applied.append((item, a))

@@ -281,3 +281,18 @@ def test_a_reaction_taken_back_and_given_again_counts_again(tmp_path, data_dir, 
     run(cfg, data_dir, [retry, retry])  # 🔁, removed, 🔁 again: Discord sends the same event twice
     with db(data_dir) as conn:
         assert conn.execute("select count(*) from attempts").fetchone() == (3,)
+
+
+def test_markdown_in_a_commit_title_is_shown_not_applied(tmp_path, data_dir, discord_api):
+    """A title with a masked link, emphasis and a spoiler: shown literally; the bot's code spans stay."""
+    def hostile(repo) -> str:
+        scenarios.base(repo)
+        repo.commit("Fix [the docs](https://evil.example) **now** ||x|| (#12)",
+                    {"src/server.c": scenarios.fixed(scenarios.SERVER, "return -1;", "return 0;")})
+        return "#12"
+
+    cfg = setup(tmp_path, hostile)
+    run(cfg, data_dir, [command(ADA, "12", "rel")])
+    assert contents(discord_api, "POST", "/webhooks/999/interaction-token") == ["On it: `/backport 12 to rel`"]
+    root = discord_api.of("POST", "/channels/500/messages")[0][1]["content"]
+    assert root.startswith(r"Backport of #12 Fix \[the docs](https://evil.example) \*\*now\*\* \|\|x\|\| to rel,")

@@ -39,6 +39,21 @@ _acknowledging: dict[str, asyncio.Event] = {}
 FAILURES = (discord.HTTPException, discord.RateLimited, TimeoutError, aiohttp.ClientError, OSError)
 
 
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def escape(text: str) -> str:
+    """Discord markdown in text from commits, PRs, the model or people shown, not applied: a masked
+    link, a heading or emphasis in a PR title stays literal. Code spans (the bot's own formatting)
+    are kept; markdown is not read inside them anyway."""
+    parts = _CODE.split(text)
+    return "".join(part if i % 2 else discord.utils.escape_markdown(part) for i, part in enumerate(parts))
+
+
+def _content(text: str) -> str:
+    return escape(text)[:DISCORD_LIMIT]
+
+
 def in_words(e: BaseException) -> Unavailable:
     """A Discord failure as the core's Unreachable / Unavailable, in words for the person who asked."""
     if isinstance(e, discord.Forbidden):
@@ -108,7 +123,7 @@ class DiscordChat:
     async def _send(self, channel: str, text: str, mention: str | None = None) -> str:
         """Post `text` in `channel`; the new message's id. Nobody is pinged but `mention`: an
         `@everyone` or a role in a PR title is shown, not sent."""
-        with handle_message_parameters(content=text[:DISCORD_LIMIT], allowed_mentions=_mentions(mention)) as params:
+        with handle_message_parameters(content=_content(text), allowed_mentions=_mentions(mention)) as params:
             data = await call(self.http.send_message(int(channel), params=params))
         return str(data["id"])
 
@@ -119,7 +134,7 @@ class DiscordChat:
 
     async def update(self, message: MessageRef, text: str) -> None:
         where = await self._channel_of(message.channel, message.thread) if message.thread else message.channel
-        with handle_message_parameters(content=text[:DISCORD_LIMIT], allowed_mentions=_mentions(None)) as params:
+        with handle_message_parameters(content=_content(text), allowed_mentions=_mentions(None)) as params:
             await call(self.http.edit_message(int(where), int(message.id), params=params))
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
@@ -146,7 +161,7 @@ class DiscordChat:
                 await asyncio.wait_for(acknowledged.wait(), ACK_WAIT)
         application, token = reply.split(":", 1)
         route = Route("POST", "/webhooks/{webhook_id}/{webhook_token}", webhook_id=application, webhook_token=token)
-        await call(self.http.request(route, json={"content": text[:DISCORD_LIMIT], "flags": EPHEMERAL,
+        await call(self.http.request(route, json={"content": _content(text), "flags": EPHEMERAL,
                                                   "allowed_mentions": {"parse": []}}))
 
 

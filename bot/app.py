@@ -131,7 +131,9 @@ def openai_model(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
     base_url = secrets.openai_base_url
     # Local servers (llama.cpp, Ollama, vLLM) ignore the key; OpenAI needs it.
     key = value(secrets.openai_api_key) or ("unused" if base_url else None)
-    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)  # the budget decides
+    # No retries in the client: OpenAIModel retries 429 and 5xx itself, so that every try is counted
+    # in the attempt's LLM budget and none outlives the call's timeout (the client's would be unseen).
+    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
     return OpenAIModel(client, model, timeout)
 
 

@@ -6,7 +6,6 @@ as GitHub asks of integrations."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import re
 import threading
@@ -22,6 +21,7 @@ from githubkit.exception import AuthCredentialError, AuthExpiredError, RequestEr
 from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
 from githubkit.throttling import BaseThrottler
 
+from adapters.forge.github_git import GitAuth
 from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo, Unavailable
 from bot.core.repos import Repo
 from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
@@ -248,12 +248,11 @@ class GitHubForge:
     # --- git ---------------------------------------------------------------------------------------
 
     def _push(self, repo: Repo, branch: str) -> None:
-        """Push with the token in an HTTP header given through the environment: never in a URL,
-        an argument or a log."""
-        basic = base64.b64encode(f"x-access-token:{self.credentials.token()}".encode()).decode()
-        git = repo.workspace.git.with_env(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
-                                          GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        """Push with the token in an HTTP header given through the environment (never in a URL,
+        an argument or a log), to GitHub's host only."""
         remote = repo.push_url or "origin"
+        url = repo.workspace.url_of(remote) or remote
+        git = repo.workspace.git.with_env(**GitAuth(self.credentials.api_url, self.credentials.token).env(url))
         try:
             git.run("push", "--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
         except GitError as e:

@@ -8,11 +8,24 @@ import fcntl
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from bot.engine.errors import FetchFailed
 from bot.engine.git import Git, GitError, brief
+
+CREDENTIALS_HINT = ("A maintainer must give the bot read access: GITHUB_TOKEN with access to the repository, or "
+                    "the GitHub App installed on it (a remote elsewhere than GitHub needs credentials of its own).")
+
+
+def refused(stderr: str) -> bool:
+    """Whether git failed because the remote wants credentials it did not get or did not accept."""
+    return any(s in stderr for s in ("could not read Username", "Authentication failed", "401", "403",
+                                     "Permission denied (publickey)"))
+
+
+# The environment git needs to reach some URLs (credentials in GIT_CONFIG_* headers), from the forge.
+Auth = Callable[..., Mapping[str, str]]
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -35,10 +48,12 @@ class Workspace:
     remote's branches live under refs/remotes/origin/.
     """
 
-    def __init__(self, git_dir: Path, data_dir: Path, key: str, remote_url: str | None = None) -> None:
+    def __init__(self, git_dir: Path, data_dir: Path, key: str, remote_url: str | None = None,
+                 auth: Auth | None = None) -> None:
         self.git_dir = git_dir
         self.key = key
         self.remote_url = remote_url
+        self.auth = auth
         self.git = Git(git_dir)
         self.worktrees_dir = data_dir / "worktrees" / safe_name(key)
         self.logs_dir = data_dir / "logs" / safe_name(key)
@@ -60,9 +75,9 @@ class Workspace:
         return ws
 
     @classmethod
-    def cached_clone(cls, name: str, url: str, data_dir: Path) -> Workspace:
+    def cached_clone(cls, name: str, url: str, data_dir: Path, auth: Auth | None = None) -> Workspace:
         git_dir = data_dir / "repos" / f"{safe_name(name)}.git"
-        ws = cls(git_dir, data_dir, name, remote_url=url)
+        ws = cls(git_dir, data_dir, name, remote_url=url, auth=auth)
         with ws.lock():
             if not (git_dir / "HEAD").exists():
                 git_dir.mkdir(parents=True, exist_ok=True)
@@ -107,10 +122,32 @@ class Workspace:
         if self.remote_url:
             with self.lock():
                 try:
-                    self.git.run("fetch", "--quiet", "--prune", "origin")
+                    self.networked(self.remote_url).run("fetch", "--quiet", "--prune", "origin")
                 except GitError as e:
+                    if refused(e.stderr):
+                        raise FetchFailed(f"I could not fetch {self.key} from its remote: it refused the bot's "
+                                          f"credentials ({brief(e.stderr)}). {CREDENTIALS_HINT}") from None
                     raise FetchFailed(f"I could not fetch {self.key} from its remote ({brief(e.stderr)}). "
                                       "Nothing was started; trying again later may work.") from None
+
+    # --- the network ---------------------------------------------------------------------------
+
+    def networked(self, *urls: str) -> Git:
+        """Git for a command that reaches `urls`, with the credentials the forge gives for them."""
+        return self.git.with_env(**self.auth(*urls)) if self.auth else self.git
+
+    def url_of(self, remote: str) -> str | None:
+        """The URL of a remote (or `remote` itself when it is a URL already)."""
+        if "/" in remote or ":" in remote:
+            return remote
+        res = self.git.run("remote", "get-url", remote, check=False)
+        return res.stdout.strip() or None
+
+    def remote_branches(self, url: str) -> list[str]:
+        """The branches on a remote, asked over the network (`git ls-remote`); GitError when it
+        cannot be reached or refuses the credentials."""
+        out = self.networked(url).out("ls-remote", "--heads", "--", url)
+        return [line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line]
 
     # --- worktrees -----------------------------------------------------------------------------
 

@@ -94,7 +94,9 @@ class Backports(Feature):
         for repo in self.ctx.repos.values():
             try:
                 await asyncio.to_thread(repo.workspace.fetch)
-            except Exception:  # a remote that is down must not keep the bot from starting
+            except BackportFailure as f:  # a remote that is down must not keep the bot from starting
+                log.warning("%s", f.reason)
+            except Exception:
                 log.exception("could not fetch %s", repo.key)
         await self._recover()
         for a in self.ctx.store.in_state(State.REQUESTED, State.QUEUED, State.READY):

@@ -75,6 +75,9 @@ class RepoSpec(Strict):
     push_url: str | None = Field(default=None, description="git URL to push backport branches to")
     verify: str = Field(default="local", pattern="^(local|ci)$",
                         description="local: run `commands` here; ci: open a draft PR and follow its checks")
+    ci_timeout_minutes: int = Field(default=60, ge=1, le=10080,
+                                    description="with verify = \"ci\": minutes after the PR opened without any CI "
+                                                "report before the thread is told and the bot stops waiting")
 
     @model_validator(mode="after")
     def _one_location(self) -> RepoSpec:

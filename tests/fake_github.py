@@ -1,5 +1,10 @@
 """A local HTTP server that speaks the GitHub REST calls the bot makes, with payloads shaped like
-GitHub's documented ones. It records every request and can be told to fail a call once."""
+GitHub's documented ones (check runs and combined statuses are completed to githubkit's models of
+GitHub's schema). It records every request and can be told to fail a call once, or to answer with a
+secondary rate limit as GitHub does: a 403 whose body says so, with no header naming a wait.
+
+Lists are paged as GitHub pages them: `per_page` (default 30, at most 100) and `page`, with a
+Link header whose URLs name the repository by id (`/repositories/{id}/...`), as GitHub's do."""
 
 from __future__ import annotations
 
@@ -9,9 +14,18 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+
+from githubkit_schemas.latest import models as M
 
 from tests.fake_http import serve, stop
+from tests.github_payloads import payload as complete
+
+SECONDARY_LIMIT = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+                              "again. If you reach out to GitHub Support for help, please include the request ID "
+                              "DBE8:3C3A:1D2B0F4:1E1A6C2:6733A1B2.",
+                   "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-"
+                                        "the-rest-api#about-secondary-rate-limits"}
 
 
 @dataclass
@@ -37,6 +51,8 @@ class FakeGitHub:
     url: str = ""
     token_lifetime: int = 3600  # seconds an App installation token lives
     check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head branch -> runs
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head branch -> commit statuses
+    repo_id: int = 1296269
     graphql: list[dict[str, Any]] = field(default_factory=list)
     tokens_issued: int = 0
     valid_tokens: set[str] | None = None  # None: any token; else others get 401 Bad credentials
@@ -73,10 +89,78 @@ class FakeGitHub:
 
     def set_checks(self, head: str, *runs: tuple[str, str, str | None]) -> None:
         """Check runs on a branch's head: (name, status, conclusion)."""
+        sha = self._sha(head)
+        api = f"{self.url}/repos/{self.owner}/{self.repo}"
         self.check_runs[head] = [
-            {"id": i, "name": name, "status": status, "conclusion": conclusion,
-             "html_url": f"https://github.com/{self.owner}/{self.repo}/runs/{i}"}
+            complete(M.CheckRun, {
+                "id": i, "name": name, "status": status, "conclusion": conclusion, "head_sha": sha,
+                "node_id": f"CR_{i}", "external_id": "", "url": f"{api}/check-runs/{i}",
+                "html_url": f"https://github.com/{self.owner}/{self.repo}/runs/{i}",
+                "details_url": f"https://ci.example.com/{self.owner}/{self.repo}/{i}",
+                "started_at": "2026-11-01T10:01:00Z", "completed_at": "2026-11-01T10:05:00Z" if conclusion else None,
+                "output": {"title": None, "summary": None, "text": None, "annotations_count": 0,
+                           "annotations_url": f"{api}/check-runs/{i}/annotations"},
+                "check_suite": {"id": 5000 + i},
+                "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+                "pull_requests": []})
             for i, (name, status, conclusion) in enumerate(runs, start=1)]
+
+    def set_statuses(self, head: str, *statuses: tuple[str, str, str | None]) -> None:
+        """Commit statuses on a branch's head, the latest per context: (context, state, target_url);
+        state is one of error, failure, pending, success."""
+        self.statuses[head] = [
+            complete(M.SimpleCommitStatus, {
+                "id": 70000 + i, "node_id": f"SC_{i}", "state": state, "context": context, "target_url": target,
+                "description": {"success": "Build finished.", "pending": "Build started."}.get(state, "Build failed."),
+                "avatar_url": None, "url": f"{self.url}/repos/{self.owner}/{self.repo}/statuses/{self._sha(head)}",
+                "created_at": "2026-11-01T10:02:00Z", "updated_at": "2026-11-01T10:09:00Z"})
+            for i, (context, state, target) in enumerate(statuses, start=1)]
+
+    def secondary_rate_limit(self, method: str, path_prefix: str, times: int = 1) -> None:
+        """The next `times` such calls get GitHub's secondary rate limit: 403, its message, no headers."""
+        for _ in range(times):
+            self.fail_once(method, path_prefix, 403, {}, SECONDARY_LIMIT)
+
+    @staticmethod
+    def _sha(head: str) -> str:
+        return "sha-" + head.replace("/", "~")
+
+    def _page(self, path: str, query: str, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """One page of `items` as GitHub pages a list, and its Link header."""
+        q = parse_qs(query)
+        per_page = min(int(q.get("per_page", ["30"])[0]), 100)
+        page = max(int(q.get("page", ["1"])[0]), 1)
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        base = f"/repos/{self.owner}/{self.repo}"
+        where = f"{self.url}/repositories/{self.repo_id}{path.removeprefix(base)}"
+
+        def link(n: int) -> str:
+            return f"<{where}?{urlencode({**{k: v[0] for k, v in q.items()}, 'page': n})}>"
+
+        rels = []
+        if page > 1:
+            rels += [f'{link(page - 1)}; rel="prev"']
+        if page < last:
+            rels += [f'{link(page + 1)}; rel="next"', f'{link(last)}; rel="last"']
+        if page > 1:
+            rels += [f'{link(1)}; rel="first"']
+        return items[(page - 1) * per_page:page * per_page], ({"Link": ", ".join(rels)} if rels else {})
+
+    def _combined(self, path: str, query: str, head: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """GitHub's combined status: `failure` if any status failed or errored, `pending` when there
+        is none at all or one is pending, else `success`; the statuses are paged."""
+        statuses = self.statuses.get(head, [])
+        states = {s["state"] for s in statuses}
+        state = ("failure" if states & {"failure", "error"} else "pending" if not statuses or "pending" in states
+                 else "success")
+        page, headers = self._page(path, query, statuses)
+        sha = self._sha(head)
+        return headers, complete(M.CombinedCommitStatus, {
+            "state": state, "statuses": page, "sha": sha, "total_count": len(statuses),
+            "repository": {"id": self.repo_id, "name": self.repo, "full_name": f"{self.owner}/{self.repo}",
+                           "owner": {"login": self.owner}},
+            "commit_url": f"{self.url}/repos/{self.owner}/{self.repo}/commits/{sha}",
+            "url": f"{self.url}/repos/{self.owner}/{self.repo}/commits/{sha}/status"})
 
     def created_pulls(self) -> list[dict[str, Any]]:
         return [p for n, p in sorted(self.pulls.items()) if n >= 1000]
@@ -91,7 +175,7 @@ class FakeGitHub:
             "user": {"login": author, "id": 1, "type": "User"}, "body": extra.pop("body", ""),
             "labels": [{"id": i, "name": name, "color": "ededed", "default": False} for i, name in enumerate(labels)],
             "draft": extra.pop("draft", False), "merged": extra.pop("merged", False),
-            "head": {"ref": head, "sha": "sha-" + head.replace("/", "~"), "label": f"{self.owner}:{head}"},
+            "head": {"ref": head, "sha": self._sha(head), "label": f"{self.owner}:{head}"},
             "base": {"ref": base, "sha": "0" * 40, "label": f"{self.owner}:{base}"},
             "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z", **extra,
         }
@@ -99,6 +183,8 @@ class FakeGitHub:
     # --- routing ---------------------------------------------------------------------------------
 
     def _answer(self, method: str, path: str, query: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        base = f"/repos/{self.owner}/{self.repo}"
+        path = re.sub(rf"^/repositories/{self.repo_id}(?=/|$)", base, path)  # how Link headers name it
         for i, (m, prefix, status, headers, payload) in enumerate(self.failures):
             if m == method and path.startswith(prefix):
                 del self.failures[i]
@@ -116,7 +202,6 @@ class FakeGitHub:
                 if pr["node_id"] == node:
                     pr["draft"] = False
             return 200, {}, {"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": False}}}}
-        base = f"/repos/{self.owner}/{self.repo}"
         if not path.startswith(base):
             return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
         rest = path[len(base):]
@@ -145,7 +230,11 @@ class FakeGitHub:
             return 201, {}, self.pulls[number]
         if m := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
             runs = self.check_runs.get(m.group(1).removeprefix("sha-").replace("~", "/"), [])
-            return 200, {}, {"total_count": len(runs), "check_runs": runs}
+            page, headers = self._page(path, query, runs)
+            return 200, headers, {"total_count": len(runs), "check_runs": page}
+        if m := re.fullmatch(r"/commits/([^/]+)/status", rest):
+            headers, combined = self._combined(path, query, m.group(1).removeprefix("sha-").replace("~", "/"))
+            return 200, headers, combined
         if m := re.fullmatch(r"/issues/(\d+)/labels", rest):
             pr = self.pulls[int(m.group(1))]
             pr["labels"] += [{"id": 9, "name": n, "color": "ededed", "default": False} for n in body["labels"]]

@@ -1,24 +1,34 @@
 """GitHub as the forge: resolve PRs (merge, squash or rebase), push the backport branch, open the
-PR with labels and reviewers, and report on the source PR. githubkit does the HTTP, the auth and
-the retries (Retry-After, x-ratelimit-reset, 5xx with backoff); mutating calls go one at a time,
-as GitHub asks of integrations."""
+PR with labels and reviewers, read a PR's CI (every page of check runs and the combined commit
+status), and report on the source PR. githubkit does the HTTP, the auth and the retries (5xx with
+backoff; rate limits by `RateLimitRetry`: Retry-After, x-ratelimit-reset, else at least a minute,
+bounded); mutating calls go one at a time, as GitHub asks of integrations."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
-from githubkit.exception import AuthCredentialError, AuthExpiredError, RequestError, RequestFailed
-from githubkit.retry import RetryChainDecision, RetryRateLimit, RetryServerError
+from githubkit.exception import (
+    AuthCredentialError,
+    AuthExpiredError,
+    GitHubException,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+)
+from githubkit.response import Response
+from githubkit.retry import RetryChainDecision, RetryOption, RetryServerError
 from githubkit.throttling import BaseThrottler
 
 from adapters.forge.github_git import GitAuth
@@ -28,9 +38,23 @@ from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, read_commits
 
+log = logging.getLogger(__name__)
+
 WRITE_PERMISSIONS = {"admin", "maintain", "write"}
-PASSING = {"success", "neutral", "skipped"}
+PASSING = {"success", "neutral", "skipped"}  # check run conclusions that pass
+STATUS_FAILED = {"failure", "error"}  # commit status states that fail (the others: pending, success)
 TOKEN_MARGIN = 300  # refresh an App installation token five minutes before it expires
+PER_PAGE = 100  # GitHub's largest page
+MAX_PAGES = 30  # at most 3,000 check runs (and as many statuses) per commit: a bound, never reached in practice
+
+# Rate limits (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api): wait
+# `retry-after` when given; else until `x-ratelimit-reset` when `x-ratelimit-remaining` is 0; else
+# (a secondary limit often names no time) at least RATE_LIMIT_WAIT seconds, doubled at each retry.
+# A wait longer than RATE_LIMIT_MAX_WAIT is not waited out: the request fails with the time named.
+# Read when a GitHubForge is built; tests shorten RATE_LIMIT_WAIT.
+RATE_LIMIT_WAIT = 60.0
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_MAX_WAIT = 300.0
 
 
 class SerialWrites(BaseThrottler):
@@ -98,6 +122,59 @@ def _message(e: RequestFailed) -> str:
     return "; ".join(m for m in [str(data.get("message", "")), *errors] if m)
 
 
+def rate_limited(e: RequestFailed) -> bool:
+    """A primary or secondary rate limit: githubkit's own finding (it needs `retry-after` or
+    `x-ratelimit-remaining: 0`), a 429, or a 403 whose message says so (secondary limits may come
+    with neither header)."""
+    status = e.response.status_code
+    return (isinstance(e, RateLimitExceeded) or status == 429
+            or (status == 403 and "rate limit" in _message(e).lower()))
+
+
+def limit_wait(headers: httpx.Headers, fallback: float) -> float:
+    """How long GitHub asks to wait before the next request, in seconds."""
+    try:
+        if "retry-after" in headers:
+            return max(float(headers["retry-after"]), 0.0)
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            return max(float(headers["x-ratelimit-reset"]) - time.time(), 0.0) + 1
+    except ValueError:
+        pass
+    return fallback
+
+
+class RateLimitRetry:
+    """githubkit's retry decision for rate limits, bounded in count and in wait, and logged."""
+
+    def __init__(self, retries: int, wait: float, max_wait: float) -> None:
+        self.retries, self.wait, self.max_wait = retries, wait, max_wait
+
+    def __call__(self, exc: GitHubException, count: int) -> RetryOption:
+        if not isinstance(exc, RequestFailed) or not rate_limited(exc) or count >= self.retries:
+            return RetryOption(False)
+        request = exc.request
+        wait = limit_wait(exc.response.headers, self.wait * 2 ** count)
+        if wait > self.max_wait:
+            log.warning("GitHub rate limit on %s %s (%s): it asks for %.0f s, more than %.0f s; not waiting",
+                        request.method, request.url.path, _message(exc), wait, self.max_wait)
+            return RetryOption(False)
+        log.warning("GitHub rate limit on %s %s (%s: %s): waiting %.3g s, then retry %d of %d",
+                    request.method, request.url.path, exc.response.status_code, _message(exc), wait,
+                    count + 1, self.retries)
+        # githubkit sleeps 60 s for a zero timedelta (it is falsy): never hand it one
+        return RetryOption(True, timedelta(seconds=max(wait, 0.001)))
+
+
+def _limit_failure(e: RequestFailed, retries: int, max_wait: float) -> str:
+    said = _message(e) or "rate limit exceeded"
+    wait = limit_wait(e.response.headers, 0.0)
+    if wait > max_wait:
+        until = time.strftime("%H:%M UTC", time.gmtime(time.time() + wait))
+        return f"GitHub is rate-limiting the bot ({e.response.status_code}: {said}) until about {until}."
+    return (f"GitHub is still rate-limiting the bot ({e.response.status_code}: {said}) after {retries} "
+            "retries, each after the wait GitHub asks for.")
+
+
 def _failure(status: int, message: str, url: str) -> str:
     said = f": {message}" if message else ""
     if status == 401:
@@ -112,10 +189,14 @@ def _failure(status: int, message: str, url: str) -> str:
 
 
 class GitHubForge:
-    def __init__(self, credentials: Credentials, comment_on_source_prs: bool = True) -> None:
+    def __init__(self, credentials: Credentials, comment_on_source_prs: bool = True, *,
+                 rate_limit_wait: float | None = None, rate_limit_retries: int | None = None) -> None:
         self.credentials = credentials
         self.comment_on_source_prs = comment_on_source_prs
-        retry = RetryChainDecision(RetryRateLimit(max_retry=3), RetryServerError(max_retry=3))
+        self.limits = RateLimitRetry(RATE_LIMIT_RETRIES if rate_limit_retries is None else rate_limit_retries,
+                                     RATE_LIMIT_WAIT if rate_limit_wait is None else rate_limit_wait,
+                                     RATE_LIMIT_MAX_WAIT)
+        retry = RetryChainDecision(self.limits, RetryServerError(max_retry=3))
         self._gh_client: GitHub[Any] = GitHub(credentials.strategy, base_url=credentials.api_url, auto_retry=retry,
                                               throttler=SerialWrites(), http_cache=False, timeout=30)
 
@@ -125,19 +206,48 @@ class GitHubForge:
         return self._gh_client
 
     def _call(self, method: str, url: str, *, expect: tuple[int, ...] = (), **kwargs: Any) -> Any:
-        """One API call. GitHub's failures become the core's Unavailable, in words; a status in
-        `expect` is the caller's to handle (RequestFailed)."""
+        """One API call, its JSON. GitHub's failures become the core's Unavailable, in words; a
+        status in `expect` is the caller's to handle (RequestFailed), unless it is a rate limit."""
+        response = self._request(method, url, expect=expect, **kwargs)
+        return response.json() if response.content else None
+
+    def _request(self, method: str, url: str, *, expect: tuple[int, ...] = (), **kwargs: Any) -> Response[Any]:
         try:
-            response = self._gh().request(method, url, **kwargs)
+            return self._gh().request(method, url, **kwargs)
         except RequestFailed as e:
             status = e.response.status_code
+            if rate_limited(e):  # waited out and retried already (RateLimitRetry)
+                raise Unavailable(_limit_failure(e, self.limits.retries, self.limits.max_wait)) from None
             if status in expect:
                 raise
             raise Unavailable(_failure(status, _message(e), url), retry=status >= 500 or status == 429) from None
         except (RequestError, AuthCredentialError, AuthExpiredError) as e:
             raise Unavailable(f"GitHub could not be reached or refused the bot's credentials ({type(e).__name__}).",
                               retry=isinstance(e, RequestError)) from None
-        return response.json() if response.content else None
+
+    def _pages(self, url: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a paged list whose pages hold them under `key` (with `total_count`), following
+        GitHub's Link header (rel="next") on the API's own host only."""
+        origin = httpx.URL(self.credentials.api_url)
+        items: list[dict[str, Any]] = []
+        target: str | None = url
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        for _ in range(MAX_PAGES):
+            assert target is not None
+            response = self._request("GET", target, params=params)
+            page = response.json() or {}
+            items += page.get(key) or []
+            following = response.raw_response.links.get("next", {}).get("url")
+            total = page.get("total_count")
+            if not following or (isinstance(total, int) and len(items) >= total):
+                return items
+            nxt = httpx.URL(following)
+            if (nxt.scheme, nxt.host, nxt.port) != (origin.scheme, origin.host, origin.port):
+                log.warning("not following a next page on another host: %s", following)
+                return items
+            target, params = following, None  # the next link carries the query
+        log.warning("%s: more than %d pages; read the first %d", url, MAX_PAGES, MAX_PAGES)
+        return items
 
     @staticmethod
     def _slug(repo: Repo) -> str:
@@ -224,14 +334,32 @@ class GitHubForge:
         self._call("PATCH", f"/repos/{self._slug(repo)}/issues/comments/{comment_id}", json={"body": body})
 
     def checks(self, repo: Repo, number: int) -> Checks:
+        """The CI of a pull request's head commit, both ways CI reports to GitHub: every check run
+        (GitHub Actions, Checks API apps) and every commit status (Jenkins, Buildkite, older
+        CircleCI: the latest per context, from the combined status)."""
         slug = self._slug(repo)
         sha = self._call("GET", f"/repos/{slug}/pulls/{number}")["head"]["sha"]
-        runs = self._call("GET", f"/repos/{slug}/commits/{sha}/check-runs", params={"per_page": 100})["check_runs"]
-        pending = tuple(r["name"] for r in runs if r["status"] != "completed")
-        done = [r for r in runs if r["status"] == "completed"]
-        passed = tuple(r["name"] for r in done if r.get("conclusion") in PASSING)
-        failed = tuple((r["name"], r.get("html_url") or "") for r in done if r.get("conclusion") not in PASSING)
-        return Checks(pending, passed, failed)
+        pending: list[str] = []
+        passed: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for run in self._pages(f"/repos/{slug}/commits/{sha}/check-runs", "check_runs"):
+            name = str(run.get("name") or "check run")
+            if run.get("status") != "completed":  # queued, in_progress, waiting, requested, pending
+                pending.append(name)
+            elif run.get("conclusion") in PASSING:
+                passed.append(name)
+            else:  # failure, cancelled, timed_out, action_required, stale
+                failed.append((name, run.get("html_url") or run.get("details_url") or ""))
+        # The combined state is "pending" when no status exists at all: only the statuses count.
+        for status in self._pages(f"/repos/{slug}/commits/{sha}/status", "statuses"):
+            name = str(status.get("context") or "commit status")
+            if status.get("state") == "success":
+                passed.append(name)
+            elif status.get("state") in STATUS_FAILED:
+                failed.append((name, status.get("target_url") or ""))
+            else:
+                pending.append(name)
+        return Checks(tuple(pending), tuple(passed), tuple(failed))
 
     def mark_ready(self, repo: Repo, number: int) -> None:
         node = self._call("GET", f"/repos/{self._slug(repo)}/pulls/{number}")["node_id"]

@@ -25,8 +25,9 @@ from adapters.chat.router import ChatRouter
 from adapters.forge.github import Credentials, GitHubCommentChat, GitHubForge
 from adapters.forge.local import LocalForge
 from adapters.llm.openai import OpenAIModel
-from adapters.sandbox import bubblewrap
+from adapters.sandbox import bubblewrap, container
 from adapters.sandbox.bubblewrap import Bubblewrap
+from adapters.sandbox.container import Container
 from adapters.sandbox.process import ProcessSandbox
 from adapters.schedule.cron import DigestSchedule
 from adapters.store.sqlite import SQLiteStore
@@ -138,9 +139,13 @@ def openai_model(model: str, timeout: float, secrets: Secrets) -> OpenAIModel:
 
 
 def make_sandbox(cfg: config_mod.Config | None, data_dir: Path) -> ProcessSandbox:
-    """Build and test commands in bubblewrap, unless the config explicitly turns isolation off."""
+    """Build and test commands in bubblewrap, or in a container when the config says so, unless the
+    config explicitly turns isolation off."""
     if cfg is not None and cfg.bot.isolation == "none":
         return ProcessSandbox(without_secrets())
+    if cfg is not None and cfg.bot.isolation == "container" and cfg.bot.container_image:
+        return ProcessSandbox(without_secrets(), Container(cfg.bot.container_runtime, cfg.bot.container_image,
+                                                           cfg.bot.verify_network))
     return ProcessSandbox(without_secrets(), Bubblewrap(data_dir, cfg.bot.verify_network if cfg else False))
 
 
@@ -149,11 +154,16 @@ def isolation_line(cfg: config_mod.Config | None) -> str:
     if cfg is not None and cfg.bot.isolation == "none":
         return ("isolation: none — build and test commands run as the bot's children and can read its files "
                 "and environment; every PR they verify says so")
-    problem = bubblewrap.unusable()
+    if cfg is not None and cfg.bot.isolation == "container" and cfg.bot.container_image:
+        runtime, image = cfg.bot.container_runtime, cfg.bot.container_image
+        what, problem = f"container ({runtime}, image {image})", container.unusable(runtime, image)
+        where = f"{what}: {container.available(runtime)}"
+    else:
+        what, problem, where = "bubblewrap", bubblewrap.unusable(), f"bubblewrap ({bubblewrap.available()})"
     if problem is not None:
-        return (f"isolation: bubblewrap, NOT WORKING: {problem}; build and test commands will fail until it "
+        return (f"isolation: {what}, NOT WORKING: {problem}; build and test commands will fail until it "
                 "works, or [bot] isolation = \"none\" is set")
-    return f"isolation: bubblewrap ({bubblewrap.available()})"
+    return f"isolation: {where}"
 
 
 def make_engine(cfg: config_mod.Config | None, data_dir: Path, llm: LLM | None = None) -> Engine:

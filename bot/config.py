@@ -100,13 +100,27 @@ class BotSpec(Strict):
     workers: int = Field(default=2, ge=1, le=32, description="backports run at the same time")
     ci_poll_seconds: int = Field(default=60, ge=1, description="how often to look at CI checks (webhooks come first)")
     isolation: str = Field(
-        default="bubblewrap", pattern="^(bubblewrap|none)$",
-        description="where a fix's build and test commands run: bubblewrap (they cannot see the bot), or none "
-                    "(they run as the bot's children and can read its files; every PR verified so says it)")
+        default="bubblewrap", pattern="^(bubblewrap|container|none)$",
+        description="where a fix's build and test commands run: bubblewrap (they cannot see the bot), container "
+                    "(the same, in container_image under container_runtime), or none (they run as the bot's "
+                    "children and can read its files; every PR verified so says it)")
     verify_network: bool = Field(default=False, description="let build and test commands reach the network")
+    container_runtime: str = Field(default="podman", pattern="^(podman|docker)$",
+                                   description="with isolation = \"container\": the runtime that runs them")
+    container_image: str | None = Field(
+        default=None, min_length=1, pattern=r"^[^\s-]\S*$",
+        description="with isolation = \"container\": the project's build image, already pulled "
+                    "(e.g. docker.io/library/gcc:13); the bot never pulls")
     stop_grace_seconds: float = Field(
         default=8, ge=0, le=300, description="on SIGTERM, how long a running step may take to finish before it is "
                                              "marked interrupted (docker stop waits 10 s)")
+
+    @model_validator(mode="after")
+    def _container_needs_an_image(self) -> BotSpec:
+        if self.isolation == "container" and not self.container_image:
+            raise ValueError("isolation = \"container\" needs container_image: the image build and test commands "
+                             "run in (e.g. \"docker.io/library/gcc:13\")")
+        return self
 
 
 class ConsoleSpec(Strict):

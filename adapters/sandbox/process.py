@@ -1,7 +1,7 @@
 """The Sandbox port: each command runs in the backport's work tree with a timeout, in its own
 process group (killed whole when it ends or times out), with an environment that holds none of
-the bot's secrets, inside bubblewrap (adapters/sandbox/bubblewrap.py) unless the config turned
-isolation off."""
+the bot's secrets, inside bubblewrap (adapters/sandbox/bubblewrap.py) or a container
+(adapters/sandbox/container.py) unless the config turned isolation off."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from adapters.sandbox import bubblewrap
 from adapters.sandbox.bubblewrap import Bubblewrap
+from adapters.sandbox.container import Container
 from bot.engine.errors import VerifyFailed
 from bot.engine.ports import Command, CommandResult
 
@@ -34,14 +35,20 @@ class ProcessSandbox:
     """`isolation` None runs the commands as plain children of the bot (an explicit choice in the
     config: they can then see the bot's process and files); each result says which it was."""
 
-    def __init__(self, env: Mapping[str, str], isolation: Bubblewrap | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], isolation: Bubblewrap | Container | None = None) -> None:
         self.env = dict(env)  # given by the composition root, without the secrets
         self.isolation = isolation
         self.isolated = isolation is not None
 
+    def unusable(self) -> str | None:
+        """Why the isolation cannot work here, or None (asked once per process)."""
+        if isinstance(self.isolation, Container):
+            return self.isolation.unusable()
+        return bubblewrap.unusable() if self.isolation is not None else None
+
     def run(self, worktree: Path, commands: Sequence[Command], log_dir: Path,
             started: Callable[[int | None], None] | None = None) -> list[CommandResult]:
-        if self.isolation is not None and (problem := bubblewrap.unusable()):
+        if self.isolation is not None and (problem := self.unusable()):
             raise VerifyFailed(f"build and test commands run in a sandbox, and {problem}: fix that, or set "
                                "[bot] isolation = \"none\" to run them unisolated")
         log_dir.mkdir(parents=True, exist_ok=True)

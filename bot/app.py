@@ -23,6 +23,7 @@ from adapters.chat import slack as slack_chat
 from adapters.chat.console import Console, ConsoleChat
 from adapters.chat.router import ChatRouter
 from adapters.forge.github import Credentials, GitHubCommentChat, GitHubForge
+from adapters.forge.github_git import GitAuth
 from adapters.forge.local import LocalForge
 from adapters.llm.openai import OpenAIModel
 from adapters.sandbox import bubblewrap, container
@@ -47,7 +48,7 @@ from bot.engine.candidates import Candidate
 from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.ports import Command
 from bot.engine.source import Source
-from bot.engine.workspace import Workspace
+from bot.engine.workspace import Auth, Workspace
 from bot.secrets import Redactor, Secrets, value, without_secrets
 
 if TYPE_CHECKING:
@@ -90,12 +91,13 @@ class App:
         return await self.console.line(text)
 
 
-def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path) -> Repo:
+def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path, auth: Auth | None = None) -> Repo:
     if spec.path is not None:
         ws = Workspace.in_place(spec.path, data_dir, key=spec.name)
+        ws.auth = auth
     else:
         assert spec.url is not None
-        ws = Workspace.cached_clone(spec.name, spec.url, data_dir)
+        ws = Workspace.cached_clone(spec.name, spec.url, data_dir, auth)
     branches: dict[str, str] = {}
     display: dict[str, str] = {}
     for b in spec.branches:
@@ -110,10 +112,11 @@ def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:
     return tuple(Command(c.name, c.run, c.timeout) for c in specs)
 
 
-def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None) -> Repo:
+def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None,
+             auth: Auth | None = None) -> Repo:
     """The repository a one-shot command is about: a configured name, or a local path."""
     if cfg is not None and (repo is None or not Path(repo).exists()):
-        found = repo_from_spec(cfg.repo(repo), data_dir)
+        found = repo_from_spec(cfg.repo(repo), data_dir, auth)
         found.workspace.fetch()
         return found
     if repo is None:
@@ -174,11 +177,26 @@ def make_engine(cfg: config_mod.Config | None, data_dir: Path, llm: LLM | None =
     return Engine(llm, sandbox, cfg.llm.max_calls, cfg.llm.max_tokens)
 
 
-def make_forge(cfg: config_mod.Config | None, store: SQLiteStore, secrets: Secrets) -> GitHubForge | LocalForge:
+def github_credentials(cfg: config_mod.Config | None, secrets: Secrets) -> Credentials | None:
+    """GitHub's credentials when the config's forge is GitHub (BadInput when none are set)."""
+    if cfg is None or cfg.forge.adapter != "github":
+        return None
+    key = value(secrets.github_app_private_key)
+    if key and "\\n" in key and "\n" not in key:
+        key = key.replace("\\n", "\n")  # a PEM set on one line with \n escapes, as CI systems often do
+    return Credentials(secrets.github_api_url, value(secrets.github_token), secrets.github_app_id, key,
+                       secrets.github_app_installation_id)
+
+
+def git_auth(credentials: Credentials | None) -> Auth | None:
+    """Credentials for every git network operation on GitHub's host (fetch, ls-remote, push)."""
+    return GitAuth(credentials.api_url, credentials.token).env if credentials else None
+
+
+def make_forge(cfg: config_mod.Config | None, store: SQLiteStore,
+               credentials: Credentials | None) -> GitHubForge | LocalForge:
     """The forge the config names; the local one by default."""
-    if cfg is not None and cfg.forge.adapter == "github":
-        credentials = Credentials(secrets.github_api_url, value(secrets.github_token), secrets.github_app_id,
-                                  value(secrets.github_app_private_key), secrets.github_app_installation_id)
+    if cfg is not None and credentials is not None:
         return GitHubForge(credentials, comment_on_source_prs=cfg.forge.comment_on_source)
     return LocalForge(store)
 
@@ -191,8 +209,9 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
     redact = Redactor(secrets)
     store = SQLiteStore(data_dir / "backportbot.db", redact)
     lease = Keeper(store)  # taken by App.start
+    credentials = github_credentials(cfg, secrets)
     if cfg is not None:
-        repos = [repo_from_spec(spec, data_dir) for spec in cfg.repos]
+        repos = [repo_from_spec(spec, data_dir, git_auth(credentials)) for spec in cfg.repos]
         user = user or cfg.chat.console.user
         settings = Settings(frozenset(cfg.bot.maintainers) or frozenset({user}), cfg.bot.workers,
                             cfg.bot.ci_poll_seconds, cfg.digest.channel, cfg.digest.batch)
@@ -205,7 +224,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         settings = Settings(frozenset({user}), alert_channel=channel)
         adapters = ["console"]
     console_chat = ConsoleChat(out, channel, first_number=store.highest_message_number() + 1)
-    forge = make_forge(cfg, store, secrets)
+    forge = make_forge(cfg, store, credentials)
     team_chat: Chat | None = None
     discord_client = None
     web_client = None
@@ -353,8 +372,13 @@ class Shell:
         lease = Keeper(store)
         workflow = Workflow(store, lease.id)
         workflow.recover()  # any start of the bot cleans up after one that was killed
-        return cls(store, lease, workflow, make_engine(cfg, data_dir, make_llm(cfg, Secrets())),
-                   cli_repo(cfg, data_dir, repo, main))
+        secrets = Secrets()
+        try:
+            auth = git_auth(github_credentials(cfg, secrets))
+        except BadInput:
+            auth = None  # no GitHub credentials: a public repository is still fetched
+        return cls(store, lease, workflow, make_engine(cfg, data_dir, make_llm(cfg, secrets)),
+                   cli_repo(cfg, data_dir, repo, main, auth))
 
     def source(self, ref: str) -> Source:
         return source_mod.resolve(self.repo.workspace.git, ref, self.repo.main_ref)

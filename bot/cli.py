@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot import app as app_mod
 from bot import config as config_mod
+from bot import doctor
 from bot.config import ConfigError
 from bot.core import reports
 from bot.core.workflow import SUCCEEDED
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("check-config", help="validate a config file")
     cp.add_argument("file", type=Path)
+
+    sub.add_parser("doctor", help="one real call per configured integration (serve runs it at start)")
 
     for name, text in (("console", "chat with the bot in this terminal"),
                        ("serve", "run the chat adapters, webhooks and digest schedule the config names")):
@@ -92,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             return app_mod.evaluate(args)
         if args.command == "check-config":
             checked = config_mod.load(args.file)
+            # The remotes too: a configured branch missing there fails every backport to it.
+            remotes = doctor.remotes(checked, Secrets())
+            print("\n".join(c.line() for c in remotes))
+            if not doctor.passed(remotes):
+                print(f"{args.file}: the remotes do not match it", file=sys.stderr)
+                return EXIT_BAD_INPUT
             print(f"{args.file}: ok")
             print(app_mod.isolation_line(checked))
             return EXIT_OK
@@ -99,11 +108,24 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = config_mod.data_dir(args.data_dir, cfg)
         if data_dir.exists() and not data_dir.is_dir():
             raise BadInput(f"the data directory {data_dir} is a file")
+        if args.command == "doctor":
+            if cfg is None:
+                raise BadInput("doctor checks the integrations a config names: give --config FILE")
+            checks = asyncio.run(doctor.run(cfg, Secrets()))
+            print(doctor.report(checks))
+            return EXIT_OK if doctor.passed(checks) else EXIT_BAD_INPUT
         if args.command in ("console", "serve"):
             secrets = Secrets()  # read once; then out of reach of everything else
             for handler in logging.getLogger().handlers:
                 handler.addFilter(RedactingFilter(Redactor(secrets)))
             harden()
+            if args.command == "serve" and cfg is not None:
+                checks = asyncio.run(doctor.run(cfg, secrets))
+                print(doctor.report(checks), flush=True)
+                if not doctor.passed(checks):
+                    print("backportbot: not starting: fix what failed above (`backportbot doctor` checks again)",
+                          file=sys.stderr)
+                    return EXIT_BAD_INPUT
             asyncio.run(app_mod.run(cfg, data_dir, sys.stdin, sys.stdout, serve=args.command == "serve",
                                     user=args.user, repo_path=args.repo, main_branch=args.main, secrets=secrets))
             return EXIT_OK

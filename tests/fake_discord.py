@@ -45,6 +45,7 @@ class FakeDiscord:
     on_call: Callable[[str, str], None] | None = None
     interaction_channel: str = "500"  # where the tests' commands are used: follow-ups appear there
     ack_latency: float = 0.0  # seconds Discord takes to answer an interaction's acknowledgement
+    valid_token: str | None = None  # None: any token; else a request with another gets 401, as Discord answers
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -70,7 +71,11 @@ class FakeDiscord:
         if path.startswith("/interactions/"):
             time.sleep(self.ack_latency)  # in this request's own thread: other calls go on meanwhile
         with self._lock:
-            status, payload = self._answer(verb, path, body)
+            if self.valid_token is not None and headers.get("authorization") != f"Bot {self.valid_token}" \
+                    and not path.startswith(("/interactions/", "/webhooks/")):
+                status, payload = 401, {"message": "401: Unauthorized", "code": 0}  # as Discord answers
+            else:
+                status, payload = self._answer(verb, path, body)
             self.calls.append((verb, path, body, status))
         return status, {}, payload
 

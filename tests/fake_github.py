@@ -56,9 +56,16 @@ class FakeGitHub:
     graphql: list[dict[str, Any]] = field(default_factory=list)
     tokens_issued: int = 0
     valid_tokens: set[str] | None = None  # None: any token; else others get 401 Bad credentials
+    # What an App installation token may do (the access token's `permissions`), and whether a
+    # personal token may push (the repository's `permissions.push`).
+    app_permissions: dict[str, str] = field(default_factory=lambda: {
+        "contents": "write", "pull_requests": "write", "issues": "read", "checks": "read", "statuses": "read",
+        "metadata": "read"})
+    can_push: bool = True
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._caller = ""  # the token of the request being answered
         self.server, self.url = serve(self._handle)
 
     def close(self) -> None:
@@ -73,6 +80,7 @@ class FakeGitHub:
             if self.valid_tokens is not None and token not in self.valid_tokens:
                 return 401, {}, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest",
                                  "status": "401"}
+            self._caller = token
             return self._answer(method, path, query, body)
 
     # --- state helpers ---------------------------------------------------------------------------
@@ -193,7 +201,8 @@ class FakeGitHub:
             self.tokens_issued += 1
             expires = datetime.now(UTC) + timedelta(seconds=self.token_lifetime)
             return 201, {}, {"token": f"ghs_installation_{self.tokens_issued}",
-                             "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "permissions": {},
+                             "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             "permissions": dict(self.app_permissions),
                              "repository_selection": "all"}
         if path == "/graphql" and method == "POST":
             self.graphql.append(body)
@@ -205,6 +214,13 @@ class FakeGitHub:
         if not path.startswith(base):
             return 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
         rest = path[len(base):]
+        if rest == "" and method == "GET":  # the repository; `permissions` as a token's user has them
+            data = {"id": self.repo_id, "name": self.repo, "full_name": f"{self.owner}/{self.repo}", "private": True,
+                    "default_branch": "main", "owner": {"login": self.owner}}
+            if not self._caller.startswith("ghs_installation"):  # an App's token sees no user permissions
+                data["permissions"] = {"admin": False, "maintain": False, "push": self.can_push, "triage": True,
+                                       "pull": True}
+            return 200, {}, data
         if m := re.fullmatch(r"/pulls/(\d+)", rest):
             pr = self.pulls.get(int(m.group(1)))
             return (200, {}, pr) if pr else (404, {}, {"message": "Not Found"})

@@ -25,6 +25,7 @@ class FakeSlack:
     delay: float = 0.0  # seconds every Web API call waits before its answer (concurrent calls overlap)
     not_in_channel: set[str] = field(default_factory=set)  # channels where posting answers not_in_channel
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, body) posted to a response_url
+    valid_tokens: set[str] | None = None  # None: any token; else others get `invalid_auth`, as Slack answers
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -52,8 +53,16 @@ class FakeSlack:
             return 200, {}, None  # Slack answers "ok" as text/plain
         if self.delay:
             time.sleep(self.delay)
+        token = headers.get("authorization", "").removeprefix("Bearer ") or args.get("token", "")
+        method = path.rsplit("/", 1)[-1]
         with self._lock:
-            return self._answer(path.rsplit("/", 1)[-1], args)
+            if self.valid_tokens is not None and token not in self.valid_tokens:
+                self.calls.append((method + " (invalid_auth)", args))
+                return 200, {}, {"ok": False, "error": "invalid_auth"}  # Slack says so in a 200
+            if method == "apps.connections.open" and not token.startswith("xapp-"):
+                self.calls.append((method + " (not_allowed_token_type)", args))
+                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
+            return self._answer(method, args)
 
     def of(self, method: str) -> list[dict[str, Any]]:
         return [args for m, args in self.calls if m == method]

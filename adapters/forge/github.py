@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.auth.base import BaseAuthStrategy
 from githubkit.exception import (
@@ -57,6 +58,11 @@ RATE_LIMIT_RETRIES = 2
 RATE_LIMIT_MAX_WAIT = 300.0
 
 
+# What a GitHub App installation needs (README lists each permission's use).
+APP_PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "read", "checks": "read",
+                   "statuses": "read", "metadata": "read"}
+
+
 class SerialWrites(BaseThrottler):
     """Reads run concurrently; writes (POST, PATCH, PUT, DELETE) one at a time."""
 
@@ -88,9 +94,15 @@ class Credentials:
         self._expires = float("inf")
         self._lock = threading.Lock()
         self.strategy: BaseAuthStrategy
+        self.permissions: dict[str, str] = {}  # what the App's installation token may do, once one was made
         if token:
             self.strategy = TokenAuthStrategy(token)
         elif app_id and private_key and installation_id:
+            try:
+                serialization.load_pem_private_key(private_key.encode(), password=None)
+            except (ValueError, TypeError):
+                raise BadInput("GITHUB_APP_PRIVATE_KEY is not a private key in PEM form: set it to the text of the "
+                               "App's .pem file (one line with \\n escapes is read too)") from None
             self.app = AppInstallationAuthStrategy(app_id, private_key, int(installation_id))
             self.strategy = self.app
             self._expires = 0.0
@@ -98,14 +110,28 @@ class Credentials:
             raise BadInput("GitHub needs GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and "
                            "GITHUB_APP_INSTALLATION_ID, in the environment")
 
+    @property
+    def app_based(self) -> bool:
+        return self._token is None or self._expires != float("inf")
+
     def token(self) -> str:
-        """A token git can push with."""
+        """A token git can push with; Unavailable, in words, when GitHub will not give one."""
         with self._lock:
             if time.time() > self._expires - TOKEN_MARGIN:
-                app = GitHub(self.app.as_app(), base_url=self.api_url, http_cache=False)
-                data = app.rest.apps.create_installation_access_token(self.app.installation_id).parsed_data
+                url = f"/app/installations/{self.app.installation_id}/access_tokens"
+                try:
+                    app = GitHub(self.app.as_app(), base_url=self.api_url, http_cache=False)
+                    response = app.rest.apps.create_installation_access_token(self.app.installation_id)
+                    data = response.parsed_data
+                except RequestFailed as e:
+                    raise Unavailable(_failure(e.response.status_code, _message(e), url)
+                                      + " (GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID must name the App and its "
+                                        "installation on the repositories' owner)") from None
+                except RequestError as e:
+                    raise Unavailable(f"GitHub could not be reached ({type(e).__name__}).") from None
                 self._token = data.token
                 self._expires = datetime.fromisoformat(data.expires_at.replace("Z", "+00:00")).timestamp()
+                self.permissions = {k: str(v) for k, v in (response.json().get("permissions") or {}).items()}
             assert self._token
             return self._token
 
@@ -365,6 +391,18 @@ class GitHubForge:
         node = self._call("GET", f"/repos/{self._slug(repo)}/pulls/{number}")["node_id"]
         self._gh().graphql("mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
                            "{ pullRequest { isDraft } } }", variables={"id": node})
+
+    def missing_permissions(self, slug: str) -> list[str]:
+        """What the bot's credentials lack on the repository to push branches, open pull requests,
+        label and comment them, and read CI (Unavailable when it cannot even see it)."""
+        data = self._call("GET", f"/repos/{slug}")
+        if not self.credentials.app_based:
+            return [] if (data.get("permissions") or {}).get("push") else ["push (write access to contents)"]
+        self.credentials.token()
+        granted = self.credentials.permissions
+        levels = {"read": 1, "write": 2, "admin": 3}
+        return [f"{name}: {level}" for name, level in APP_PERMISSIONS.items()
+                if levels.get(granted.get(name, ""), 0) < levels[level]]
 
     def can_write(self, slug: str, user: str) -> bool:
         try:

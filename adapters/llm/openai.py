@@ -61,6 +61,8 @@ def _schema(properties: dict[str, Any]) -> dict[str, Any]:
 
 HUNK_SCHEMA = _schema({"window": {"type": ["string", "null"]}, "explanation": {"type": "string"},
                        "confidence": {"type": "number"}, "omitted": {"type": "array", "items": {"type": "string"}}})
+CHECK_PROMPT = 'Answer with the JSON object {"ok": true} and nothing else.'
+CHECK_SCHEMA = _schema({"ok": {"type": "boolean"}})
 CLASSIFY_SCHEMA = _schema({"fix": {"type": "boolean"}, "security": {"type": "boolean"}, "reason": {"type": "string"}})
 
 # Best first; an endpoint steps down only when it refuses the one it was sent.
@@ -232,6 +234,18 @@ class OpenAIModel:
     def answer(self, question: str, facts: str) -> tuple[str, Usage]:
         text, usage = self._ask(ANSWER_PROMPT, {"question": question, "facts": facts})
         return text.strip(), usage
+
+    def check(self) -> str | None:
+        """A tiny real question (for `doctor`): None when the endpoint answers with the JSON asked
+        for, else why not (it negotiates the format as every question does)."""
+        try:
+            text, _ = self._ask(CHECK_PROMPT, {"ping": True}, ("check", CHECK_SCHEMA))
+            json_object(text)
+        except ModelFailed as e:
+            return e.reason
+        except ValueError:
+            return "it answered, but not with the JSON asked for"
+        return None
 
     def classify(self, title: str, message: str) -> Classification:
         try:

@@ -143,12 +143,6 @@ class Workspace:
         res = self.git.run("remote", "get-url", remote, check=False)
         return res.stdout.strip() or None
 
-    def remote_branches(self, url: str) -> list[str]:
-        """The branches on a remote, asked over the network (`git ls-remote`); GitError when it
-        cannot be reached or refuses the credentials."""
-        out = self.networked(url).out("ls-remote", "--heads", "--", url)
-        return [line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line]
-
     # --- worktrees -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -172,6 +166,13 @@ class Workspace:
         with self.lock():
             self.git.run("worktree", "add", "--detach", "--force", str(path), commit)
         return Git(path)
+
+
+def remote_branches(url: str, auth: Auth | None = None) -> list[str]:
+    """The branches on a remote, asked over the network (`git ls-remote`, no repository needed);
+    GitError when it cannot be reached or refuses the credentials."""
+    out = Git(Path("/"), auth(url) if auth else None).out("ls-remote", "--heads", "--", url)
+    return [line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line]
 
 
 def remove_worktree(path: Path) -> None:

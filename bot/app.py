@@ -105,7 +105,8 @@ def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path, auth: Auth | None 
         for n in (b.name, b.git_branch, *b.aliases):
             branches[n] = b.git_branch
     return Repo(spec.name, ws, spec.main_branch, branches, display, commands(spec.commands),
-                tuple(spec.fix_labels), tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify)
+                tuple(spec.fix_labels), tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify,
+                spec.ci_timeout_minutes)
 
 
 def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:

@@ -23,6 +23,7 @@ from bot.core.ports import Unavailable
 from bot.core.repos import Repo
 from tests import scenarios
 from tests.fake_github import FakeGitHub
+from tests.github_payloads import payload as complete
 from tests.test_console import converse
 from tests.test_github import setup
 from tests.test_github_webhooks import check_run, check_suite, deliver, merged
@@ -274,3 +275,35 @@ def test_ci_timeout_minutes_is_a_repository_setting(tmp_path):
     cfg.write_text(cfg.read_text() + "ci_timeout_minutes = 0\n")
     with pytest.raises(Exception, match="ci_timeout_minutes"):
         load(cfg)
+
+
+def test_a_shorter_ci_timeout_is_honoured(tmp_path, data_dir, github):
+    cfg = ci_config(tmp_path, github)
+    cfg.write_text(cfg.read_text() + "ci_timeout_minutes = 15\n")
+    deliver(cfg, data_dir, [("t-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)])
+    age_pr(data_dir, 16)
+    deliver(cfg, data_dir, [("t-2", "check_suite", check_suite(HEAD), None)])
+    assert any(f"no CI reported on {PR} within 15 min" in b for b in bodies(github))
+
+
+def status_event(state: str, branch: str = HEAD) -> dict:
+    return complete(M.WebhookStatus, {"repository": {"full_name": "acme/server"}, "state": state,
+                                      "context": JENKINS, "target_url": JOB, "sha": "0" * 40,
+                                      "branches": [{"name": branch, "commit": {"sha": "0" * 40, "url": ""},
+                                                    "protected": False}]})
+
+
+def test_a_commit_status_webhook_is_followed_at_once(tmp_path, data_dir, github):
+    """Jenkins reports through a commit status; its `status` delivery re-reads the PR's CI without
+    waiting for the poller (an hour here)."""
+    cfg = ci_config(tmp_path, github, poll=3600)
+    github.set_statuses(HEAD, (JENKINS, "pending", JOB))
+    deliver(cfg, data_dir, [("s-1", "pull_request", merged(12, ["bug", "backport/rel"]), None),
+                            ("s-2", "status", status_event("pending"), None)])
+    assert github.created_pulls()[0]["draft"] is True
+    github.set_statuses(HEAD, (JENKINS, "success", JOB))
+    statuses, _ = deliver(cfg, data_dir, [("s-3", "status", status_event("success"), None),
+                                          ("s-4", "status", status_event("success", "main"), None)])
+    assert statuses == [202, 202]
+    assert github.created_pulls()[0]["draft"] is False
+    assert f"✅ rel: all 1 CI checks passed; {PR} is ready for review." in bodies(github)

@@ -26,6 +26,7 @@ from githubkit_schemas.latest.models import (
     WebhookIssueCommentCreated,
     WebhookPullRequestClosed,
     WebhookPullRequestLabeled,
+    WebhookStatus,
 )
 from githubkit_schemas.latest.webhooks import WebhookEvent
 from pydantic import ValidationError
@@ -36,7 +37,7 @@ from bot.core.ports import Bot, ChecksChanged, Delivery, Incoming, Merged, PullR
 log = logging.getLogger(__name__)
 
 # The events the bot acts on: only these are parsed (and their delivery ids recorded).
-HANDLED = ("pull_request", "issue_comment", "check_run", "check_suite")
+HANDLED = ("pull_request", "issue_comment", "check_run", "check_suite", "status")
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -108,6 +109,11 @@ class GitHubWebhook:
             return await self._comment(payload)
         if isinstance(payload, WebhookCheckRunCompleted | WebhookCheckSuiteCompleted):
             return self._checks(payload)
+        if isinstance(payload, WebhookStatus):  # Jenkins, Buildkite...: a commit status on backport branches
+            repo = self.repos.get(payload.repository.full_name)
+            if repo is None or payload.state == "pending":
+                return []
+            return [ChecksChanged(repo, b.name) for b in payload.branches if b.name.startswith("backport/")]
         return []
 
     def _checks(self, payload: WebhookCheckRunCompleted | WebhookCheckSuiteCompleted) -> list[Delivery]:

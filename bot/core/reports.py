@@ -154,6 +154,8 @@ def progress(a: Attempt) -> str:
     icon = ICONS.get(state, "🔄")
     if state == State.PR_OPEN and a.ci == "waiting":
         return f"🔄 {a.branch}: draft PR opened: {a.pr_url}{_conflicts(a)}; waiting for CI"
+    if state == State.PR_OPEN and a.ci == "none":
+        return f"⚠️ {a.branch}: draft PR opened: {a.pr_url}{_conflicts(a)}; CI: none reported in time"
     if state == State.PR_OPEN:
         ci = "; CI passed" if a.ci == "passed" else ""
         return f"{icon} {a.branch}: PR opened: {a.pr_url}{_conflicts(a)}{ci}"

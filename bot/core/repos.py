@@ -32,6 +32,7 @@ class Repo:
     push_repo: str | None = None  # owner/name of a fork to push backport branches to
     push_url: str | None = None  # git URL to push to (default: the clone's origin)
     verify: str = "local"  # local: run `commands` here; ci: a draft PR whose checks decide
+    ci_timeout_minutes: float = 60  # with verify = "ci": how long the bot waits for any CI to report
 
     @property
     def main_ref(self) -> str:

@@ -23,13 +23,7 @@ from bot.engine.errors import Stage, VerifyFailed
 
 log = logging.getLogger(__name__)
 
-CI_TIMEOUT_MINUTES = 60  # RepoSpec.ci_timeout_minutes's default
 WAITING, NONE = "waiting", "none"  # Attempt.ci while the bot follows the PR's CI; when none reported in time
-
-
-def timeout_minutes(repo: Repo) -> float:
-    """The repository's `ci_timeout_minutes` (the default until its Repo carries the setting)."""
-    return float(getattr(repo, "ci_timeout_minutes", CI_TIMEOUT_MINUTES))
 
 
 class CiFollowUp(Feature):
@@ -74,7 +68,7 @@ class CiFollowUp(Feature):
 
     async def _waiting(self, a: Attempt, repo: Repo, pending: tuple[str, ...]) -> None:
         """Nothing has failed and not everything passed: nothing reported, or some checks pending."""
-        minutes = timeout_minutes(repo)
+        minutes = repo.ci_timeout_minutes
         late = time.time() - self._opened_at(a) >= minutes * 60
         shown = f"{minutes:g} min"
         if not pending:  # no check run and no commit status at all
@@ -127,7 +121,7 @@ class CiFollowUp(Feature):
             for a in self.ctx.store.in_state(State.PR_OPEN):
                 repo = self.ctx.repos.get(a.repo)
                 if a.ci == NONE and repo is not None:
-                    if time.time() - self._looked.get(a.id, 0.0) < timeout_minutes(repo) * 60:
+                    if time.time() - self._looked.get(a.id, 0.0) < repo.ci_timeout_minutes * 60:
                         continue
                     self._looked[a.id] = time.time()
                 elif a.ci != WAITING:

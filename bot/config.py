@@ -293,6 +293,8 @@ def parse(text: str, source: str, base_dir: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, [("(syntax)", str(e))]) from None
+    except RecursionError:
+        raise ConfigError(source, [("(syntax)", "arrays or tables nested too deeply")]) from None
     problems = _secret_keys(data) + _secret_values(data)
     if problems:
         raise ConfigError(source, problems)

@@ -74,6 +74,9 @@ def test_syntax_error_and_missing_file(tmp_path, capsys):
     assert code == 2 and lines[0].startswith(f"{tmp_path / 'bot.toml'}: (syntax): ")
     assert main(["check-config", str(tmp_path / "nope.toml")]) == 2
     assert "(file): No such file or directory" in capsys.readouterr().err
+    for nested in ("x = " + "[" * 1000 + "]" * 1000, "x = " + "{a = " * 1000 + "1" + "}" * 1000):
+        code, lines = check(tmp_path, nested + '\n[[repos]]\nname = "x"\n', capsys)
+        assert (code, lines) == (2, [f"{tmp_path / 'bot.toml'}: (syntax): arrays or tables nested too deeply"])
 
 
 def test_data_dir_precedence(tmp_path, monkeypatch):

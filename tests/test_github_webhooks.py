@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -139,9 +141,12 @@ def test_a_label_added_after_the_merge_backports_to_that_branch(tmp_path, data_d
 def test_forged_signature_is_rejected_and_nothing_happens(tmp_path, data_dir, github):
     work, cfg, _ = setup(tmp_path, scenarios.clean)
     github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["backport/rel"])
+    body = json.dumps(merged(12, ["backport/rel"])).encode()
+    sha1 = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()  # right key, weaker hash
     statuses, _ = deliver(cfg, data_dir, [("d-4", "pull_request", merged(12, ["backport/rel"]), "sha256=" + "0" * 64),
-                                          ("d-5", "pull_request", merged(12, ["backport/rel"]), "")])
-    assert statuses == [401, 401]
+                                          ("d-5", "pull_request", merged(12, ["backport/rel"]), ""),
+                                          ("d-6", "pull_request", body, sha1)])
+    assert statuses == [401, 401, 401]
     assert github.created_pulls() == [] and github.comments == {}
 
 
@@ -348,3 +353,17 @@ def test_a_mention_in_a_title_is_shown_not_sent(tmp_path, data_dir, github):
     deliver(cfg, data_dir, [("m-1", "pull_request", merged(12, ["bug", "backport/rel"]), None)])
     root = next(c["body"] for c in github.comments.values() if c["body"].startswith("Backport of #12"))
     assert "thanks @\u200dacme/core" in root and "@acme/core" not in root
+
+
+def test_markdown_and_html_echoed_into_a_comment_are_shown_not_rendered(tmp_path, data_dir, github):
+    """A link, an image (a tracking pixel) or HTML in a `/backport` comment comes back as text."""
+    work, cfg, _ = setup(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug"])
+    said = ["/backport [notes](https://evil.example/x) to rel", "/backport 12 to ![x](https://evil.example/p.png)",
+            "/backport <img src=https://evil.example/p.png> to rel"]
+    deliver(cfg, data_dir, [(f"e-{i}", "issue_comment", comment(12, "ada", text), None) for i, text in enumerate(said)])
+    answers = [c["body"] for c in github.comments.values()]
+    assert len(answers) == 3, answers
+    assert not any(re.search(r"(?<!\\)\[[^\]]*\]\(", a) or "<img" in a for a in answers), answers
+    assert any("\\[notes\\](https://evil.example/x)" in a for a in answers)
+    assert any("&lt;img src=https://evil.example/p.png&gt;" in a for a in answers)

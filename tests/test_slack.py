@@ -253,3 +253,24 @@ def test_malformed_bodies_get_4xx_never_a_traceback(tmp_path, data_dir, slack):
     answers = converse(cfg, data_dir, [*bodies, *unsigned])
     assert [status for status, _ in answers] == [400] * len(bodies) + [401] * len(unsigned), answers
     assert not any("Traceback" in text or "Internal Server Error" in text for _, text in answers)
+
+
+def test_signed_requests_missing_what_slack_always_sends_get_400_and_bad_timestamps_401(tmp_path, data_dir, slack,
+                                                                                          caplog):
+    """Found by replaying an attack set: these were 500s with tracebacks in the log."""
+    cfg = setup(tmp_path, scenarios.clean)
+    form = "application/x-www-form-urlencoded"
+    no_user = urlencode({"command": "/backport", "text": "help", "channel_id": "CDEV", "trigger_id": "1"})
+    button = {"type": "block_actions", "user": {"id": "UADA"}, "trigger_id": "2", "container": {},
+              "actions": [{"action_id": "backport_approve", "value": "nuke", "action_ts": "1"}]}
+    malformed = [(no_user, form),
+                 (*event({"type": "app_mention", "channel": "CDEV", "text": "help"}, "Ev1"),),
+                 (*event({"type": "app_mention", "user": "UADA", "channel": "CDEV", "text": ["help"]}, "Ev2"),),
+                 (*event({"type": "reaction_added", "user": "UADA", "reaction": "x", "item": "zzz"}, "Ev3"),),
+                 (urlencode({"payload": json.dumps(button)}), form),
+                 (urlencode({"payload": json.dumps({**button, "actions": []})}), form)]
+    bad_time = [(*slash("help"), {"X-Slack-Request-Timestamp": stamp}) for stamp in ("now", "1700000000.5", "9" * 400)]
+    answers = converse(cfg, data_dir, [*malformed, *bad_time])
+    assert [status for status, _ in answers] == [400] * len(malformed) + [401] * len(bad_time), answers
+    assert "Traceback" not in caplog.text
+    assert slack.calls == []  # nothing was acted on

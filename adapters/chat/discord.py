@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.http import Route, handle_message_parameters
 
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
+from bot.core.reports import outside_code
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,15 +40,10 @@ _acknowledging: dict[str, asyncio.Event] = {}
 FAILURES = (discord.HTTPException, discord.RateLimited, TimeoutError, aiohttp.ClientError, OSError)
 
 
-_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
-
-
 def escape(text: str) -> str:
     """Discord markdown in text from commits, PRs, the model or people shown, not applied: a masked
-    link, a heading or emphasis in a PR title stays literal. Code spans (the bot's own formatting)
-    are kept; markdown is not read inside them anyway."""
-    parts = _CODE.split(text)
-    return "".join(part if i % 2 else discord.utils.escape_markdown(part) for i, part in enumerate(parts))
+    link, a heading or emphasis in a PR title stays literal."""
+    return outside_code(text, discord.utils.escape_markdown)
 
 
 def _content(text: str) -> str:

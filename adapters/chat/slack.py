@@ -159,6 +159,34 @@ class GroupMaintainers:
             log.exception("could not read the members of the Slack user group %s", self.group)
 
 
+def well_formed(body: dict[str, Any]) -> bool:
+    """Whether a signed request has the fields our listeners read, of the types Slack sends: Slack
+    never sends less, so anything else is answered 400 here instead of failing in a listener."""
+    def text(d: Any, *keys: str) -> bool:
+        return isinstance(d, dict) and all(isinstance(d.get(k), str) for k in keys)
+
+    if "command" in body:
+        return text(body, "user_id", "channel_id") and isinstance(body.get("text", ""), str)
+    if body.get("type") == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return False
+        if event["type"] in ("app_mention", "message"):
+            return (event.get("subtype") is not None or text(event, "user", "channel")) \
+                and isinstance(event.get("text", ""), str)
+        if event["type"] in ("reaction_added", "reaction_removed"):
+            item = event.get("item")
+            return text(event, "user", "reaction") and isinstance(item, dict) \
+                and (item.get("type") != "message" or text(item, "channel", "ts"))
+        return True
+    if body.get("type") == "block_actions":
+        actions = body.get("actions")
+        return text(body.get("user"), "id") and isinstance(actions, list) and bool(actions) \
+            and all(isinstance(a, dict) and (not str(a.get("action_id", "")).startswith("backport_")
+                                             or a.get("value") in BUTTONS) for a in actions)
+    return True  # url_verification, ssl_check...: Bolt answers those itself
+
+
 class SlackEvents:
     """slack-bolt's app with our handlers: commands, mentions, DMs, reactions and buttons. Each is
     stored in the bot's inbox before Slack gets its answer (Bolt answers after the listener,
@@ -177,12 +205,22 @@ class SlackEvents:
         and a signed body Bolt cannot read is a 400, never a 500 with a traceback."""
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="too large for a Slack request")
-        body = await request.read()
-        if self.verifier is None or not self.verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            body = await request.read()
+        except (web.HTTPException, ValueError, OSError):  # e.g. a Content-Encoding the body does not have
+            return web.Response(status=400, text="unreadable body")
+        try:
+            signed = self.verifier is not None and self.verifier.is_valid_request(body, dict(request.headers))
+        except (ValueError, TypeError, OverflowError):  # a timestamp that is no integer, a body that is no UTF-8
+            signed = False
+        if not signed:
             return web.Response(status=401, text="invalid signature")
         try:
             bolt_request = await to_bolt_request(request)
+            readable = well_formed(bolt_request.body)
         except (ValueError, TypeError, AttributeError, KeyError):
+            readable = False
+        if not readable:
             return web.Response(status=400, text="not a Slack request")
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 

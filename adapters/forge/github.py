@@ -34,6 +34,7 @@ from githubkit.throttling import BaseThrottler
 
 from adapters.forge.github_git import GitAuth
 from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo, Unavailable
+from bot.core.reports import outside_code
 from bot.core.repos import Repo
 from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
@@ -462,5 +463,9 @@ class GitHubCommentChat:
 
 
 def quiet(text: str) -> str:
-    """An @mention in text from a title or a person is shown, not sent (a zero-width joiner after @)."""
-    return re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", text)
+    """Text from a title, the model or a person shown as text in a comment: an @mention is not sent
+    (a zero-width joiner after @), a link, an image or HTML is not made (`[`, `]`, `<`, `>` escaped)."""
+    def plain(part: str) -> str:
+        part = re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", part)
+        return part.replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[").replace("]", "\\]")
+    return outside_code(text, plain)

@@ -46,8 +46,9 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def valid(secret: str, body: bytes, header: str | None) -> bool:
-    """Constant-time comparison of GitHub's X-Hub-Signature-256 with ours (githubkit's)."""
-    return bool(header) and bool(verify(secret, body, header or ""))
+    """Constant-time comparison of GitHub's X-Hub-Signature-256 with ours (githubkit's). Only
+    SHA-256: githubkit would check any other header as SHA-1, a downgrade GitHub never sends here."""
+    return bool(header) and (header or "").startswith("sha256=") and bool(verify(secret, body, header or ""))
 
 
 def label_regex(pattern: str) -> re.Pattern[str]:

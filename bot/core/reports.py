@@ -9,6 +9,7 @@ import difflib
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.core.ports import BatchItem, PullRequestDraft, Store
@@ -52,6 +53,15 @@ def fence(text: str) -> str:
     """A code fence longer than any run of backticks in `text` (a model's answer cannot close it)."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
+
+
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def outside_code(text: str, escape: Callable[[str], str]) -> str:
+    """`escape` applied to the text outside code spans and fences (the bot's own formatting, where a
+    chat's markdown is not read anyway): how a chat adapter shows untrusted text literally."""
+    return "".join(part if i % 2 else escape(part) for i, part in enumerate(_CODE.split(text)))
 
 
 def kind_words(kind: str | None) -> str:

@@ -305,7 +305,9 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
     if routes:
         web_app = web.Application(client_max_size=GITHUB_MAX_BODY)
         web_app.add_routes(routes)
-        runner = web.AppRunner(web_app)
+        # Slack and GitHub send plain bodies (signed as sent): a Content-Encoding is not undone,
+        # so a body that claims gzip fails its signature instead of failing aiohttp mid-request.
+        runner = web.AppRunner(web_app, auto_decompress=False)
         await runner.setup()
         await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
         stops.append(runner.cleanup)

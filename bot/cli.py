@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("file", type=Path)
 
     sub.add_parser("doctor", help="one real call per configured integration (serve runs it at start)")
+    sub.add_parser("health", help="exit 0 when a bot on this machine is running (for container health checks)")
 
     for name, text in (("console", "chat with the bot in this terminal"),
                        ("serve", "run the chat adapters, webhooks and digest schedule the config names")):
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         sp_.add_argument("--repo", help="a local repository path (when there is no config)")
         sp_.add_argument("--main", help="the main branch (without config)")
         sp_.add_argument("--user", help="who you are in the console (default: config, then $USER)")
+        if name == "serve":
+            sp_.add_argument("--host", help="the address the webhook server listens on (default: [serve] host)")
 
     gp = sub.add_parser("digest", help="print the candidate digest")
     gp.add_argument("--repo", required=False, help="a local repository path, or a configured repository name")
@@ -108,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = config_mod.data_dir(args.data_dir, cfg)
         if data_dir.exists() and not data_dir.is_dir():
             raise BadInput(f"the data directory {data_dir} is a file")
+        if args.command == "health":
+            ok, said = doctor.health(data_dir)
+            print(said)
+            return EXIT_OK if ok else EXIT_FAILED
+        if getattr(args, "host", None) and cfg is not None:
+            cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update={"host": args.host})})
         if args.command == "doctor":
             if cfg is None:
                 raise BadInput("doctor checks the integrations a config names: give --config FILE")

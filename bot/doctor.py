@@ -8,16 +8,22 @@ It sits beside the composition root (bot/app.py), whose builders it uses: what i
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 
 from adapters.chat import discord as discord_chat
 from adapters.chat import slack as slack_chat
 from adapters.forge.github import GitHubForge
+from adapters.store.sqlite import SQLiteStore
 from bot import app as app_mod
 from bot import config as config_mod
+from bot.core.lease import HEARTBEAT
+from bot.core.lease import alive as lease_alive
 from bot.core.ports import Unavailable
 from bot.engine.errors import BadInput
 from bot.engine.git import Git, GitError, brief
@@ -217,3 +223,16 @@ def _sandbox(cfg: config_mod.Config) -> list[Check]:
     return [Check("sandbox", False, line, "install bubblewrap (apt install bubblewrap) or allow user namespaces; "
                                           "or set [bot] isolation = \"none\" to run build and tests unisolated",
                   required=runs)]
+
+
+def health(data_dir: Path) -> tuple[bool, str]:
+    """For a container's health check: whether a bot on this machine is running and renewing its
+    lease (a stuck or crashed process stops doing so)."""
+    path = data_dir / "backportbot.db"
+    if not path.exists():
+        return False, f"unhealthy: no database at {path}: the bot has not started here"
+    now = time.time()
+    for lease in SQLiteStore(path).leases_on(socket.gethostname()):
+        if lease_alive(lease, now, ttl=2 * HEARTBEAT + 5):
+            return True, f"healthy: pid {lease.pid}, heartbeat {now - lease.heartbeat_at:.0f} s ago"
+    return False, "unhealthy: no running bot renewed its lease in the last 25 s"

@@ -173,3 +173,34 @@ def test_check_config_finds_a_branch_missing_on_the_remote(tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"FAIL git server: {remote.as_uri()}: missing branch 8.1" in captured.out
     assert "the remotes do not match it" in captured.err
+
+
+def test_the_container_health_check_follows_the_running_bot(tmp_path, services):
+    """`serve --host 0.0.0.0` (the image's command) listens on every address; `health` (the image's
+    HEALTHCHECK) is 0 while that bot renews its lease and 1 once it is killed."""
+    from tests.processes import Processes, wait_for
+
+    slack, _, _, _ = services
+    _, remote, _ = published(tmp_path, scenarios.clean)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[serve]\nport = 0\n\n[chat]\nadapters = ["slack"]\n[chat.slack]\nmode = "http"\n\n'
+                   f'[[repos]]\nname = "server"\nurl = "{remote.as_uri()}"\nbranches = [{{ name = "rel" }}]\n')
+    home = tmp_path / "home"
+    env = {**os.environ, "BACKPORTBOT_HOME": str(home), "SLACK_SIGNING_SECRET": "s3cret"}
+
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot.cli", "health"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    assert health().returncode == 1 and "no database" in health().stdout
+    procs = Processes(tmp_path / "logs")
+    try:
+        bot = procs.start(["--config", str(cfg), "serve", "--host", "0.0.0.0"], env)
+        assert bot.url().startswith("http://0.0.0.0:")
+        done = wait_for(lambda: (h := health()) and h.returncode == 0 and h, "a healthy answer")
+        assert done.stdout.startswith(f"healthy: pid {bot.pid}")
+        bot.kill()
+        after = health()
+        assert after.returncode == 1 and after.stdout.startswith("unhealthy"), after.stdout
+    finally:
+        procs.close()

@@ -270,6 +270,7 @@ def test_signed_requests_missing_what_slack_always_sends_get_400_and_bad_timesta
                  (urlencode({"payload": json.dumps(button)}), form),
                  (urlencode({"payload": json.dumps({**button, "actions": []})}), form)]
     bad_time = [(*slash("help"), {"X-Slack-Request-Timestamp": stamp}) for stamp in ("now", "1700000000.5", "9" * 400)]
+    bad_time.append((*slash("help"), {"Content-Encoding": "gzip", "X-Slack-Signature": "v0=" + "0" * 64}))
     answers = converse(cfg, data_dir, [*malformed, *bad_time])
     assert [status for status, _ in answers] == [400] * len(malformed) + [401] * len(bad_time), answers
     assert "Traceback" not in caplog.text

@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.web import body_of
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)
@@ -205,9 +206,8 @@ class SlackEvents:
         and a signed body Bolt cannot read is a 400, never a 500 with a traceback."""
         if (request.content_length or 0) > MAX_BODY:
             return web.Response(status=413, text="too large for a Slack request")
-        try:
-            body = await request.read()
-        except (web.HTTPException, ValueError, OSError):  # e.g. a Content-Encoding the body does not have
+        body = await body_of(request)
+        if body is None:
             return web.Response(status=400, text="unreadable body")
         try:
             signed = self.verifier is not None and self.verifier.is_valid_request(body, dict(request.headers))

@@ -32,6 +32,7 @@ from githubkit_schemas.latest.webhooks import WebhookEvent
 from pydantic import ValidationError
 
 from adapters.forge.github import GitHubCommentChat, GitHubForge
+from adapters.web import body_of
 from bot.core.ports import Bot, ChecksChanged, Delivery, Incoming, Merged, PullRequestClosed
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ class GitHubWebhook:
         return [web.post("/github/webhook", self.receive)]
 
     async def receive(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await body_of(request)
+        if body is None:
+            return web.Response(status=400, text="unreadable body")
         if not valid(self.secret, body, request.headers.get("X-Hub-Signature-256")):
             return web.Response(status=401, text="bad signature")
         delivery = request.headers.get("X-GitHub-Delivery", "")

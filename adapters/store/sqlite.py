@@ -419,6 +419,13 @@ class SQLiteStore:
             rows = list(self._t("leases").rows_where("id = ?", [lease_id]))
         return Lease(**rows[0]) if rows else None
 
+    def leases_on(self, host: str) -> list[Lease]:
+        """The leases taken on `host` that have not ended, the newest heartbeat first."""
+        with self.lock:
+            rows = list(self._t("leases").rows_where("host = ? and ended_at is null", [host],
+                                                     order_by="heartbeat_at desc"))
+        return [Lease(**row) for row in rows]
+
     # --- the inbox ---------------------------------------------------------------------------------------
 
     def accept(self, source: str, key: str | None, kind: str, payload: dict[str, Any],

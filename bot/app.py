@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import openai
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.chat import discord as discord_chat
@@ -275,6 +277,16 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
     return app
 
 
+def _bad_request_in_one_line(record: logging.LogRecord) -> bool:
+    """aiohttp answers a malformed HTTP request 400 and logs it as an error with a traceback; it is
+    the sender's mistake (or an attack), so one warning line says it."""
+    if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
 async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[Stop]:
     """The webhook server (GitHub, Slack's HTTP mode) and Slack's Socket Mode; returns their stops."""
     stops: list[Stop] = []
@@ -308,6 +320,7 @@ async def start_servers(app: App, cfg: config_mod.Config, out: TextIO) -> list[S
         # Slack and GitHub send plain bodies (signed as sent): a Content-Encoding is not undone,
         # so a body that claims gzip fails its signature instead of failing aiohttp mid-request.
         runner = web.AppRunner(web_app, auto_decompress=False)
+        logging.getLogger("aiohttp.server").addFilter(_bad_request_in_one_line)
         await runner.setup()
         await web.TCPSite(runner, cfg.serve.host, cfg.serve.port).start()
         stops.append(runner.cleanup)

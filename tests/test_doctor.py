@@ -5,6 +5,7 @@ and a model server do, including their refusals; one line per check, the fix for
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -197,8 +198,13 @@ def test_the_container_health_check_follows_the_running_bot(tmp_path, services):
     try:
         bot = procs.start(["--config", str(cfg), "serve", "--host", "0.0.0.0"], env)
         assert bot.url().startswith("http://0.0.0.0:")
+        port = int(bot.url().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as raw:  # not HTTP: aiohttp answers 400
+            raw.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+            assert b" 400 Bad Request" in raw.recv(100)
         done = wait_for(lambda: (h := health()) and h.returncode == 0 and h, "a healthy answer")
         assert done.stdout.startswith(f"healthy: pid {bot.pid}")
+        assert "Traceback" not in bot.stderr() and "Error handling request" in bot.stderr()  # one line
         bot.kill()
         after = health()
         assert after.returncode == 1 and after.stdout.startswith("unhealthy"), after.stdout

@@ -108,7 +108,7 @@ def test_github_permissions_the_bot_lacks_are_listed(tmp_path, services, capsys,
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     monkeypatch.delenv("GITHUB_TOKEN")
-    monkeypatch.setenv("GITHUB_APP_ID", "42")
+    monkeypatch.setenv("GITHUB_APP_ID", "61")  # githubkit caches a signed JWT per App id in the process
     monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", "7")
     monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY", pem.replace("\n", "\\n"))  # one line, as often stored
     github.app_permissions = {"contents": "read", "pull_requests": "write", "metadata": "read"}

@@ -81,7 +81,7 @@ def test_an_app_installation_token_is_used_for_git(tmp_path, data_dir, github, m
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     monkeypatch.delenv("GITHUB_TOKEN")
-    monkeypatch.setenv("GITHUB_APP_ID", "42")
+    monkeypatch.setenv("GITHUB_APP_ID", "62")  # githubkit caches a signed JWT per App id in the process
     monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", "7")
     monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY", pem.replace("\n", "\\n"))  # one line, as CI systems store it
     work, cfg, server = private(tmp_path, scenarios.clean, token="ghs_installation_1")

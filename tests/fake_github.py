@@ -271,3 +271,13 @@ class FakeGitHub:
             permission = self.permissions.get(m.group(1), "none")
             return 200, {}, {"permission": permission, "role_name": permission, "user": {"login": m.group(1)}}
         return 404, {}, {"message": "Not Found"}
+
+
+def app_key() -> tuple[Any, str]:
+    """A GitHub App's private key, as the key object (to check the JWTs it signs) and its PEM text."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode()

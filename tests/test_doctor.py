@@ -17,7 +17,7 @@ from bot.cli import main
 from tests import scenarios
 from tests.fake_discord import FakeDiscord
 from tests.fake_git_http import GitHTTP
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_key
 from tests.fake_openai import FakeOpenAI
 from tests.fake_slack import FakeSlack
 from tests.gitrepo import published
@@ -94,9 +94,6 @@ def test_wrong_tokens_are_named_with_their_fix_and_exit_2(tmp_path, services, ca
 
 
 def test_github_permissions_the_bot_lacks_are_listed(tmp_path, services, capsys, monkeypatch):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     _, github, _, _ = services
     _, remote, _ = published(tmp_path, scenarios.clean)
     cfg = configure(tmp_path, remote.as_uri())
@@ -104,9 +101,7 @@ def test_github_permissions_the_bot_lacks_are_listed(tmp_path, services, capsys,
     github.can_push = False  # a read-only personal token
     code, out = doctor(cfg, capsys)
     assert code == 2 and "FAIL github acme/server: missing permissions: push (write access to contents)" in out
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    _, pem = app_key()
     monkeypatch.delenv("GITHUB_TOKEN")
     monkeypatch.setenv("GITHUB_APP_ID", "61")  # githubkit caches a signed JWT per App id in the process
     monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", "7")

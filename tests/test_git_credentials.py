@@ -12,7 +12,7 @@ import pytest
 from adapters.store.sqlite import SQLiteStore as Store
 from tests import scenarios
 from tests.fake_git_http import GitHTTP, http_backend
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_key
 from tests.gitrepo import GitRepo, published
 from tests.test_console import converse
 
@@ -74,12 +74,7 @@ def test_a_wrong_token_is_a_fetch_failure_in_words(tmp_path, data_dir, github):
 
 
 def test_an_app_installation_token_is_used_for_git(tmp_path, data_dir, github, monkeypatch):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    _, pem = app_key()
     monkeypatch.delenv("GITHUB_TOKEN")
     monkeypatch.setenv("GITHUB_APP_ID", "62")  # githubkit caches a signed JWT per App id in the process
     monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", "7")

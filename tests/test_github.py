@@ -9,7 +9,7 @@ import pytest
 
 from adapters.store.sqlite import SQLiteStore as Store
 from tests import scenarios
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_key
 from tests.gitrepo import GitRepo, published
 from tests.test_console import converse
 
@@ -106,14 +106,10 @@ def test_an_existing_open_pr_for_the_branch_is_reused(tmp_path, data_dir, github
 
 def test_app_installation_tokens_are_refreshed_before_they_expire(github):
     import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     from adapters.forge.github import Credentials
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    key, pem = app_key()
     creds = Credentials(github.url, app_id="42", private_key=pem, installation_id="7")
     github.token_lifetime = 200  # inside the five-minute margin: every use gets a fresh one
     assert (creds.token(), creds.token()) == ("ghs_installation_1", "ghs_installation_2")

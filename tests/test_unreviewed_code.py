@@ -13,19 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests import scenarios
-from tests.fake_openai import FakeOpenAI
 from tests.gitrepo import published
 from tests.test_console import converse, prs
+from tests.test_llm import model as model  # noqa: F401  (the fixture: a local model server)
 from tests.test_sandbox import bubblewrap_works
-
-
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch):
-    fake = FakeOpenAI()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
-    yield fake
-    fake.close()
 
 
 def configure(tmp_path: Path, isolation: str, scenario=scenarios.prerequisite) -> Path:

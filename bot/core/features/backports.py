@@ -333,13 +333,8 @@ class Backports(Feature):
         a = self.ctx.store.attempt(attempt_id)
         repo = self.ctx.repos[a.repo]
         if a.state == State.QUEUED:
-            try:
-                source = await asyncio.to_thread(self.ctx.resolve, repo, a.source)
-            except BackportFailure as f:
-                self.ctx.workflow.fail(attempt_id, f)
-                return
-            except Unavailable as e:
-                self.ctx.workflow.fail(attempt_id, ServiceFailed(str(e), stage=Stage.RESOLVE_SOURCE))
+            source = await self._source(a, repo, Stage.RESOLVE_SOURCE)
+            if source is None:
                 return
             a = await asyncio.to_thread(run_attempt, self.ctx.engine, self.ctx.workflow, self.ctx.store, attempt_id,
                                         repo, source, a.branch)
@@ -361,18 +356,23 @@ class Backports(Feature):
                 self.ctx.store.set_message(attempt_id, approval_message=note.id)
             return
         if a.verify_after_approval:
-            try:
-                source = await asyncio.to_thread(self.ctx.resolve, repo, a.source)
-            except BackportFailure as f:
-                self.ctx.workflow.fail(attempt_id, f)
-                return
-            except Unavailable as e:
-                self.ctx.workflow.fail(attempt_id, ServiceFailed(str(e), stage=Stage.VERIFYING))
+            source = await self._source(a, repo, Stage.VERIFYING)
+            if source is None:
                 return
             a = await asyncio.to_thread(verify_approved, self.ctx.engine, self.ctx.workflow, a, repo, source)
             if a.state != State.READY:
                 return
         await asyncio.to_thread(self._open_pr, repo, a)
+
+    async def _source(self, a: Attempt, repo: Repo, stage: Stage) -> Source | None:
+        """The attempt's fix, looked up; None when that failed (the attempt is then failed, saying why)."""
+        try:
+            return await asyncio.to_thread(self.ctx.resolve, repo, a.source)
+        except BackportFailure as f:
+            self.ctx.workflow.fail(a.id, f)
+        except Unavailable as e:
+            self.ctx.workflow.fail(a.id, ServiceFailed(str(e), stage=stage))
+        return None
 
     def _open_pr(self, repo: Repo, a: Attempt) -> None:
         self.ctx.workflow.open_pr(a.id)

@@ -8,12 +8,14 @@ It sits beside the composition root (bot/app.py), whose builders it uses: what i
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import discord
 
 from adapters.chat import discord as discord_chat
@@ -103,8 +105,11 @@ async def _slack(cfg: config_mod.Config, secrets: Secrets) -> list[Check]:
                                 "Tokens) and set SLACK_APP_TOKEN, or use [chat.slack] mode = \"http\""))
         else:
             try:
-                await slack_chat.call(web, "apps_connections_open", app_token=app_token)
-                checks.append(Check("slack socket mode", True, "app token opens a Socket Mode connection"))
+                opened = await slack_chat.call(web, "apps_connections_open", app_token=app_token)
+                greeting = await _socket_hello(str(opened.get("url") or ""))
+                checks.append(Check("slack socket mode", greeting is None,
+                                    greeting or "app token opens a Socket Mode connection; Slack said hello",
+                                    "check this machine's network access to wss-primary.slack.com"))
             except Unavailable as e:
                 checks.append(Check("slack socket mode", False, f"apps.connections.open failed: {e}",
                                     "SLACK_APP_TOKEN must be an app-level token (xapp-…) with connections:write, "
@@ -115,6 +120,19 @@ async def _slack(cfg: config_mod.Config, secrets: Secrets) -> list[Check]:
     else:
         checks.append(Check("slack http mode", True, "signing secret set; requests are verified with it"))
     return checks
+
+
+async def _socket_hello(url: str) -> str | None:
+    """Connect to the Socket Mode URL as the bot will and wait for Slack's `hello`; None when it
+    came, else what went wrong. The connection is closed at once (Slack allows several)."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.ws_connect(url) as ws:
+            msg = await ws.receive(timeout=10)
+            said = json.loads(msg.data).get("type") if msg.type == aiohttp.WSMsgType.TEXT else None
+            return None if said == "hello" else f"the Socket Mode connection opened but said {said!r}, not hello"
+    except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as e:
+        return f"the Socket Mode connection to {url.split('?')[0] or '(no URL)'} failed ({type(e).__name__})"
 
 
 async def _discord(secrets: Secrets) -> list[Check]:

@@ -5,9 +5,11 @@ slash commands' response_url (`response_url(name)`), recording what is posted th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -94,3 +96,48 @@ class FakeSlack:
         if method == "usergroups.users.list":
             return 200, {}, {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}
         return 200, {}, {"ok": False, "error": "unknown_method"}
+
+
+def socket_mode_hello() -> tuple[str, Callable[[], None]]:
+    """A websocket that greets as Slack's Socket Mode does (`hello`, then nothing), served from its
+    own thread: the URL to hand out from apps.connections.open, and how to stop it."""
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    where: list[str] = []
+
+    async def link(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "local"},
+                            "connection_info": {"app_id": "A1"}})
+        async for _ in ws:
+            pass
+        return ws
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.add_routes([web.get("/link", link)])
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        where.append(f"ws://127.0.0.1:{runner.addresses[0][1]}/link")
+        return runner
+
+    def serve_forever() -> None:
+        asyncio.set_event_loop(loop)
+        runner = loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    ready.wait(10)
+
+    def close() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return where[0], close

@@ -19,7 +19,7 @@ from tests.fake_discord import FakeDiscord
 from tests.fake_git_http import GitHTTP
 from tests.fake_github import FakeGitHub, app_key
 from tests.fake_openai import FakeOpenAI
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, socket_mode_hello
 from tests.gitrepo import published
 
 ROOT = Path(__file__).parent.parent
@@ -34,11 +34,13 @@ def services(monkeypatch: pytest.MonkeyPatch):
                        "OPENAI_API_KEY": "sk-test", "DISCORD_TOKEN": "discord-right"}.items():
         monkeypatch.setenv(key, value)
     slack.valid_tokens = {"xoxb-right", "xapp-right"}
+    slack.socket_url, close_socket = socket_mode_hello()
     github.valid_tokens = {"ghp_right"}
     chat.valid_token = "discord-right"
     yield slack, github, model, chat
     for fake in (slack, github, model, chat):
         fake.close()
+    close_socket()
 
 
 def configure(tmp_path: Path, url: str, adapters: str = '"slack"', branches: str = '{ name = "rel" }') -> Path:
@@ -64,7 +66,7 @@ def test_every_integration_answers(tmp_path, services, capsys):
     assert code == 0, out
     lines = out.splitlines()
     assert "ok   slack: bot token works: backportbot (UBOT) in acme" in lines
-    assert "ok   slack socket mode: app token opens a Socket Mode connection" in lines
+    assert "ok   slack socket mode: app token opens a Socket Mode connection; Slack said hello" in lines
     assert f"ok   github: token accepted by {github.url}" in lines
     assert "ok   github acme/server: the repository is reachable with every permission the bot needs" in lines
     assert f"ok   git server: {remote.as_uri()} answers with every configured branch (2)" in lines

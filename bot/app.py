@@ -93,6 +93,11 @@ class App:
         return await self.console.line(text)
 
 
+def open_store(data_dir: Path) -> SQLiteStore:
+    """The store alone, for commands about the record (`stats`)."""
+    return SQLiteStore(data_dir / "backportbot.db")
+
+
 def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path, auth: Auth | None = None) -> Repo:
     if spec.path is not None:
         ws = Workspace.in_place(spec.path, data_dir, key=spec.name)
@@ -117,8 +122,9 @@ def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:
 
 def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None,
              auth: Auth | None = None) -> Repo:
-    """The repository a one-shot command is about: a configured name, or a local path."""
-    if cfg is not None and (repo is None or not Path(repo).exists()):
+    """The repository a one-shot command is about: a configured name (even when a folder of that
+    name is here), else a local path."""
+    if cfg is not None and (repo is None or repo in {r.name for r in cfg.repos} or not Path(repo).exists()):
         found = repo_from_spec(cfg.repo(repo), data_dir, auth)
         found.workspace.fetch()
         return found

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="one real call per configured integration (serve runs it at start)")
     sub.add_parser("health", help="exit 0 when a bot on this machine is running (for container health checks)")
+    tp = sub.add_parser("stats", help="success, model share and time saved (with --json: per week, for dashboards)")
+    tp.add_argument("--json", action="store_true", help="one JSON document with a row per ISO week")
+    tp.add_argument("--weeks", type=int, help="only the last N weeks (with --json)")
 
     for name, text in (("console", "chat with the bot in this terminal"),
                        ("serve", "run the chat adapters, webhooks and digest schedule the config names")):
@@ -111,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = config_mod.data_dir(args.data_dir, cfg)
         if data_dir.exists() and not data_dir.is_dir():
             raise BadInput(f"the data directory {data_dir} is a file")
+        if args.command == "stats":
+            store = app_mod.open_store(data_dir)
+            print(json.dumps({"weeks": reports.weekly(store, args.weeks)}) if args.json else reports.stats(store))
+            return EXIT_OK
         if args.command == "health":
             ok, said = doctor.health(data_dir)
             print(said)

@@ -300,3 +300,36 @@ def test_a_ref_that_looks_like_an_option_is_refused_before_git_sees_it(repo, tmp
         assert main(["backport", "--to", "rel", "--repo", str(repo.path), "--", ref]) == 2
         assert "never starts with '-'" in capsys.readouterr().err
     assert not written.exists()
+
+
+def test_a_fresh_clone_offers_its_remote_release_branches(repo, tmp_path, capsys):
+    """`git clone` leaves main local and the release branches as origin/...: they are valid targets."""
+    scenarios.clean(repo)
+    clone = GitRepo(tmp_path / "clone")
+    repo.git("clone", "-q", str(repo.path), str(clone.path))
+    assert "rel" not in clone.git("branch", "--list")
+    code, (result,) = backport(clone, "#12", "rel", capsys=capsys)
+    assert code == 0 and result["status"] == "succeeded" and result["result_branch"] == "backport/12-to-rel"
+    assert "return 0;" in clone.show("backport/12-to-rel", "src/server.c")
+
+
+def test_no_release_branch_at_all_says_how_to_get_one(tmp_path, capsys):
+    lone = GitRepo.create(tmp_path / "lone")
+    lone.commit("Fix a crash (#5)", {"a.c": "int main(void) { return 0; }\n"})
+    assert main(["backport", "#5", "--to", "8.0", "--repo", str(lone.path)]) == 2
+    err = capsys.readouterr().err
+    assert "valid branches: (none): this repository has no release branch yet" in err
+    assert "`git fetch origin`" in err and "[[repos.branches]]" in err
+
+
+def test_a_configured_name_wins_over_a_folder_of_that_name(repo, tmp_path, capsys, monkeypatch):
+    scenarios.clean(repo)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[[repos]]\nname = "server"\npath = "{repo.path}"\nbranches = [{{ name = "rel" }}]\n')
+    decoy = GitRepo.create(tmp_path / "server")  # ./server exists, and is another repository
+    decoy.commit("Unrelated", {"x": "x\n"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--repo", "server", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    # Given as a path, the folder is meant: it has no #12 and no rel.
+    assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--repo", "./server"]) == 2

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,29 @@ def test_near_misses_get_did_you_mean_and_start_nothing(tmp_path, data_dir):
     out = converse(cfg, data_dir, ["/backprot 14 to rel", "/backport 14 rel", "can you backport 14 to rel?"])
     assert out.count("Did you mean `/backport 14 to rel`?") == 3
     assert "Backport of" not in out and prs(data_dir) == []
+
+
+def test_stats_count_time_saved_on_merged_backports_only_and_per_week_as_json(tmp_path, data_dir, capsys):
+    from adapters.store.sqlite import SQLiteStore
+    from bot.cli import main
+    from bot.core.workflow import Workflow
+
+    work, cfg, _ = setup(tmp_path, scenarios.context_moved, '{ name = "rel" }, { name = "rel2" }')
+    work.branch("rel2", "main~1")
+    work.git("push", "-q", str(tmp_path / "remote.git"), "rel2")
+    converse(cfg, data_dir, ["/backport 14 to rel, rel2"])
+    store = SQLiteStore(data_dir / "backportbot.db")
+    first, second = store.all_attempts()
+    assert first.state == second.state == "pr_open" and first.conflicts  # one hunk resolved on rel
+    out = converse(cfg, data_dir, ["/backport stats"])
+    assert "Time saved: about 0.0 hours on 0 merged backports (15 min each, 10 min per resolved hunk: 0); " \
+           "2 not merged yet are not counted." in out
+    Workflow(store, "test").merged(first.id)  # as the forge's webhook says
+    out = converse(cfg, data_dir, ["/backport stats"])
+    assert "Time saved: about 0.4 hours on 1 merged backport (15 min each, 10 min per resolved hunk: 1); " \
+           "1 not merged yet are not counted." in out
+    assert main(["--data-dir", str(data_dir), "stats", "--json"]) == 0
+    (week,) = json.loads(capsys.readouterr().out)["weeks"]
+    assert week["attempts"] == 2 and week["succeeded"] == 2 and week["success_rate"] == 1.0
+    assert week["merged"] == 1 and week["hours_saved"] == 0.42 and week["model_share"] == 0.0
+    assert week["week"] == datetime.fromtimestamp(first.created_at, UTC).strftime("%G-W%V")

@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.core.ports import BatchItem, PullRequestDraft, Store
@@ -198,6 +199,12 @@ MINUTES_PER_BACKPORT = 15
 MINUTES_PER_RESOLVED_HUNK = 10
 
 
+def _saved_minutes(store: Store, merged: list[Attempt]) -> tuple[int, int]:
+    """(minutes saved, hunks resolved) on merged backports: only a merged one saved anybody time."""
+    hunks = sum(1 for a in merged for h in store.hunks(a.id) if h.resolved_by != "unresolved")
+    return len(merged) * MINUTES_PER_BACKPORT + hunks * MINUTES_PER_RESOLVED_HUNK, hunks
+
+
 def stats(store: Store) -> str:
     attempts = store.all_attempts()
     if not attempts:
@@ -207,8 +214,10 @@ def stats(store: Store) -> str:
     finished = len(done) + sum(failed.values())
     conflicted = sum(1 for a in attempts if a.conflicts)
     rungs = Counter(h.resolved_by for h in store.all_hunks())
-    resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
-    saved = len(done) * MINUTES_PER_BACKPORT + resolved * MINUTES_PER_RESOLVED_HUNK
+    merged = [a for a in attempts if a.state == State.MERGED]
+    unmerged = sum(1 for a in attempts if a.state in (State.PR_OPEN, State.READY, State.AWAITING_APPROVAL,
+                                                      State.OPENING_PR, State.KEPT))
+    saved, hunks = _saved_minutes(store, merged)
     usage = Counter[str]()
     for a in attempts:
         usage.update({k: v for k, v in a.llm_usage.items() if isinstance(v, int | float)})
@@ -220,9 +229,35 @@ def stats(store: Store) -> str:
              + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
              f"AI-resolved hunks: {rungs.get('llm', 0)}; LLM use: {usage['calls']:g} calls, "
              f"{usage['tokens']:g} tokens, {usage['seconds']:.1f} s",
-             f"Time saved: about {saved / 60:.1f} hours ({MINUTES_PER_BACKPORT} min per backport, "
-             f"{MINUTES_PER_RESOLVED_HUNK} min per resolved hunk)."]
+             f"Time saved: about {saved / 60:.1f} hours on {len(merged)} merged backport"
+             f"{'' if len(merged) == 1 else 's'} ({MINUTES_PER_BACKPORT} min each, {MINUTES_PER_RESOLVED_HUNK} min "
+             f"per resolved hunk: {hunks})" + (f"; {unmerged} not merged yet are not counted" if unmerged else "")
+             + "."]
     return "\n".join(lines)
+
+
+def weekly(store: Store, weeks: int | None = None) -> list[dict[str, Any]]:
+    """Per ISO week of the request (newest last; the last `weeks` only): attempts, success, the
+    model's share of resolved hunks, and the time saved on merged backports. For dashboards
+    (`backportbot stats --json`)."""
+    by_week: dict[str, list[Attempt]] = {}
+    for a in store.all_attempts():
+        year, week, _ = datetime.fromtimestamp(a.created_at, UTC).isocalendar()
+        by_week.setdefault(f"{year}-W{week:02d}", []).append(a)
+    rows = []
+    for key in sorted(by_week)[-weeks if weeks else None:]:
+        attempts = by_week[key]
+        done = sum(a.state in SUCCEEDED for a in attempts)
+        finished = done + sum(a.state == State.FAILED for a in attempts)
+        rungs = Counter(h.resolved_by for a in attempts for h in store.hunks(a.id))
+        resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
+        merged = [a for a in attempts if a.state == State.MERGED]
+        saved, _ = _saved_minutes(store, merged)
+        rows.append({"week": key, "attempts": len(attempts), "succeeded": done,
+                     "success_rate": round(done / finished, 3) if finished else None,
+                     "hunks_resolved": resolved, "model_share": round(rungs.get("llm", 0) / resolved, 3) if resolved
+                     else None, "merged": len(merged), "hours_saved": round(saved / 60, 2)})
+    return rows
 
 
 # --- the command line --------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from bot.engine.ports import Command
 from bot.engine.workspace import Workspace
 
 DEFAULT_FIX_LABELS = ("bug", "security", "critical")
+NO_BRANCHES = ("(none): this repository has no release branch yet; create one, fetch them (`git fetch origin`), "
+               "or name them in a config's [[repos.branches]]")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Repo:
         git_branch = self.branches.get(name)
         ref = self.workspace.branch_ref(git_branch) if git_branch else None
         if git_branch is None or ref is None:
-            valid = ", ".join(self.release_branches()) or "(none)"
+            valid = ", ".join(self.release_branches()) or NO_BRANCHES
             what = "unknown branch" if git_branch is None else "branch missing from the repository:"
             raise BadInput(f"{what} {excerpt(name)!r}; valid branches: {valid}")
         return self.display[git_branch], ref
@@ -87,7 +89,8 @@ def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Rep
         ws = Workspace.in_place(path, data_dir)
     except FileNotFoundError as e:
         raise BadInput(str(e)) from None
-    names = ws.branches()
+    # A fresh clone has its main branch locally and the release branches only as origin/...: both count.
+    names = list(dict.fromkeys([*ws.branches(), *ws.branches("refs/remotes/origin/")]))
     main = main_branch or _guess_main(ws, names)
     if main is None:
         raise BadInput(f"cannot tell the main branch of {ws.git_dir}; name it with --main")

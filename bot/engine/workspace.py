@@ -108,9 +108,9 @@ class Workspace:
                 return ref
         return None
 
-    def branches(self) -> list[str]:
-        """Branch names (short), for listing valid choices."""
-        prefix = "refs/remotes/origin/" if self.remote_url else "refs/heads/"
+    def branches(self, prefix: str | None = None) -> list[str]:
+        """Branch names (short) under `prefix` (default: where this workspace keeps its branches)."""
+        prefix = prefix or ("refs/remotes/origin/" if self.remote_url else "refs/heads/")
         out = self.git.out("for-each-ref", "--format=%(refname)", prefix)
         return [r[len(prefix):] for r in out.splitlines() if r and not r.endswith("/HEAD")]
 

@@ -243,7 +243,9 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         if not token:
             raise BadInput("Discord needs DISCORD_TOKEN in the environment")
         discord_client = discord_chat.make_client()
-        team_chat, mirror = discord_chat.DiscordChat(discord_client.http, store), None
+        # Discord serves every channel but the console's; what happens on GitHub is mirrored to its channel.
+        team_chat = discord_chat.DiscordChat(discord_client.http, store)
+        mirror = cfg.chat.discord.channel if cfg is not None else None
     if "slack" in adapters:
         assert cfg is not None
         token = value(secrets.slack_bot_token)

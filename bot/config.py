@@ -137,6 +137,7 @@ class SlackSpec(Strict):
 
 class DiscordSpec(Strict):
     maintainer_roles: list[int] = Field(default=[], description="role ids whose members are maintainers")
+    channel: str | None = Field(default=None, description="channel id that also sees what happens on GitHub")
 
 
 class ChatSpec(Strict):

@@ -125,7 +125,7 @@ def test_a_deferred_command_opens_a_thread_and_edits_its_progress(tmp_path, data
     assert callback[1]["type"] == 5  # deferred: Discord's 3 seconds are met at once
     assert contents(discord_api, "POST", "/webhooks/999/interaction-token") == ["On it: `/backport 14 to rel`"]
     root_path, root = discord_api.of("POST", "/channels/500/messages")[0]
-    assert root["content"].startswith("Backport of #14 Tighten the limit to rel, requested by 111.")
+    assert root["content"].startswith("Backport of #14 Tighten the limit to rel, requested by <@111>.")  # a mention
     (thread,) = discord_api.of("POST", "/threads")
     root_id = thread[0].split("/")[4]
     in_thread = contents(discord_api, "POST", f"/channels/{root_id}/messages")
@@ -296,3 +296,71 @@ def test_markdown_in_a_commit_title_is_shown_not_applied(tmp_path, data_dir, dis
     assert contents(discord_api, "POST", "/webhooks/999/interaction-token") == ["On it: `/backport 12 to rel`"]
     root = discord_api.of("POST", "/channels/500/messages")[0][1]["content"]
     assert root.startswith(r"Backport of #12 Fix \[the docs](https://evil.example) \*\*now\*\* \|\|x\|\| to rel,")
+
+
+def test_the_invite_permissions_in_the_readme_are_what_the_bot_needs():
+    from adapters.chat.discord import PERMISSIONS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (integer,) = re.findall(r"discord\.com/oauth2/authorize\?[^`]*permissions=(\d+)", readme)
+    assert int(integer) == PERMISSIONS.value
+    listed = {"view_channel": "View Channels", "send_messages": "Send Messages",
+              "send_messages_in_threads": "Send\nMessages in Threads", "create_public_threads": "Create Public Threads",
+              "read_message_history": "Read Message History"}
+    assert {name for name, granted in PERMISSIONS if granted} == {"read_messages", *listed} - {"view_channel"}
+    prose = readme[readme.index("invite it with the scopes"):readme.index("(reading reactions")]
+    assert all(f"*{words.replace(chr(10), ' ')}*" in prose.replace("\n", " ") for words in listed.values())
+
+
+def test_github_activity_is_mirrored_to_the_discord_channel(tmp_path, data_dir, discord_api, monkeypatch):
+    """A backport requested by a PR label on GitHub shows up in `[chat.discord] channel` too."""
+    import json
+
+    import aiohttp
+    from aiohttp import web
+
+    from adapters.forge.github_webhook import signature
+    from tests.fake_github import FakeGitHub
+    from tests.test_github_webhooks import merged
+
+    github = FakeGitHub()
+    github.permissions = {"ada": "admin"}  # who merged and labelled it may request backports
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_testtoken123")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "whsec")
+    work, remote, _ = published(tmp_path, scenarios.clean)
+    github.add_merged_pull(12, "Fix overflow in handle", work.head("main"), ["bug", "backport/rel"])
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["{ADA}"]\n\n[chat]\nadapters = ["discord"]\n[chat.discord]\n'
+                   f'channel = "600"\n\n[forge]\nadapter = "github"\n\n[[repos]]\nname = "server"\n'
+                   f'github = "acme/server"\nurl = "{remote.as_uri()}"\nbranches = [{{ name = "rel" }}]\n')
+
+    async def go() -> None:
+        console = build_app(config.load(cfg), data_dir, io.StringIO())
+        await console.discord.client.login("discord-test-token")
+        await console.start()
+        app = web.Application()
+        app.add_routes(console.webhook.routes())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        body = json.dumps(merged(12, ["bug", "backport/rel"])).encode()
+        try:
+            async with aiohttp.ClientSession() as http:
+                headers = {"X-GitHub-Delivery": "m-1", "X-GitHub-Event": "pull_request",
+                           "X-Hub-Signature-256": signature("whsec", body), "Content-Type": "application/json"}
+                async with http.post(f"http://127.0.0.1:{runner.addresses[0][1]}/github/webhook", data=body,
+                                     headers=headers) as response:
+                    assert response.status == 202
+            await console.idle()
+        finally:
+            await runner.cleanup()
+            await console.stop()
+            await console.discord.client.http.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        github.close()
+    mirrored = contents(discord_api, "POST", "/channels/600/messages")
+    assert mirrored and mirrored[0].startswith("[github:acme/server#12] Backport of #12"), mirrored

@@ -581,7 +581,7 @@ def test_the_same_fix_requested_twice_at_once_makes_one_attempt_and_one_pr(servi
     joined = wait_for(lambda: [t for t in texts(posted(slack, "CDUP")) if "this request joins it" in t],
                       "the second request to be answered", 30)
     wait_for(lambda: posted(slack, "CDUP", starts="Summary:") and settled(db, "dup"), "the first request's PR", 30)
-    assert len(joined) == 1 and joined[0].startswith("rel: already ") and "requested by UADA" in joined[0]
+    assert len(joined) == 1 and joined[0].startswith("rel: already ") and "requested by <@UADA>" in joined[0]
     assert len(db.attempts("dup")) == 1 and prs(db, "dup") == [("backport/12-to-rel", "rel")]
     assert len(posted(slack, "CDUP", starts="Backport of")) == 1
 

@@ -23,6 +23,7 @@ from tests.gitrepo import published
 from tests.test_console import non_fix
 
 SECRET = "slack-signing-secret"
+ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_slash_command_acks_then_reports_in_a_thread(tmp_path, data_dir, slack):
     assert answer[0] == 200 and "On it" in answer[1]
     root, *replies = slack.of("chat.postMessage")
     assert root["channel"] == "CDEV" and root.get("thread_ts") is None
-    assert root["text"].startswith("Backport of #14 Tighten the limit to rel, requested by UADA.")
+    assert root["text"].startswith("Backport of #14 Tighten the limit to rel, requested by <@UADA>.")  # a mention
     thread = {r.get("thread_ts") for r in replies}
     assert len(thread) == 1 and None not in thread
     edits = texts(slack, "chat.update")
@@ -275,3 +276,60 @@ def test_signed_requests_missing_what_slack_always_sends_get_400_and_bad_timesta
     assert [status for status, _ in answers] == [400] * len(malformed) + [401] * len(bad_time), answers
     assert "Traceback" not in caplog.text
     assert slack.calls == []  # nothing was acted on
+
+
+def test_only_the_people_the_bot_names_become_mentions():
+    """`requested by` renders a Slack mention; a title that imitates one (even with the mark's
+    invisible separators) stays text."""
+    from adapters.chat.slack import escape
+    from bot.core.people import mention
+
+    assert escape(f"requested by {mention('UADA')}.") == "requested by <@UADA>."
+    assert escape(f"by {mention('octocat')}") == "by octocat"  # a GitHub login is no Slack user
+    forged = "Fix \u2063deadbeefdeadbeef:U0BOSS\u2063 <@U0BOSS>"
+    assert escape(forged) == "Fix \u2063deadbeefdeadbeef:U0BOSS\u2063 &lt;@U0BOSS&gt;"
+
+
+def test_a_change_of_the_maintainer_group_counts_at_once(tmp_path, data_dir, slack):
+    """Slack's `subteam_members_changed` updates the group without waiting for the next read."""
+    cfg = setup(tmp_path, scenarios.clean)
+    cfg.write_text(cfg.read_text().replace('maintainers = ["UADA"]', "maintainers = []")
+                   .replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
+    slack.groups = {"SMAINT": ["UADA"]}
+    changed = {"type": "subteam_members_changed", "subteam_id": "SMAINT", "team_id": "T1",
+               "date_previous_update": 1446670362, "date_update": 1492906952, "added_users": ["UCAROL"],
+               "added_users_count": "1", "removed_users": ["UADA"], "removed_users_count": "1", "event_ts": "1.0"}
+    again, kind = slash("12 to rel", "UCAROL")
+    answers = converse(cfg, data_dir, [slash("12 to rel", "UCAROL"), event(changed, "Ev9"),
+                                       (again.replace("trigger_id=1.2", "trigger_id=1.3"), kind)])
+    assert [status for status, _ in answers] == [200, 200, 200]
+    roots = [t for t in texts(slack, "chat.postMessage") if t.startswith("Backport of #12")]
+    assert roots == ["Backport of #12 Fix overflow in handle to rel, requested by <@UCAROL>."]
+    assert len(slack.of("usergroups.users.list")) == 1  # read once; the event did the rest
+
+
+# The scope each Web API method and event the adapter uses needs (Slack's method and event pages).
+SCOPES = {"chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
+          "usergroups_users_list": "usergroups:read", "app_mention": "app_mentions:read", "message": "im:history",
+          "reaction_added": "reactions:read", "reaction_removed": "reactions:read",
+          "subteam_members_changed": "usergroups:read", "/backport": "commands"}
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+def test_the_app_manifests_grant_what_the_adapter_uses_and_nothing_more(mode):
+    source = (ROOT / "adapters" / "chat" / "slack.py").read_text()
+    called = set(re.findall(r'call\(self\.web, "(\w+)"', source)) | set(re.findall(r"web\.(usergroups_\w+)\(", source))
+    handled = set(re.findall(r'@app\.(?:event|command)\("([^"]+)"\)', source))
+    manifest = json.loads((ROOT / "config" / f"slack-manifest.{mode}.json").read_text())
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert called and handled and {SCOPES[name] for name in called | handled} == scopes
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"message.im" if e == "message" else e for e in handled if not e.startswith("/")} == events
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/backport"]
+    home = manifest["features"]["app_home"]
+    assert home["messages_tab_enabled"] and not home["messages_tab_read_only_enabled"]  # people can DM the bot
+    assert manifest["settings"]["socket_mode_enabled"] is (mode == "socket")
+    urls = [manifest["settings"]["event_subscriptions"].get("request_url"),
+            manifest["settings"]["interactivity"].get("request_url"),
+            manifest["features"]["slash_commands"][0].get("url")]
+    assert urls == ([None] * 3 if mode == "socket" else ["https://bot.example.org/slack/events"] * 3)

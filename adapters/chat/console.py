@@ -9,6 +9,7 @@ import re
 import threading
 from typing import TextIO
 
+from bot.core import people
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction
 
 CONSOLE_HELP = """\
@@ -34,7 +35,7 @@ class ConsoleChat:
     def _show(self, number: str, who: str, text: str, thread: str | None, edited: bool = False) -> None:
         indent = "    " if thread else ""
         mark = " (edited)" if edited else ""
-        first, *rest = text.splitlines() or [""]
+        first, *rest = people.plain(text).splitlines() or [""]
         self.out.write(f"{indent}[{number}]{mark} {who}: {first}\n")
         for line in rest:
             self.out.write(f"{indent}     {line}\n")

@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.http import Route, handle_message_parameters
 
+from bot.core import people
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
 from bot.core.reports import outside_code
 
@@ -30,6 +31,9 @@ EPHEMERAL = 64  # message flag: only the person who used the command sees it
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 ACK_WAIT = 5.0  # seconds a follow-up waits for its interaction's acknowledgement (Discord's limit is 3)
 VERBS = {"status", "why", "retry", "cancel", "digest", "stats", "help", "landed", "batch"}
+# What the bot needs in a channel; the invite URL in the README carries this integer (a test checks).
+PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
+                                  create_public_threads=True, read_message_history=True)
 CANNOT_POST = ("I can't post in this channel: give me the View Channel, Send Messages and Send Messages in "
                "Threads permissions there (and Create Public Threads, for a thread per request).")
 
@@ -42,8 +46,10 @@ FAILURES = (discord.HTTPException, discord.RateLimited, TimeoutError, aiohttp.Cl
 
 def escape(text: str) -> str:
     """Discord markdown in text from commits, PRs, the model or people shown, not applied: a masked
-    link, a heading or emphasis in a PR title stays literal."""
-    return outside_code(text, discord.utils.escape_markdown)
+    link, a heading or emphasis in a PR title stays literal. People the bot names
+    (bot.core.people) are shown as mentions; `allowed_mentions` keeps them from being pinged."""
+    return people.show(outside_code(text, discord.utils.escape_markdown),
+                       lambda user: f"<@{user}>" if user.isdigit() else discord.utils.escape_markdown(user))
 
 
 def _content(text: str) -> str:

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.web import body_of
+from bot.core import people
 from bot.core.ports import Bot, Incoming, MessageRef, Reaction, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,17 @@ def client(token: str, api_url: str | None = None) -> AsyncWebClient:
 
 def escape(text: str) -> str:
     """Slack's mrkdwn control characters, so that text from a PR title, a commit or a person
-    (`<!channel>`, `<@U1>`, `<http://x|y>`) is shown, not acted on. The bot writes no links or
-    mentions of its own in that syntax."""
+    (`<!channel>`, `<@U1>`, `<http://x|y>`) is shown, not acted on; only the people the bot
+    itself names (bot.core.people) become mentions."""
+    return people.show(_literal(text), _person)
+
+
+def _literal(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _person(user: str) -> str:
+    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", user) else _literal(user)
 
 
 def blocks(text: str, buttons: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -149,6 +158,12 @@ class GroupMaintainers:
         elif time.monotonic() - self._read_at > self.ttl and (self._reading is None or self._reading.done()):
             self._reading = asyncio.ensure_future(self._read())
         return True if user in self._members else None
+
+    def changed(self, event: dict[str, Any]) -> None:
+        """Slack's `subteam_members_changed`: applied at once (the periodic read is the fallback)."""
+        if self.group is not None and event.get("subteam_id") == self.group:
+            self._members |= {u for u in event.get("added_users") or [] if isinstance(u, str)}
+            self._members -= {u for u in event.get("removed_users") or [] if isinstance(u, str)}
 
     async def _read(self) -> None:
         assert self.group is not None
@@ -262,6 +277,10 @@ class SlackEvents:
         @app.event("reaction_removed")
         async def ignore(event: dict[str, Any]) -> None:
             pass
+
+        @app.event("subteam_members_changed")
+        async def group_changed(event: dict[str, Any]) -> None:
+            maintainers.changed(event)
 
         @app.action(re.compile(r"^backport_(approve|reject|retry)$"))
         async def button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from githubkit.retry import RetryChainDecision, RetryOption, RetryServerError
 from githubkit.throttling import BaseThrottler
 
 from adapters.forge.github_git import GitAuth
+from bot.core import people
 from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo, Unavailable
 from bot.core.reports import outside_code
 from bot.core.repos import Repo
@@ -468,4 +469,4 @@ def quiet(text: str) -> str:
     def plain(part: str) -> str:
         part = re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", part)
         return part.replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[").replace("]", "\\]")
-    return outside_code(text, plain)
+    return people.show(outside_code(text, plain), plain)  # a login, shown: a comment pings nobody

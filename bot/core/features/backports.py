@@ -17,6 +17,7 @@ from bot.core.features import Feature
 from bot.core.features.progress import Progress
 from bot.core.lease import TTL as LEASE_TTL
 from bot.core.lease import alive as lease_alive
+from bot.core.people import mention
 from bot.core.ports import APPROVAL_BUTTONS, AlreadyOpen, Incoming, Store, Unavailable
 from bot.core.repos import Repo
 from bot.core.workflow import FINISHED, WORKING, Attempt, AttemptRecorder, IllegalMove, State, Workflow
@@ -222,7 +223,7 @@ class Backports(Feature):
                 return
             title = f"{source.key if source.key.startswith('#') else source.key[:10]} {source.title}"
             root = await self.ctx.chat.post(msg.channel, f"Backport of {title} to {', '.join(claimed)}, "
-                                                         f"requested by {msg.user}.", msg.thread)
+                                                         f"requested by {mention(msg.user)}.", msg.thread)
         except BaseException:
             store.forget(request_id)  # nothing started: nothing stays on record
             raise
@@ -263,8 +264,8 @@ class Backports(Feature):
             return (f"{a.branch}: a command-line backport of {a.source} is running there right now; "
                     "ask again when it is done.")
         where = f": {a.pr_url}" if a.pr_url else " (see its thread)"
-        return (f"{a.branch}: already {reports.state_words(a.state)}, requested by {request.requested_by}{where}; "
-                "this request joins it.")
+        return (f"{a.branch}: already {reports.state_words(a.state)}, requested by "
+                f"{mention(request.requested_by)}{where}; this request joins it.")
 
     def _settled(self, a: Attempt) -> Attempt:
         """The attempt, interrupted first when the process working on it is gone."""

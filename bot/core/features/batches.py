@@ -11,6 +11,7 @@ from bot.core import grammar, reports
 from bot.core.context import Context
 from bot.core.features import Feature
 from bot.core.features.backports import discard, run_attempt
+from bot.core.people import mention
 from bot.core.ports import AlreadyOpen, BatchItem, CandidateRecord, Incoming, PullRequestDraft
 from bot.core.repos import Repo
 from bot.core.workflow import Attempt, State
@@ -26,8 +27,8 @@ class Batches(Feature):
     async def add(self, repo: Repo, cand: CandidateRecord, user: str) -> None:
         added = [b for b in cand.branches if self.ctx.store.add_to_batch(repo.key, b, cand.key, user)]
         where = ", ".join(added) or "nothing new"
-        await self.ctx.chat.post(cand.channel, f"{cand.key} joins the next batch for {where} (approved by {user}).",
-                                 cand.thread)
+        await self.ctx.chat.post(cand.channel, f"{cand.key} joins the next batch for {where} "
+                                               f"(approved by {mention(user)}).", cand.thread)
 
     async def command(self, command: grammar.Command, msg: Incoming) -> None:
         assert isinstance(command, grammar.Batch)

@@ -11,6 +11,7 @@ from bot.core.context import CHAT_LIMIT, Context
 from bot.core.features import Feature
 from bot.core.features.backports import Backports
 from bot.core.features.batches import Batches
+from bot.core.people import mention
 from bot.core.ports import CandidateRecord, Incoming, MessageRef, Reaction
 from bot.core.repos import Repo
 from bot.engine import candidates as candidates_mod
@@ -108,7 +109,7 @@ class Digest(Feature):
                                          Incoming(reaction.user, "", cand.channel, cand.thread, maintainer=True))
         elif kind == "reject":
             self.ctx.store.dismiss(repo.key, cand.key, reaction.user)
-            await self.ctx.chat.post(cand.channel, f"{cand.key} dismissed by {reaction.user}; it will not be "
+            await self.ctx.chat.post(cand.channel, f"{cand.key} dismissed by {mention(reaction.user)}; it will not be "
                                                    "proposed again.", cand.thread)
         else:
             found = await asyncio.to_thread(repo.candidates, f"{cand.commit}~1")

@@ -32,8 +32,6 @@ from bot.engine.git import Git, GitError, brief
 from bot.engine.workspace import CREDENTIALS_HINT, refused, remote_branches
 from bot.secrets import Secrets, value
 
-EXIT_FAILED = 2
-
 
 @dataclass(frozen=True)
 class Check:

@@ -96,9 +96,12 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
             lines.append(f"  {path}: {count} hunk{'s' if count > 1 else ''}: {how}")
     if attempt.prerequisites:
         lines.append("Missing prerequisites (backport these first):")
-        for p in attempt.prerequisites:
+        named = [p for p in attempt.prerequisites if p.get("named", True)]  # older rows name every one
+        for p in named:
             pr = f" (#{p['pr']})" if p.get("pr") and f"(#{p['pr']})" not in p["subject"] else ""
             lines.append(f"  {p['commit'][:10]} {p['subject']}{pr} — touched {', '.join(p['paths'])}")
+        if len(named) < len(attempt.prerequisites):
+            lines.append(f"  and {len(attempt.prerequisites) - len(named)} more that explain less of the conflict")
     events = store.events(attempt.id)
     for e in events:
         if e.op == Op.FAIL and "command" in e.detail:

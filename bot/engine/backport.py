@@ -299,7 +299,10 @@ def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[
             lines = ", ".join(str(h.hunk.line) for h in bad if h.hunk)
             parts.append(f"{o.path} ({len(bad)} of {len(o.hunks)} hunks unresolved, at line {lines})")
     reason = f"{commit.sha[:10]} does not apply: conflicts in " + "; ".join(parts)
-    if prereqs:
-        reason += (". Missing prerequisite: " + "; ".join(str(p) for p in prereqs)
+    named = [p for p in prereqs if p.named]
+    if named:
+        more = len(prereqs) - len(named)
+        reason += (". Missing prerequisite: " + "; ".join(str(p) for p in named)
+                   + (f" (and {more} more)" if more else "")
                    + (" — backport them first" if len(prereqs) > 1 else " — backport it first"))
     return reason

@@ -4,12 +4,15 @@ the target that last touched those lines ("backport #1200 first")."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
 from bot.engine.policy import find_present
 from bot.engine.source import Source, read_commits
+
+NAMED = 3  # prerequisites named to people; more only make the advice useless
 
 
 @dataclass(frozen=True)
@@ -18,9 +21,11 @@ class Prerequisite:
     subject: str
     pr: int | None
     paths: tuple[str, ...]
+    named: bool = True  # False: beyond the NAMED that explain most of the conflict (counted, not listed)
 
     def as_dict(self) -> dict[str, object]:
-        return {"commit": self.commit, "subject": self.subject, "pr": self.pr, "paths": list(self.paths)}
+        return {"commit": self.commit, "subject": self.subject, "pr": self.pr, "paths": list(self.paths),
+                "named": self.named}
 
     def __str__(self) -> str:
         pr = f" (#{self.pr})" if self.pr and f"(#{self.pr})" not in self.subject else ""
@@ -56,21 +61,50 @@ def _ranges(git: Git, parent: str, commit: str, path: str, hunk: Hunk | None) ->
     return out
 
 
-def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]]) -> set[str]:
+def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]]) -> Counter[str]:
+    """The commits since `base` that last touched those lines, with how many lines each."""
     if not ranges:
-        return set()
+        return Counter()
     args = ["blame", "--porcelain"]
     for start, end in ranges:
         args += ["-L", f"{start},{end}"]
     res = git.run(*args, f"{base}..{parent}", "--", path, check=False)
-    found, boundary, current = set(), set(), None
+    found: Counter[str] = Counter()
+    boundary: set[str] = set()
+    current = None
     for line in res.stdout.splitlines():
         if m := re.match(r"^([0-9a-f]{40}) \d+ \d+", line):
             current = m.group(1)
-            found.add(current)
+            found[current] += 1
         elif line == "boundary" and current:
             boundary.add(current)
-    return found - boundary
+    for sha in boundary:
+        del found[sha]
+    return found
+
+
+def _formatting_only(git: Git, sha: str, paths: set[str]) -> bool:
+    """Whether the commit only re-indents, re-wraps or re-spaces those files (a reformatter run):
+    naming it would send people after a change that carries nothing."""
+    diff = git.run("diff", "--no-color", "-U0", f"{sha}^", sha, "--", *sorted(paths), check=False).stdout
+    removed = "".join(line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
+    added = "".join(line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return bool(removed or added) and re.sub(r"\s+", "", removed) == re.sub(r"\s+", "", added)
+
+
+def _effect_present(git: Git, sha: str, target_ref: str, paths: set[str]) -> bool:
+    """Whether every line the commit adds to those files is already in the target's files: it
+    was backported under another SHA, adapted (no trailer, another patch-id), or made there anew."""
+    for path in paths:
+        diff = git.run("diff", "--no-color", "-U0", f"{sha}^", sha, "--", path, check=False).stdout
+        added = {line[1:].strip() for line in diff.splitlines()
+                 if line.startswith("+") and not line.startswith("+++") and len(line[1:].strip()) > 3}
+        if not added:
+            continue
+        there = git.run("show", f"{target_ref}:{path}", check=False)
+        if there.returncode != 0 or not added <= {line.strip() for line in there.stdout.splitlines()}:
+            return False
+    return True
 
 
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
@@ -84,15 +118,17 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     """
     base = base or git.out("merge-base", target_ref, main_ref)
     touched: dict[str, set[str]] = {}
+    explains: Counter[str] = Counter()  # conflicting lines each commit last touched
     for path, hunk in unresolved:
         exists = predicted and git.ok("cat-file", "-e", f"{target_ref}:{path}")
         if hunk is None and not exists:
             shas = git.out("log", "--format=%H", "--diff-filter=A", f"{base}..{parent}", "--", path).split()
-            shas = shas[-1:]  # the first time it was added
+            blamed = Counter(shas[-1:])  # the first time it was added
         else:
-            shas = list(_blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk)))
-        for sha in shas:
+            blamed = _blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk))
+        for sha, n in blamed.items():
             touched.setdefault(sha, set()).add(path)
+            explains[sha] += n
     if not touched:
         return []
     result = []
@@ -103,5 +139,10 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
         if not predicted and find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number),
                                           target_ref, main_ref):
             continue  # already backported (a digest's quick look skips this costly check)
+        if _formatting_only(git, c.sha, touched[c.sha]) or _effect_present(git, c.sha, target_ref, touched[c.sha]):
+            continue
         result.append(Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha]))))
-    return result
+    # The few that explain most of the conflict, kept in history order; the rest are only counted.
+    named = {p.commit for p in sorted(result, key=lambda p: -explains[p.commit])[:NAMED]}
+    return [p for p in result if p.commit in named] + [
+        Prerequisite(p.commit, p.subject, p.pr, p.paths, named=False) for p in result if p.commit not in named]

@@ -122,9 +122,15 @@ def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:
 
 def cli_repo(cfg: config_mod.Config | None, data_dir: Path, repo: str | None, main: str | None,
              auth: Auth | None = None) -> Repo:
-    """The repository a one-shot command is about: a configured name (even when a folder of that
-    name is here), else a local path."""
+    """The repository a one-shot command is about. With a config, a configured name always means
+    that repository, even when a folder of that name is here; anything else is a local path (so
+    `./server` is the folder when `server` is also a configured name)."""
     if cfg is not None and (repo is None or repo in {r.name for r in cfg.repos} or not Path(repo).exists()):
+        names = ", ".join(r.name for r in cfg.repos)
+        if repo is None and len(cfg.repos) != 1:
+            raise BadInput(f"name a repository with --repo: configured: {names}")
+        if repo is not None and repo not in {r.name for r in cfg.repos}:
+            raise BadInput(f"unknown repository {repo!r}; configured: {names} (and no folder {repo!r} is here)")
         found = repo_from_spec(cfg.repo(repo), data_dir, auth)
         found.workspace.fetch()
         return found

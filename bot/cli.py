@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="exit 0 when a bot on this machine is running (for container health checks)")
     tp = sub.add_parser("stats", help="success, model share and time saved (with --json: per week, for dashboards)")
     tp.add_argument("--json", action="store_true", help="one JSON document with a row per ISO week")
-    tp.add_argument("--weeks", type=int, help="only the last N weeks (with --json)")
+    tp.add_argument("--weeks", type=_weeks, help="the last N weeks, this one included (with --json)")
 
     for name, text in (("console", "chat with the bot in this terminal"),
                        ("serve", "run the chat adapters, webhooks and digest schedule the config names")):
@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _weeks(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 5200:
+        raise argparse.ArgumentTypeError(f"a number of weeks, from 1 to 5200 (not {text!r})")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -116,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             raise BadInput(f"the data directory {data_dir} is a file")
         if args.command == "stats":
             store = app_mod.open_store(data_dir)
-            print(json.dumps({"weeks": reports.weekly(store, args.weeks)}) if args.json else reports.stats(store))
+            if args.weeks is not None and not args.json:
+                raise BadInput("--weeks goes with --json (the text covers every backport)")
+            print(json.dumps(reports.stats_json(store, args.weeks)) if args.json else reports.stats(store))
             return EXIT_OK
         if args.command == "health":
             ok, said = doctor.health(data_dir)
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             repo = shell.repo
             print(reports.why(shell.store, repo.key, repo.source_key(args.ref), repo.branch(args.branch)[0]))
             return EXIT_OK
+        if args.command in ("digest", "status"):
+            shell.repo.require_branches()  # else nothing to say, and not why
         if args.command == "digest":
             found = shell.digest(args.since)
             if args.json:

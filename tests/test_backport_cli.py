@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -303,23 +305,81 @@ def test_a_ref_that_looks_like_an_option_is_refused_before_git_sees_it(repo, tmp
 
 
 def test_a_fresh_clone_offers_its_remote_release_branches(repo, tmp_path, capsys):
-    """`git clone` leaves main local and the release branches as origin/...: they are valid targets."""
+    """`git clone` leaves main local and the release branches as origin/...: they are valid targets;
+    origin/HEAD, the main branch and backport/... are not; the result is a local branch."""
     scenarios.clean(repo)
+    repo.branch("rel2", "main~1")
+    repo.branch("backport/9-to-rel", "rel")  # the bot's own branch, pushed by someone: not a target
     clone = GitRepo(tmp_path / "clone")
     repo.git("clone", "-q", str(repo.path), str(clone.path))
-    assert "rel" not in clone.git("branch", "--list")
-    code, (result,) = backport(clone, "#12", "rel", capsys=capsys)
-    assert code == 0 and result["status"] == "succeeded" and result["result_branch"] == "backport/12-to-rel"
+    assert clone.git("branch", "--list") == "* main"
+    assert "origin/HEAD -> origin/main" in clone.git("branch", "-r")
+    assert main(["backport", "#12", "--to", "8.0", "--repo", str(clone.path)]) == 2
+    assert "unknown branch '8.0'; valid branches: rel, rel2\n" in capsys.readouterr().err
+    code, results = backport(clone, "#12", "all", capsys=capsys)
+    assert code == 0 and [r["branch"] for r in results] == ["rel", "rel2"]
+    assert all(r["status"] == "succeeded" for r in results)
     assert "return 0;" in clone.show("backport/12-to-rel", "src/server.c")
+    assert clone.git("rev-parse", "backport/12-to-rel~1") == clone.head("origin/rel")  # picked onto origin/rel
+    assert clone.git("for-each-ref", "--format=%(refname)", "refs/heads/") == (
+        "refs/heads/backport/12-to-rel\nrefs/heads/backport/12-to-rel2\nrefs/heads/main")
+    assert "rel: picked on the command line: backport/12-to-rel at" in _status(clone, "#12", capsys)
+    # A local branch of the same name is one target, not two; it is the one picked onto.
+    clone.branch("rel", "origin/rel")
+    clone.commit("Local work on rel", {"NOTES": "local\n"}, on="rel")
+    clone.checkout("main")
+    assert main(["backport", "#12", "--to", "8.0", "--repo", str(clone.path)]) == 2
+    assert "valid branches: rel, rel2\n" in capsys.readouterr().err
 
 
-def test_no_release_branch_at_all_says_how_to_get_one(tmp_path, capsys):
+def _status(repo: GitRepo, ref: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["status", ref, "--repo", str(repo.path)]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_main_branch_with_a_slash_is_guessed_from_origin_head(tmp_path, capsys):
+    upstream = GitRepo.create(tmp_path / "upstream", main="dev/main")
+    scenarios.clean(upstream)
+    clone = GitRepo(tmp_path / "clone")
+    upstream.git("clone", "-q", str(upstream.path), str(clone.path))
+    code, (result,) = backport(clone, "#12", "rel", capsys=capsys)
+    assert code == 0 and result["status"] == "succeeded"
+
+
+HINT = ("valid branches: (none): this repository has no release branch yet; create one, fetch them "
+        "(`git fetch origin`), or name them in a config's [[repos.branches]]")
+
+
+@pytest.mark.parametrize("command", [["backport", "#5", "--to", "8.0"], ["backport", "#5", "--to", "all"],
+                                     ["why", "#5", "8.0"], ["status", "#5"], ["digest"]])
+def test_no_release_branch_at_all_says_how_to_get_one(tmp_path, capsys, command):
+    lone = GitRepo.create(tmp_path / "lone")
+    lone.commit("Fix a crash (#5)\n\nLabels: bug", {"a.c": "int main(void) { return 0; }\n"})
+    assert main([*command, "--repo", str(lone.path)]) == 2
+    out, err = capsys.readouterr()
+    assert HINT in err and out == ""
+
+
+def test_no_release_branch_in_the_console_says_how_to_get_one(tmp_path, data_dir):
+    from bot.app import build_app
+
     lone = GitRepo.create(tmp_path / "lone")
     lone.commit("Fix a crash (#5)", {"a.c": "int main(void) { return 0; }\n"})
-    assert main(["backport", "#5", "--to", "8.0", "--repo", str(lone.path)]) == 2
-    err = capsys.readouterr().err
-    assert "valid branches: (none): this repository has no release branch yet" in err
-    assert "`git fetch origin`" in err and "[[repos.branches]]" in err
+
+    async def run() -> str:
+        out = io.StringIO()
+        app = build_app(None, data_dir, out, user="ada", repo_path=str(lone.path))
+        await app.start()
+        try:
+            for line in ("/backport 5 to 8.0", "/backport 5 to all", "/backport why 5 8.0"):
+                await app.line(line)
+        finally:
+            await app.stop()
+        return out.getvalue()
+
+    out = asyncio.run(run())
+    assert out.count(HINT) == 3, out
+    assert "Backport of" not in out
 
 
 def test_a_configured_name_wins_over_a_folder_of_that_name(repo, tmp_path, capsys, monkeypatch):
@@ -331,5 +391,25 @@ def test_a_configured_name_wins_over_a_folder_of_that_name(repo, tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--repo", "server", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
-    # Given as a path, the folder is meant: it has no #12 and no rel.
+    # Given as a path, the folder is meant: it has no release branch.
     assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--repo", "./server"]) == 2
+    assert HINT in capsys.readouterr().err
+    # A path that is no configured name is a path, even with a config.
+    scenarios.clean(decoy2 := GitRepo.create(tmp_path / "elsewhere"))
+    assert main(["--config", str(cfg), "backport", "#12", "--to", "rel", "--repo", "elsewhere", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result_branch"] == "backport/12-to-rel"
+    assert decoy2.head("backport/12-to-rel")
+    # Neither a name nor a folder.
+    assert main(["--config", str(cfg), "status", "#12", "--repo", "nowhere"]) == 2
+    assert "unknown repository 'nowhere'; configured: server (and no folder 'nowhere' is here)" in \
+        capsys.readouterr().err
+
+
+def test_with_several_configured_repositories_the_command_asks_which(repo, tmp_path, capsys):
+    scenarios.clean(repo)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text("".join(f'[[repos]]\nname = "{n}"\npath = "{repo.path}"\nbranches = [{{ name = "rel" }}]\n\n'
+                           for n in ("a", "b")))
+    assert main(["--config", str(cfg), "status", "#12"]) == 2
+    assert "name a repository with --repo: configured: a, b" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "status", "#12", "--repo", "b"]) == 0

@@ -10,7 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.core.ports import BatchItem, PullRequestDraft, Store
@@ -202,6 +202,15 @@ MINUTES_PER_BACKPORT = 15
 MINUTES_PER_RESOLVED_HUNK = 10
 
 
+# Picked backports that may still be merged: not counted as time saved until they are.
+NOT_MERGED_YET = frozenset({State.READY, State.AWAITING_APPROVAL, State.OPENING_PR, State.PR_OPEN, State.KEPT})
+
+
+def _not_counted(unmerged: int, closed: int) -> str:
+    parts = [f"{unmerged} not merged yet"] * bool(unmerged) + [f"{closed} closed unmerged"] * bool(closed)
+    return f"; {' and '.join(parts)} are not counted" if parts else ""
+
+
 def _saved_minutes(store: Store, merged: list[Attempt]) -> tuple[int, int]:
     """(minutes saved, hunks resolved) on merged backports: only a merged one saved anybody time."""
     hunks = sum(1 for a in merged for h in store.hunks(a.id) if h.resolved_by != "unresolved")
@@ -218,8 +227,8 @@ def stats(store: Store) -> str:
     conflicted = sum(1 for a in attempts if a.conflicts)
     rungs = Counter(h.resolved_by for h in store.all_hunks())
     merged = [a for a in attempts if a.state == State.MERGED]
-    unmerged = sum(1 for a in attempts if a.state in (State.PR_OPEN, State.READY, State.AWAITING_APPROVAL,
-                                                      State.OPENING_PR, State.KEPT))
+    unmerged = sum(1 for a in attempts if a.state in NOT_MERGED_YET)
+    closed = sum(1 for a in attempts if a.state == State.CLOSED)
     saved, hunks = _saved_minutes(store, merged)
     usage = Counter[str]()
     for a in attempts:
@@ -234,33 +243,59 @@ def stats(store: Store) -> str:
              f"{usage['tokens']:g} tokens, {usage['seconds']:.1f} s",
              f"Time saved: about {saved / 60:.1f} hours on {len(merged)} merged backport"
              f"{'' if len(merged) == 1 else 's'} ({MINUTES_PER_BACKPORT} min each, {MINUTES_PER_RESOLVED_HUNK} min "
-             f"per resolved hunk: {hunks})" + (f"; {unmerged} not merged yet are not counted" if unmerged else "")
-             + "."]
+             f"per resolved hunk: {hunks})" + _not_counted(unmerged, closed) + "."]
     return "\n".join(lines)
 
 
-def weekly(store: Store, weeks: int | None = None) -> list[dict[str, Any]]:
-    """Per ISO week of the request (newest last; the last `weeks` only): attempts, success, the
-    model's share of resolved hunks, and the time saved on merged backports. For dashboards
+def weekly(store: Store, weeks: int | None = None, now: float | None = None) -> list[dict[str, Any]]:
+    """One row per ISO week, oldest first, from the week of the first request (or the last `weeks`
+    weeks) to the current one, empty weeks included: a dashboard's series has no holes. An attempt
+    counts in the week it was requested: how many, how many succeeded (`success_rate` of the
+    finished ones), the model's share of the resolved hunks, and the time saved on those merged
     (`backportbot stats --json`)."""
-    by_week: dict[str, list[Attempt]] = {}
+    by_week: dict[date, list[Attempt]] = {}
     for a in store.all_attempts():
-        year, week, _ = datetime.fromtimestamp(a.created_at, UTC).isocalendar()
-        by_week.setdefault(f"{year}-W{week:02d}", []).append(a)
+        by_week.setdefault(_monday(a.created_at), []).append(a)
+    last = _monday(time.time() if now is None else now)
+    if weeks is not None:
+        first = last - timedelta(weeks=weeks - 1)
+    elif by_week:
+        first = min(by_week)
+    else:
+        return []
     rows = []
-    for key in sorted(by_week)[-weeks if weeks else None:]:
-        attempts = by_week[key]
+    for i in range((last - first).days // 7 + 1):
+        monday = first + timedelta(weeks=i)
+        attempts = by_week.get(monday, [])
         done = sum(a.state in SUCCEEDED for a in attempts)
-        finished = done + sum(a.state == State.FAILED for a in attempts)
+        failed = sum(a.state == State.FAILED for a in attempts)
         rungs = Counter(h.resolved_by for a in attempts for h in store.hunks(a.id))
         resolved = sum(n for rung, n in rungs.items() if rung != "unresolved")
         merged = [a for a in attempts if a.state == State.MERGED]
         saved, _ = _saved_minutes(store, merged)
-        rows.append({"week": key, "attempts": len(attempts), "succeeded": done,
-                     "success_rate": round(done / finished, 3) if finished else None,
+        year, week, _ = monday.isocalendar()
+        rows.append({"week": f"{year}-W{week:02d}", "attempts": len(attempts), "succeeded": done,
+                     "success_rate": round(done / (done + failed), 3) if done + failed else None,
                      "hunks_resolved": resolved, "model_share": round(rungs.get("llm", 0) / resolved, 3) if resolved
-                     else None, "merged": len(merged), "hours_saved": round(saved / 60, 2)})
+                     else None, "merged": len(merged), "hours_saved": round(saved / 60, 2),
+                     # and the week's first day, its failures, what its time saved leaves out
+                     "start": monday.isoformat(), "failed": failed, "hunks_by_model": rungs.get("llm", 0),
+                     "minutes_saved": saved, "not_merged_yet": sum(a.state in NOT_MERGED_YET for a in attempts),
+                     "closed": sum(a.state == State.CLOSED for a in attempts)})
     return rows
+
+
+def stats_json(store: Store, weeks: int | None = None, now: float | None = None) -> dict[str, Any]:
+    """`backportbot stats --json`: the weekly rows and the basis of the time saved."""
+    return {"weeks": weekly(store, weeks, now),
+            "basis": {"minutes_per_merged_backport": MINUTES_PER_BACKPORT,
+                      "minutes_per_resolved_hunk": MINUTES_PER_RESOLVED_HUNK,
+                      "week_of": "request", "week_starts": "Monday, UTC"}}
+
+
+def _monday(timestamp: float) -> date:
+    day = datetime.fromtimestamp(timestamp, UTC).date()
+    return day - timedelta(days=day.weekday())
 
 
 # --- the command line --------------------------------------------------------------------------------

@@ -79,12 +79,20 @@ class Repo:
     def expand(self, names: list[str]) -> list[str]:
         """`all` means every release branch; duplicates and aliases collapse."""
         if any(n.lower() == "all" for n in names):
+            self.require_branches()
             return self.release_branches()
         return list(dict.fromkeys(self.branch(n)[0] for n in names))
 
+    def require_branches(self) -> None:
+        """BadInput, with how to get one, when this repository has no release branch at all."""
+        if not self.release_branches():
+            raise BadInput(f"nothing to work on in {self.key}; valid branches: {NO_BRANCHES}")
+
 
 def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Repo:
-    """A local repository with no config: every branch but the main one is a release branch."""
+    """A local repository with no config: every branch but the main one (and the bot's own
+    backport/...) is a release branch, local or origin/... (a fresh clone has only its main branch
+    locally; picking onto origin/X reads that ref, and the result is still a local branch)."""
     try:
         ws = Workspace.in_place(path, data_dir)
     except FileNotFoundError as e:
@@ -100,8 +108,8 @@ def from_path(path: Path, data_dir: Path, main_branch: str | None = None) -> Rep
 
 def _guess_main(ws: Workspace, names: list[str]) -> str | None:
     head = ws.git.run("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False).stdout.strip()
-    if head:
-        return head.rsplit("/", 1)[-1]
+    if head.startswith("refs/remotes/origin/"):
+        return head.removeprefix("refs/remotes/origin/")  # a main branch may have a slash in its name
     for candidate in ("main", "master", "unstable", "trunk", "develop"):
         if candidate in names:
             return candidate

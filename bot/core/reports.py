@@ -95,13 +95,24 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
                 for h in each)
             lines.append(f"  {path}: {count} hunk{'s' if count > 1 else ''}: {how}")
     if attempt.prerequisites:
-        lines.append("Missing prerequisites (backport these first):")
         named = [p for p in attempt.prerequisites if p.get("named", True)]  # older rows name every one
+        feature = next((p for p in named if p.get("feature")), None)  # older rows have none
+        if feature is not None:
+            pr = f", #{feature['pr']}" if feature.get("pr") and f"(#{feature['pr']})" not in feature["subject"] else ""
+            lines.append(f"The fix probably does not apply to {attempt.branch}: the code it changes came with "
+                         f"{feature['commit'][:10]} ({feature['subject']}{pr}), which is not a fix and is not on "
+                         f"{attempt.branch}. Other commits that touched those lines:")
+            named = [p for p in named if p is not feature]
+        else:
+            lines.append("Missing prerequisites (backport these first):")
         for p in named:
             pr = f" (#{p['pr']})" if p.get("pr") and f"(#{p['pr']})" not in p["subject"] else ""
             lines.append(f"  {p['commit'][:10]} {p['subject']}{pr} — touched {', '.join(p['paths'])}")
-        if len(named) < len(attempt.prerequisites):
-            lines.append(f"  and {len(attempt.prerequisites) - len(named)} more that explain less of the conflict")
+        if feature is not None and not named:
+            lines[-1] = lines[-1].removesuffix(" Other commits that touched those lines:")
+        more = len(attempt.prerequisites) - len(named) - (feature is not None)
+        if more:
+            lines.append(f"  and {more} more that explain less of the conflict")
     events = store.events(attempt.id)
     for e in events:
         if e.op == Op.FAIL and "command" in e.detail:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.engine import policy, prereq, symbols
+from bot.engine.candidates import classify
 from bot.engine.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed, Stage
 from bot.engine.git import Git, GitError, brief
 from bot.engine.ladder import UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
@@ -271,11 +272,12 @@ class Engine:
                 raise Internal(f"committing the resolution failed: {(res.stderr or res.stdout).strip()[-500:]}")
             return
         unresolved = [(o.path, h.hunk) for o in outcomes for h in o.hunks if h.resolved_by == UNRESOLVED]
-        prereqs = prereq.find(plan.workspace.git, commit.sha, parent, plan.target_ref, plan.main_ref,
-                              unresolved) if parent else []
+        labels = list(plan.fix_labels)
+        prereqs = prereq.find(plan.workspace.git, commit.sha, parent, plan.target_ref, plan.main_ref, unresolved,
+                              is_fix=lambda c: classify(c.subject, c.body, labels)[0]) if parent else []
         wt.run("cherry-pick", "--abort", check=False)
         outcome.conflicts += summaries
-        raise Conflict(_conflict_reason(commit, outcomes, prereqs), stage=Stage.RESOLVING,
+        raise Conflict(_conflict_reason(commit, outcomes, prereqs, plan.branch), stage=Stage.RESOLVING,
                        details={"conflicts": summaries, "prerequisites": [p.as_dict() for p in prereqs]})
 
     def _verify(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git) -> None:
@@ -287,7 +289,8 @@ class Engine:
         recorder.note({"verified": [asdict(r) for r in outcome.verified]})
 
 
-def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[prereq.Prerequisite]) -> str:
+def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[prereq.Prerequisite],
+                     branch: str = "the branch") -> str:
     parts = []
     for o in outcomes:
         bad = [h for h in o.hunks if h.resolved_by == UNRESOLVED]
@@ -300,6 +303,11 @@ def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[
             parts.append(f"{o.path} ({len(bad)} of {len(o.hunks)} hunks unresolved, at line {lines})")
     reason = f"{commit.sha[:10]} does not apply: conflicts in " + "; ".join(parts)
     named = [p for p in prereqs if p.named]
+    if feature := next((p for p in named if p.feature), None):
+        # The code the fix changes is nowhere on the branch and came with a feature it never got.
+        pr = f", #{feature.pr}" if feature.pr and f"(#{feature.pr})" not in feature.subject else ""
+        return (f"{reason}. It probably does not apply to {branch}: the code it changes came with "
+                f"{feature.commit[:10]} ({feature.subject}{pr}), which is not a fix and is not on {branch}")
     if named:
         more = len(prereqs) - len(named)
         reason += (". Missing prerequisite: " + "; ".join(str(p) for p in named)

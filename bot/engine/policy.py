@@ -4,6 +4,9 @@ flag sources that are not labelled as fixes."""
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.engine.errors import Circular
@@ -12,6 +15,7 @@ from bot.engine.source import Commit, Source, changed_paths, log_commits
 
 # How a commit says it is a backport of another one.
 ORIGIN = re.compile(r"(?:cherry picked from commit|Backport of|backported from)\s+([0-9a-f]{7,40})", re.I)
+PR_ANYWHERE = re.compile(r"\(#(\d+)\)")  # a backport's own PR number may follow the original's
 BACKPORT_SUBJECT = re.compile(r"^\[(Backport [^\]]+|\d+(\.\d+)+(\.x)?)\]", re.I)
 
 
@@ -55,36 +59,116 @@ def patch_ids(git: Git, spec: list[str]) -> dict[str, str]:
     return ids
 
 
-def find_present(git: Git, source: Source, target_ref: str, main_ref: str) -> list[Presence]:
+class BranchIndex:
+    """What a target branch carries, read once per target and attempt: the origins its commits'
+    trailers name and the `(#N)` of their subjects (one `git log` over merge-base..target), and
+    the patch-ids of its commits that touch a given set of files (read when first asked, kept)."""
+
+    def __init__(self, git: Git, target_ref: str, main_ref: str, base: str | None = None) -> None:
+        self.git, self.target_ref, self.main_ref = git, target_ref, main_ref
+        self._base = base
+        self._origins: dict[str, list[tuple[str, str]]] | None = None  # origin[:7] -> (origin, branch commit)
+        self._prs: dict[int, str] = {}
+        self._ids: dict[str, str] = {}  # branch commit -> patch-id, for the files asked so far
+        self._by_id: dict[str, str] = {}  # patch-id -> branch commit
+        self._files: set[str] = set()
+        self._lock = threading.Lock()  # attempts on one branch may share the index
+
+    @property
+    def base(self) -> str:
+        if self._base is None:
+            self._base = self.git.out("merge-base", self.target_ref, self.main_ref)
+        return self._base
+
+    def _read(self) -> dict[str, list[tuple[str, str]]]:
+        with self._lock:
+            return self._read_locked()
+
+    def _read_locked(self) -> dict[str, list[tuple[str, str]]]:
+        if self._origins is None:
+            origins: dict[str, list[tuple[str, str]]] = {}
+            for theirs in log_commits(self.git, f"{self.base}..{self.target_ref}"):
+                for origin in ORIGIN.findall(theirs.body):
+                    origins.setdefault(origin[:7].lower(), []).append((origin.lower(), theirs.sha))
+                for number in PR_ANYWHERE.findall(theirs.subject):
+                    self._prs.setdefault(int(number), theirs.sha)
+            self._origins = origins
+        return self._origins
+
+    def _patch_ids(self, files: set[str]) -> dict[str, str]:
+        """patch-id -> branch commit, over the branch commits that touch any of `files`."""
+        with self._lock:
+            return self._patch_ids_locked(files)
+
+    def _patch_ids_locked(self, files: set[str]) -> dict[str, str]:
+        new = files - self._files
+        if new:
+            self._files |= new
+            shas = [sha for sha in self.git.out("log", "--format=%H", "--no-merges", f"{self.base}..{self.target_ref}",
+                                                "--", *sorted(new)).split() if sha not in self._ids]
+            if shas:
+                for sha, pid in patch_ids(self.git, ["--no-walk=unsorted", "--first-parent", "-m", *shas]).items():
+                    self._ids[sha] = pid
+                    self._by_id.setdefault(pid, sha)
+        return self._by_id
+
+    def presence(self, commits: Sequence[Commit], pr_number: int | None = None,
+                 own_pr: bool = False) -> dict[str, Presence]:
+        """Which of `commits` the branch carries: as an ancestor, through a trailer naming it, by the
+        `(#N)` of `pr_number` (or, with `own_pr`, of each commit's own subject), or by equal patch-id."""
+        found: dict[str, Presence] = {}
+        pending: list[Commit] = []
+        for c in commits:
+            if self.git.is_ancestor(c.sha, self.target_ref):
+                found[c.sha] = Presence(c.sha, c.sha, "ancestor")
+            else:
+                pending.append(c)
+        if not pending:
+            return found
+        origins = self._read()
+        for c in pending:
+            for origin, theirs in origins.get(c.sha[:7], []):
+                if c.sha.startswith(origin):
+                    found.setdefault(c.sha, Presence(c.sha, theirs, "trailer"))
+                    break
+            pr = c.pr_number if own_pr else pr_number
+            if c.sha not in found and pr is not None and pr in self._prs:
+                found[c.sha] = Presence(c.sha, self._prs[pr], "subject")
+        rest = [c for c in pending if c.sha not in found]
+        if rest:
+            files = {f for paths in changed_paths(self.git, [c.sha for c in rest]).values() for f in paths}
+            by_id = self._patch_ids(files) if files else {}
+            if by_id:
+                mine = patch_ids(self.git, ["--no-walk=unsorted", "--first-parent", "-m", *[c.sha for c in rest]])
+                for c in rest:
+                    if (pid := mine.get(c.sha)) and pid in by_id:
+                        found[c.sha] = Presence(c.sha, by_id[pid], "patch-id")
+        return found
+
+
+_INDEXES: OrderedDict[tuple[str, str, str], BranchIndex] = OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+
+
+def branch_index(git: Git, target_ref: str, main_ref: str) -> BranchIndex:
+    """The index of what the target carries, shared by the steps of an attempt (policy first,
+    prerequisites on a conflict): keyed by the repository and the commits both refs point at, so
+    a moved branch gets a new one. The last few are kept."""
+    target, main = git.out("rev-parse", f"{target_ref}^{{commit}}", f"{main_ref}^{{commit}}").split()
+    key = (str(git.cwd.resolve()), target, main)
+    with _INDEXES_LOCK:
+        if key in _INDEXES:
+            _INDEXES.move_to_end(key)
+            return _INDEXES[key]
+        index = _INDEXES[key] = BranchIndex(git, target, main)
+        while len(_INDEXES) > 8:
+            _INDEXES.popitem(last=False)
+        return index
+
+
+def find_present(git: Git, source: Source, target_ref: str, main_ref: str,
+                 index: BranchIndex | None = None) -> list[Presence]:
     """Which of the source's commits the target already carries, and how we know."""
-    found: dict[str, Presence] = {}
-    pending: list[Commit] = []
-    for c in source.commits:
-        if git.is_ancestor(c.sha, target_ref):
-            found[c.sha] = Presence(c.sha, c.sha, "ancestor")
-        else:
-            pending.append(c)
-    if not pending:
-        return list(found.values())
-    base = git.out("merge-base", target_ref, main_ref)
-    for theirs in log_commits(git, f"{base}..{target_ref}"):
-        for origin in ORIGIN.findall(theirs.body):
-            for c in pending:
-                if c.sha.startswith(origin.lower()):
-                    found.setdefault(c.sha, Presence(c.sha, theirs.sha, "trailer"))
-        if source.pr_number is not None and f"(#{source.pr_number})" in theirs.subject:
-            for c in pending:
-                found.setdefault(c.sha, Presence(c.sha, theirs.sha, "subject"))
-    rest = [c for c in pending if c.sha not in found]
-    if rest:
-        files = [f for paths in changed_paths(git, [c.sha for c in rest]).values() for f in paths]
-        candidates = git.out("log", "--format=%H", "--no-merges", f"{base}..{target_ref}", "--",
-                             *sorted(set(files))).split() if files else []
-        if candidates:
-            their_ids = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *candidates])
-            by_id = {pid: sha for sha, pid in their_ids.items()}
-            mine = patch_ids(git, ["--no-walk=unsorted", "--first-parent", "-m", *[c.sha for c in rest]])
-            for c in rest:
-                if (pid := mine.get(c.sha)) and pid in by_id:
-                    found[c.sha] = Presence(c.sha, by_id[pid], "patch-id")
+    index = index or branch_index(git, target_ref, main_ref)
+    found = index.presence(source.commits, pr_number=source.pr_number)
     return [found[c.sha] for c in source.commits if c.sha in found]

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
-from bot.engine.policy import find_present
-from bot.engine.source import Source, read_commits
+from bot.engine.policy import BranchIndex, branch_index
+from bot.engine.predict import Pick, Predictor
+from bot.engine.source import Commit, changed_paths, read_commits
 
 NAMED = 3  # prerequisites named to people; more only make the advice useless
+SWEEP = 100  # a commit touching this many files is a repository-wide sweep
+SWEEP_FORMATTING = 0.8  # a sweep is a reformat when this share of its hunks in the conflicting files only re-space
 
 
 @dataclass(frozen=True)
@@ -22,10 +26,12 @@ class Prerequisite:
     pr: int | None
     paths: tuple[str, ...]
     named: bool = True  # False: beyond the NAMED that explain most of the conflict (counted, not listed)
+    lines: int = 0  # how many of the conflicting lines it last touched
+    feature: bool = False  # the code the fix changes came with it, it is no fix, and the branch has none of that code
 
     def as_dict(self) -> dict[str, object]:
         return {"commit": self.commit, "subject": self.subject, "pr": self.pr, "paths": list(self.paths),
-                "named": self.named}
+                "named": self.named, "lines": self.lines, "feature": self.feature}
 
     def __str__(self) -> str:
         pr = f" (#{self.pr})" if self.pr and f"(#{self.pr})" not in self.subject else ""
@@ -83,66 +89,188 @@ def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, 
     return found
 
 
-def _formatting_only(git: Git, sha: str, paths: set[str]) -> bool:
-    """Whether the commit only re-indents, re-wraps or re-spaces those files (a reformatter run):
-    naming it would send people after a change that carries nothing."""
-    diff = git.run("diff", "--no-color", "-U0", f"{sha}^", sha, "--", *sorted(paths), check=False).stdout
-    removed = "".join(line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
-    added = "".join(line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
-    return bool(removed or added) and re.sub(r"\s+", "", removed) == re.sub(r"\s+", "", added)
+def _meaningful(line: str) -> bool:
+    """A line that says something: not blank, not a lone brace or keyword."""
+    text = line.strip()
+    return len(text) > 3 and any(ch.isalnum() for ch in text)
 
 
-def _effect_present(git: Git, sha: str, target_ref: str, paths: set[str]) -> bool:
-    """Whether every line the commit adds to those files is already in the target's files: it
-    was backported under another SHA, adapted (no trailer, another patch-id), or made there anew."""
-    for path in paths:
-        diff = git.run("diff", "--no-color", "-U0", f"{sha}^", sha, "--", path, check=False).stdout
-        added = {line[1:].strip() for line in diff.splitlines()
-                 if line.startswith("+") and not line.startswith("+++") and len(line[1:].strip()) > 3}
-        if not added:
+def _hunks(diff: str) -> dict[str, list[tuple[list[str], list[str]]]]:
+    """path -> the hunks of a `diff -U0`, each as (removed lines, added lines)."""
+    out: dict[str, list[tuple[list[str], list[str]]]] = {}
+    path = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            path = line[6:] if line.startswith("+++ b/") else None
+            if path is not None:
+                out.setdefault(path, [])
+        elif line.startswith("--- ") or line.startswith("diff --git"):
             continue
-        there = git.run("show", f"{target_ref}:{path}", check=False)
-        if there.returncode != 0 or not added <= {line.strip() for line in there.stdout.splitlines()}:
+        elif line.startswith("@@") and path is not None:
+            out[path].append(([], []))
+        elif path is not None and out[path] and line[:1] in "-+":
+            out[path][-1][0 if line[0] == "-" else 1].append(line[1:])
+    return out
+
+
+def _diff(git: Git, sha: str, paths: set[str]) -> dict[str, list[tuple[list[str], list[str]]]]:
+    return _hunks(git.run("diff", "--no-color", "--no-renames", "-U0", f"{sha}^", sha, "--", *sorted(paths),
+                          check=False).stdout)
+
+
+def _respaced(removed: list[str], added: list[str]) -> bool:
+    """A hunk whose old and new sides are the same text once whitespace is removed: re-indented,
+    re-wrapped, re-spaced."""
+    return re.sub(r"\s+", "", "".join(removed)) == re.sub(r"\s+", "", "".join(added))
+
+
+def _formatting_only(git: Git, sha: str, paths: set[str], files: int = 0,
+                     hunks: dict[str, list[tuple[list[str], list[str]]]] | None = None) -> bool:
+    """Whether the commit only re-indents, re-wraps or re-spaces those files (a reformatter run),
+    judged hunk by hunk: naming it would send people after a change that carries nothing. A sweep
+    over hundreds of files (`files`) counts as a reformat when most of its hunks there are."""
+    every = [h for hs in (hunks if hunks is not None else _diff(git, sha, paths)).values() for h in hs]
+    if not every:
+        return False
+    respaced = sum(_respaced(removed, added) for removed, added in every)
+    return respaced == len(every) or (files >= SWEEP and respaced >= SWEEP_FORMATTING * len(every))
+
+
+def _near(wanted: list[str], there: list[str], slack: int = 10) -> bool:
+    """Whether every meaningful line of `wanted` occurs in `there` within one window a few times
+    their number long: the same lines, at one place, not scattered through the file."""
+    want = {line.strip() for line in wanted if _meaningful(line)}
+    if not want:
+        return True
+    span = 3 * len(wanted) + slack
+    at = [(i, line) for i, line in enumerate(there) if line in want]
+    seen: Counter[str] = Counter()
+    lo = 0
+    for i, line in at:
+        seen[line] += 1
+        while at[lo][0] < i - span:
+            seen[at[lo][1]] -= 1
+            if not seen[at[lo][1]]:
+                del seen[at[lo][1]]
+            lo += 1
+        if len(seen) == len(want):
+            return True
+    return False
+
+
+def _effect_present(git: Git, sha: str, target_ref: str, paths: set[str],
+                    hunks: dict[str, list[tuple[list[str], list[str]]]] | None = None) -> bool:
+    """Whether the commit's effect on those files is already in the target's: each hunk's added
+    lines at one place there (and what a deleting hunk removed, nowhere there). It was backported
+    under another SHA, adapted (no trailer, another patch-id), or made there anew."""
+    hunks = hunks if hunks is not None else _diff(git, sha, paths)
+    if not any(hunks.values()):
+        return False
+    for path, each in hunks.items():
+        shown = git.run("show", f"{target_ref}:{path}", check=False)
+        if shown.returncode != 0:
             return False
+        there = [line.strip() for line in shown.stdout.splitlines()]
+        for removed, added in each:
+            if any(_meaningful(line) for line in added):
+                if not _near(added, there):
+                    return False
+            elif {line.strip() for line in removed if _meaningful(line)} & set(there):
+                return False
     return True
+
+
+def _empty_picks(git: Git, commits: list[Commit], target_ref: str) -> set[str]:
+    """The commits whose cherry-pick onto the target would change nothing (predicted in memory)."""
+    picks = [c for c in commits if len(c.parents) == 1]
+    if not picks:
+        return set()
+    with Predictor(git) as predictor:
+        preds = predictor.predict([Pick(c.sha, c.parents[0], target_ref) for c in picks])
+        (tree,) = predictor.trees([target_ref])
+    return {c.sha for c, p in zip(picks, preds, strict=True) if p.clean and p.tree == tree}
+
+
+def _absent(git: Git, target_ref: str, path: str, hunk: Hunk | None) -> bool:
+    """Whether the code a conflicting hunk changes is nowhere on the target: the file is missing,
+    or (almost) none of the meaningful lines of the fix's side before it are in the target's file."""
+    shown = git.run("show", f"{target_ref}:{path}", check=False)
+    if shown.returncode != 0:
+        return True
+    if hunk is None:
+        return False
+    lines = {line.strip() for line in hunk.base if _meaningful(line)}
+    if len(lines) < 2:
+        return False  # too little to say
+    there = {line.strip() for line in shown.stdout.splitlines()}
+    return len(lines & there) * 5 <= len(lines)
 
 
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
          unresolved: list[tuple[str, Hunk | None]], predicted: bool = False,
-         base: str | None = None) -> list[Prerequisite]:
+         base: str | None = None, *, index: BranchIndex | None = None,
+         is_fix: Callable[[Commit], bool] | None = None) -> list[Prerequisite]:
     """Commits on the main branch, missing on the target, that last touched the conflicting lines.
 
     `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
     not exist on the target): then the commit that added the file is the prerequisite.
-    `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks.
+    `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks,
+    and skip the look for copies on the branch under other SHAs (a digest's quick look).
+    `is_fix`: with it, when the code the fix changes is nowhere on the target and came with one
+    commit that is no fix, that commit is marked `feature`: the fix probably does not apply.
+
+    Never named: a commit the target carries (ancestor, trailer, `(#N)`, patch-id: `index`, read
+    once per target), one whose effect is already there (its lines at that place, or an empty
+    pick), a reformat. The NAMED that explain most of the conflicting lines are named; the rest
+    are returned with `named=False`, to be counted.
     """
-    base = base or git.out("merge-base", target_ref, main_ref)
+    index = index or (None if predicted else branch_index(git, target_ref, main_ref))
+    base = base or (index.base if index else git.out("merge-base", target_ref, main_ref))
     touched: dict[str, set[str]] = {}
     explains: Counter[str] = Counter()  # conflicting lines each commit last touched
+    absent_by: Counter[str] = Counter()  # lines of code missing on the target each commit brought
+    every_absent = bool(unresolved)
     for path, hunk in unresolved:
         exists = predicted and git.ok("cat-file", "-e", f"{target_ref}:{path}")
         if hunk is None and not exists:
             shas = git.out("log", "--format=%H", "--diff-filter=A", f"{base}..{parent}", "--", path).split()
-            blamed = Counter(shas[-1:])  # the first time it was added
+            blamed = Counter({sha: 1 for sha in shas[-1:]})  # the first time it was added
         else:
             blamed = _blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk))
         for sha, n in blamed.items():
             touched.setdefault(sha, set()).add(path)
             explains[sha] += n
+        if is_fix is not None and not predicted and _absent(git, target_ref, path, hunk):
+            absent_by.update(blamed)
+        else:
+            every_absent = False
     if not touched:
         return []
-    result = []
     commits = sorted(read_commits(git, *touched), key=lambda c: int(c.author_date.split()[0]))  # oldest first
+    commits = [c for c in commits if not git.is_ancestor(c.sha, target_ref)]
+    if index is not None and commits:
+        there = index.presence(commits, own_pr=True)
+        commits = [c for c in commits if c.sha not in there]
+    files = {sha: len(paths) for sha, paths in changed_paths(git, [c.sha for c in commits]).items()} \
+        if commits else {}
+    kept = []
     for c in commits:
-        if git.is_ancestor(c.sha, target_ref):
+        hunks = _diff(git, c.sha, touched[c.sha])
+        if _formatting_only(git, c.sha, touched[c.sha], files.get(c.sha, 0), hunks) \
+                or _effect_present(git, c.sha, target_ref, touched[c.sha], hunks):
             continue
-        if not predicted and find_present(git, Source(c.sha, (c,), None, c.subject, pr_number=c.pr_number),
-                                          target_ref, main_ref):
-            continue  # already backported (a digest's quick look skips this costly check)
-        if _formatting_only(git, c.sha, touched[c.sha]) or _effect_present(git, c.sha, target_ref, touched[c.sha]):
-            continue
-        result.append(Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha]))))
-    # The few that explain most of the conflict, kept in history order; the rest are only counted.
-    named = {p.commit for p in sorted(result, key=lambda p: -explains[p.commit])[:NAMED]}
+        kept.append(c)
+    empty = _empty_picks(git, kept, target_ref) if kept else set()
+    kept = [c for c in kept if c.sha not in empty]
+    # The code the fix changes came with one commit the branch never got, and it is no fix.
+    brought = absent_by.most_common(1)[0][0] if every_absent and absent_by else None
+    feature = next((c.sha for c in kept if c.sha == brought and is_fix is not None and not is_fix(c)), None)
+    result = [Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha])), lines=explains[c.sha],
+                           feature=c.sha == feature) for c in kept]
+    # The few that explain most of the conflict (the feature's commit first), kept in history order;
+    # the rest are only counted.
+    ranked = sorted(result, key=lambda p: (not p.feature, -p.lines))
+    named = {p.commit for p in ranked[:NAMED]}
     return [p for p in result if p.commit in named] + [
-        Prerequisite(p.commit, p.subject, p.pr, p.paths, named=False) for p in result if p.commit not in named]
+        Prerequisite(p.commit, p.subject, p.pr, p.paths, named=False, lines=p.lines)
+        for p in result if p.commit not in named]

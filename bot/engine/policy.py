@@ -15,6 +15,7 @@ from bot.engine.source import Commit, Source, changed_paths, log_commits
 
 # How a commit says it is a backport of another one.
 ORIGIN = re.compile(r"(?:cherry picked from commit|Backport of|backported from)\s+([0-9a-f]{7,40})", re.I)
+PATCH_ID_ALL = 400  # branch commits on the files asked whose patch-ids are all read; past it, same authors only
 PR_ANYWHERE = re.compile(r"\(#(\d+)\)")  # a backport's own PR number may follow the original's
 BACKPORT_SUBJECT = re.compile(r"^\[(Backport [^\]]+|\d+(\.\d+)+(\.x)?)\]", re.I)
 
@@ -71,7 +72,7 @@ class BranchIndex:
         self._prs: dict[int, str] = {}
         self._ids: dict[str, str] = {}  # branch commit -> patch-id, for the files asked so far
         self._by_id: dict[str, str] = {}  # patch-id -> branch commit
-        self._files: set[str] = set()
+        self._touching: dict[frozenset[str], list[tuple[str, str]]] = {}  # files -> (commit, author email)
         self._lock = threading.Lock()  # attempts on one branch may share the index
 
     @property
@@ -95,21 +96,28 @@ class BranchIndex:
             self._origins = origins
         return self._origins
 
-    def _patch_ids(self, files: set[str]) -> dict[str, str]:
-        """patch-id -> branch commit, over the branch commits that touch any of `files`."""
+    def _patch_ids(self, files: set[str], authors: set[str]) -> dict[str, str]:
+        """patch-id -> branch commit, over the branch commits that touch any of `files`. When more
+        than PATCH_ID_ALL do (a branch far from main, a busy file), only those by one of `authors`
+        (a cherry-pick or `git am` keeps the author): the patch-ids are the costly part."""
         with self._lock:
-            return self._patch_ids_locked(files)
+            return self._patch_ids_locked(files, authors)
 
-    def _patch_ids_locked(self, files: set[str]) -> dict[str, str]:
-        new = files - self._files
-        if new:
-            self._files |= new
-            shas = [sha for sha in self.git.out("log", "--format=%H", "--no-merges", f"{self.base}..{self.target_ref}",
-                                                "--", *sorted(new)).split() if sha not in self._ids]
-            if shas:
-                for sha, pid in patch_ids(self.git, ["--no-walk=unsorted", "--first-parent", "-m", *shas]).items():
-                    self._ids[sha] = pid
-                    self._by_id.setdefault(pid, sha)
+    def _patch_ids_locked(self, files: set[str], authors: set[str]) -> dict[str, str]:
+        key = frozenset(files)
+        if key not in self._touching:
+            rows = self.git.out("log", "--format=%H %ae", "--no-merges", f"{self.base}..{self.target_ref}",
+                                "--", *sorted(files)).splitlines()
+            self._touching[key] = [(row[:40], row[41:]) for row in rows]
+        touching = self._touching[key]
+        if len(touching) > PATCH_ID_ALL:
+            touching = [(sha, email) for sha, email in touching if email.lower() in authors]
+        shas = [sha for sha, _ in touching if sha not in self._ids]
+        if shas:
+            for sha, pid in patch_ids(self.git, ["--no-walk=unsorted", "--first-parent", "-m", *shas]).items():
+                self._ids[sha] = pid
+                self._by_id.setdefault(pid, sha)
+            self._ids.update((sha, "") for sha in shas if sha not in self._ids)
         return self._by_id
 
     def presence(self, commits: Sequence[Commit], pr_number: int | None = None,
@@ -137,7 +145,7 @@ class BranchIndex:
         rest = [c for c in pending if c.sha not in found]
         if rest:
             files = {f for paths in changed_paths(self.git, [c.sha for c in rest]).values() for f in paths}
-            by_id = self._patch_ids(files) if files else {}
+            by_id = self._patch_ids(files, {c.author_email.lower() for c in rest}) if files else {}
             if by_id:
                 mine = patch_ids(self.git, ["--no-walk=unsorted", "--first-parent", "-m", *[c.sha for c in rest]])
                 for c in rest:

@@ -202,3 +202,18 @@ def test_a_file_from_a_feature_the_branch_never_got(repo, capsys):
     out = backport(repo, "#20", capsys)
     assert "probably does not apply to rel: the code it changes came with" in out["reason"]
     assert "(Add the cache module (#19))" in out["reason"]
+
+
+def test_a_fix_to_code_a_refactor_reshaped_names_the_refactor_instead(repo, capsys):
+    """The code exists on the branch in its old shape: the fix can be adapted, so it is no
+    'probably does not apply', even though the refactor is no fix."""
+    scenarios.base(repo)
+    reshaped = fixed(SERVER, "    if (y > 10) {\n        return -1;\n",
+                     "    if (exceeds_limit(y, 10)) {\n        return fail_with(-1);\n")
+    repo.commit("Rework handle's limit check (#37)", {"src/server.c": reshaped})
+    repo.commit("Return the right code past the limit (#38)",
+                {"src/server.c": fixed(reshaped, "fail_with(-1)", "fail_with(-2)")})
+    rel_changes_return(repo)
+    out = backport(repo, "#38", capsys)
+    assert [(p["pr"], p["feature"]) for p in out["prerequisites"]] == [(37, False)], out
+    assert "backport it first" in out["reason"] and "probably" not in out["reason"]

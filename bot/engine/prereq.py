@@ -217,7 +217,8 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks,
     and skip the look for copies on the branch under other SHAs (a digest's quick look).
     `is_fix`: with it, when the code the fix changes is nowhere on the target and came with one
-    commit that is no fix, that commit is marked `feature`: the fix probably does not apply.
+    commit that is no fix and that added it (not one that reshaped older code: a refactor's fix
+    can be adapted), that commit is marked `feature`: the fix probably does not apply.
 
     Never named: a commit the target carries (ancestor, trailer, `(#N)`, patch-id: `index`, read
     once per target), one whose effect is already there (its lines at that place, or an empty
@@ -254,17 +255,23 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     files = {sha: len(paths) for sha, paths in changed_paths(git, [c.sha for c in commits]).items()} \
         if commits else {}
     kept = []
+    grew: set[str] = set()  # commits that brought new code there (mostly added lines), not reshaped old code
     for c in commits:
         hunks = _diff(git, c.sha, touched[c.sha])
         if _formatting_only(git, c.sha, touched[c.sha], files.get(c.sha, 0), hunks) \
                 or _effect_present(git, c.sha, target_ref, touched[c.sha], hunks):
             continue
         kept.append(c)
+        removed = sum(_meaningful(line) for hs in hunks.values() for h in hs for line in h[0])
+        added = sum(_meaningful(line) for hs in hunks.values() for h in hs for line in h[1])
+        if added and added >= 3 * removed:
+            grew.add(c.sha)
     empty = _empty_picks(git, kept, target_ref) if kept else set()
     kept = [c for c in kept if c.sha not in empty]
     # The code the fix changes came with one commit the branch never got, and it is no fix.
     brought = absent_by.most_common(1)[0][0] if every_absent and absent_by else None
-    feature = next((c.sha for c in kept if c.sha == brought and is_fix is not None and not is_fix(c)), None)
+    feature = next((c.sha for c in kept if c.sha == brought and c.sha in grew and is_fix is not None
+                    and not is_fix(c)), None)
     result = [Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha])), lines=explains[c.sha],
                            feature=c.sha == feature) for c in kept]
     # The few that explain most of the conflict (the feature's commit first), kept in history order;

@@ -1,13 +1,17 @@
 """A local server for the Discord HTTP API calls the bot makes; records each with its body and the
 status it answered. It answers as Discord does where the bot can get it wrong: an edit of a
 message in a channel it is not in (404 Unknown Message), a post in a channel the bot may not use
-(403 Missing Access), a second thread from one message, a thread in a DM, and an interaction
-follow-up before the interaction was acknowledged (404 Unknown Webhook)."""
+(403 Missing Access), a second thread from one message, a thread in a DM, an interaction
+follow-up before the interaction was acknowledged (404 Unknown Webhook), and `allowed_mentions`
+that both parse users and list some (400 Invalid Form Body). It works out who each new message
+notifies as Discord does (`pinged`): the `<@id>` and `@everyone` in its content that its
+`allowed_mentions` allows, all of them when it has none; an edit notifies nobody."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +36,24 @@ MISSING_ACCESS = {"message": "Missing Access", "code": 50001}
 ON_DM = {"message": "Cannot execute action on a DM channel", "code": 50003}
 UNKNOWN_WEBHOOK = {"message": "Unknown Webhook", "code": 10015}
 THREAD_EXISTS = {"message": "A thread has already been created for this message", "code": 160004}
+PARSE_EXCLUSIVE = {"message": "Invalid Form Body", "code": 50035, "errors": {"allowed_mentions": {"_errors": [
+    {"code": "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+     "message": "parse:[\"users\"] and users: [ids...] are mutually exclusive."}]}}}
+TOO_MANY_USERS = {"message": "Invalid Form Body", "code": 50035, "errors": {"allowed_mentions": {"users": {"_errors": [
+    {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 100 or fewer in length."}]}}}}
+
+
+def notified(content: str, allowed: dict[str, Any] | None) -> set[str]:
+    """Who a new message notifies: user ids, and "@everyone" for @everyone / @here. A mention
+    escaped with a backslash or inside a code span is text."""
+    shown = re.sub(r"```.*?```|`[^`]*`", "", content, flags=re.S)
+    users = set(re.findall(r"(?<!\\)<@!?(\d+)>", shown))
+    everyone = {"@everyone"} if re.search(r"(?<!\\)@(everyone|here)\b", shown) else set()
+    if allowed is None:  # no allowed_mentions: Discord parses every kind
+        return users | everyone
+    parse = allowed.get("parse") or []
+    listed = {str(u) for u in allowed.get("users") or []}
+    return {u for u in users if "users" in parse or u in listed} | (everyone if "everyone" in parse else set())
 
 
 @dataclass
@@ -54,6 +76,7 @@ class FakeDiscord:
         self.channel_of: dict[str, str] = {}  # message id -> the channel it was posted in
         self.threads: set[str] = set()
         self.acknowledged: set[str] = set()  # interaction tokens
+        self.pinged: dict[str, set[str]] = {}  # message id -> who it notified
         self.server, base = serve(self._handle)
         self.url = f"{base}/api/v10"
 
@@ -135,7 +158,14 @@ class FakeDiscord:
                                                                        "archive_timestamp": "2026-11-21T10:00:00+00:00",
                                                                        "locked": False}}
         if parts[-1] == "messages" and method == "POST":
-            return 200, self._new(channel, body.get("content", ""))
+            allowed = body.get("allowed_mentions")
+            if allowed is not None and "users" in (allowed.get("parse") or []) and allowed.get("users"):
+                return 400, PARSE_EXCLUSIVE
+            if allowed is not None and len(allowed.get("users") or []) > 100:
+                return 400, TOO_MANY_USERS
+            created = self._new(channel, body.get("content", ""))
+            self.pinged[created["id"]] = notified(created["content"], allowed)
+            return 200, created
         if len(parts) == 4 and parts[2] == "messages" and method == "PATCH":
             if self.channel_of.get(parts[3]) != channel:
                 return 404, UNKNOWN_MESSAGE

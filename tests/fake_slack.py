@@ -1,7 +1,9 @@
 """A local Slack Web API: records every call with its arguments, answers like Slack does, and
 can be told to answer one call with 429 first, to answer every call after a delay (Slack's
-latency), or to answer `not_in_channel` for channels the bot was not invited to. It also serves
-slash commands' response_url (`response_url(name)`), recording what is posted there."""
+latency), or to answer `not_in_channel` for channels the bot was not invited to. Given the scopes
+a bot token was granted (`scopes`), a method needing another answers `missing_scope` with
+`needed` and `provided`, as Slack does; an unknown user group answers `no_such_subteam`. It also
+serves slash commands' response_url (`response_url(name)`), recording what is posted there."""
 
 from __future__ import annotations
 
@@ -16,6 +18,15 @@ from urllib.parse import parse_qs
 
 from tests.fake_http import serve, stop
 
+# The bot token scope each Web API method needs (Slack's method pages); None: no scope.
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth.test": None, "chat.postMessage": "chat:write", "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write", "chat.delete": "chat:write", "usergroups.users.list": "usergroups:read",
+    "usergroups.list": "usergroups:read", "reactions.add": "reactions:write", "reactions.get": "reactions:read",
+    "conversations.info": "channels:read", "conversations.history": "channels:history",
+    "conversations.open": "im:write", "users.info": "users:read",
+}
+
 
 @dataclass
 class FakeSlack:
@@ -28,6 +39,7 @@ class FakeSlack:
     not_in_channel: set[str] = field(default_factory=set)  # channels where posting answers not_in_channel
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, body) posted to a response_url
     valid_tokens: set[str] | None = None  # None: any token; else others get `invalid_auth`, as Slack answers
+    scopes: set[str] | None = None  # None: every scope; else what the bot token was granted (the manifest's)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,6 +86,12 @@ class FakeSlack:
             self.rate_limit_once.discard(method)
             self.calls.append((method + " (429)", args))
             return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+        needed = METHOD_SCOPES.get(method)
+        if self.scopes is not None and needed is not None and needed not in self.scopes:
+            self.calls.append((method + " (missing_scope)", args))
+            provided = ",".join(sorted(self.scopes))
+            return 200, {"X-OAuth-Scopes": provided, "X-Accepted-OAuth-Scopes": needed}, \
+                {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
         if method in ("chat.postMessage", "chat.postEphemeral") and args.get("channel") in self.not_in_channel:
             self.calls.append((method + " (not_in_channel)", args))
             return 200, {}, {"ok": False, "error": "not_in_channel"}
@@ -94,7 +112,9 @@ class FakeSlack:
         if method == "apps.connections.open":
             return 200, {}, {"ok": True, "url": self.socket_url}
         if method == "usergroups.users.list":
-            return 200, {}, {"ok": True, "users": self.groups.get(args.get("usergroup", ""), [])}
+            if args.get("usergroup") not in self.groups:
+                return 200, {}, {"ok": False, "error": "no_such_subteam"}
+            return 200, {}, {"ok": True, "users": list(self.groups[args["usergroup"]])}
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
 

@@ -132,10 +132,12 @@ def test_a_deferred_command_opens_a_thread_and_edits_its_progress(tmp_path, data
     assert in_thread[0] == "⏳ rel: queued…" and "Summary: 1 PR opened." in in_thread
     edits = contents(discord_api, "PATCH", f"/channels/{root_id}/messages/")
     assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1; conflicts: src/server.c (context-moved)")
-    # Text from titles and people can hold @everyone or a role: the bot's messages ping nobody.
+    # Text from titles and people can hold @everyone or a role: Discord is never asked to parse
+    # mentions; only the person the bot names, who asked, is notified (by the root message).
     sent = [body for method, path, body, _ in discord_api.calls
             if method in ("POST", "PATCH") and re.search(r"/messages(/\d+)?$", path)]
     assert sent and all(body["allowed_mentions"]["parse"] == [] for body in sent)
+    assert {mid: who for mid, who in discord_api.pinged.items() if who} == {root_id: {ADA}}
 
 
 def test_reactions_count_for_maintainers_by_id_or_role(tmp_path, data_dir, discord_api):
@@ -147,6 +149,8 @@ def test_reactions_count_for_maintainers_by_id_or_role(tmp_path, data_dir, disco
                         lambda _: reaction(ADA, approval, channel=thread)])
     notes = contents(discord_api, "POST", "/messages")
     assert any(n.startswith(f"<@{BOB}> only maintainers' reactions count") for n in notes)
+    note = next(mid for mid, content in discord_api.created if content.startswith(f"<@{BOB}> only maintainers"))
+    assert discord_api.pinged[note] == {BOB}  # the one person the note is for
     edits = contents(discord_api, "PATCH", "/messages/")
     assert edits[-1].startswith("✅ rel: PR opened: local://server/pull/1")
 
@@ -363,4 +367,51 @@ def test_github_activity_is_mirrored_to_the_discord_channel(tmp_path, data_dir, 
     finally:
         github.close()
     mirrored = contents(discord_api, "POST", "/channels/600/messages")
-    assert mirrored and mirrored[0].startswith("[github:acme/server#12] Backport of #12"), mirrored
+    assert mirrored[0] == "[github:acme/server#12] Backport of #12 Fix overflow in handle to rel, requested by ada."
+    assert "[github:acme/server#12] Summary: 1 PR opened." in mirrored  # its progress, to the end
+    edits = contents(discord_api, "PATCH", "/channels/600/messages/")
+    assert edits[-1] == "[github:acme/server#12] ✅ rel: PR opened: https://github.com/acme/server/pull/1000"
+    posted = [mid for mid, channel in discord_api.channel_of.items() if channel == "600"]
+    assert posted and all(discord_api.pinged[mid] == set() for mid in posted)  # a GitHub login is no Discord user
+
+
+def test_only_the_people_the_bot_names_are_notified(tmp_path, data_dir, discord_api):
+    """A title holding a user's and a role's mention and @everyone: shown as text, nobody pinged;
+    "requested by" is a real mention of the person who asked, and notifies only them."""
+    def hostile(repo) -> str:
+        scenarios.base(repo)
+        repo.commit(f"Fix <@{BOB}> and <@&{MAINTAINER_ROLE}> for @everyone (#12)",
+                    {"src/server.c": scenarios.fixed(scenarios.SERVER, "return -1;", "return 0;")})
+        return "#12"
+
+    cfg = setup(tmp_path, hostile)
+    run(cfg, data_dir, [command(ADA, "12", "rel")])
+    root_id, root = discord_api.created[1]  # after the "On it" follow-up
+    assert root == (rf"Backport of #12 Fix \<@{BOB}> and \<@&{MAINTAINER_ROLE}> for @everyone to rel, "
+                    f"requested by <@{ADA}>.")
+    assert discord_api.pinged[root_id] == {ADA}
+    assert all(who == set() for mid, who in discord_api.pinged.items() if mid != root_id)
+
+
+def test_discord_refuses_allowed_mentions_that_both_parse_and_list_users(discord_api):
+    """The stand-in answers as Discord does; the adapter's words for it name the error."""
+    from discord.http import Route
+
+    from adapters.chat.discord import call
+
+    async def go() -> str:
+        http = discord.http.HTTPClient(asyncio.get_running_loop())
+        await http.static_login("discord-test-token")
+        try:
+            await call(http.request(Route("POST", "/channels/{c}/messages", c=500),
+                                    json={"content": f"<@{ADA}>", "allowed_mentions": {"parse": ["users"],
+                                                                                       "users": [ADA]}}))
+        except Exception as e:  # the words are what is checked
+            return str(e)
+        finally:
+            await http.close()
+        return "accepted"
+
+    words = asyncio.run(go())
+    assert words.startswith("Discord answered 400") and "50035" in words, words
+    assert discord_api.pinged == {}

@@ -332,4 +332,173 @@ def test_the_app_manifests_grant_what_the_adapter_uses_and_nothing_more(mode):
     urls = [manifest["settings"]["event_subscriptions"].get("request_url"),
             manifest["settings"]["interactivity"].get("request_url"),
             manifest["features"]["slash_commands"][0].get("url")]
-    assert urls == ([None] * 3 if mode == "socket" else ["https://bot.example.org/slack/events"] * 3)
+    assert urls == ([None] * 3 if mode == "socket" else ["https://YOUR-HOST/slack/events"] * 3)
+
+
+def manifest_scopes() -> set[str]:
+    (socket, http) = (json.loads((ROOT / "config" / f"slack-manifest.{mode}.json").read_text())
+                      for mode in ("socket", "http"))
+    assert socket["oauth_config"] == http["oauth_config"]  # one app, two ways to reach it
+    return set(socket["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_manifest_scopes_are_enough_for_a_whole_conversation(tmp_path, data_dir, slack):
+    """The stand-in grants the bot token the manifest's scopes only, and answers `missing_scope`
+    as Slack does to anything else: a request, a DM, a mention, a refused and an accepted
+    approval, the maintainer group, an ephemeral note and edits all work with them."""
+    slack.scopes = manifest_scopes()
+    slack.groups = {"SMAINT": ["UCAROL"]}
+    cfg = setup(tmp_path, non_fix)
+    cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
+
+    def react(user: str, event_id: str):
+        def build(answers):
+            approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
+            return event({"type": "reaction_added", "user": user, "reaction": "white_check_mark",
+                          "item": {"type": "message", "channel": "CDEV", "ts": approval["__ts"]},
+                          "event_ts": "1.0"}, event_id)
+        return build
+
+    dm = event({"type": "message", "channel_type": "im", "user": "UBOB", "text": "help", "channel": "DBOB",
+                "ts": "7.0", "event_ts": "7.0"}, "EvDm")
+    mention = event({"type": "app_mention", "user": "UBOB", "text": "<@UBOT> status 50", "channel": "CDEV",
+                     "ts": "8.0", "event_ts": "8.0"}, "EvMention")
+    answers = converse(cfg, data_dir, [slash("50 to rel"), dm, mention, react("UBOB", "Ev1"),
+                                       react("UCAROL", "Ev2")])
+    assert [status for status, _ in answers] == [200] * 5
+    assert [m for m, _ in slack.calls if "missing_scope" in m] == []
+    assert {"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list"} <= \
+        {m for m, _ in slack.calls}
+    assert any(args["channel"] == "DBOB" for args in slack.of("chat.postMessage"))  # the DM was answered
+    assert texts(slack, "chat.update")[-1].startswith("✅ rel: PR opened: local://server/pull/1")
+
+
+def test_a_scope_the_app_lacks_is_answered_in_words(tmp_path, data_dir, slack):
+    """Without chat:write Slack answers `missing_scope`; the person who asked hears why through the
+    slash command's response_url, which needs no scope."""
+    slack.scopes = manifest_scopes() - {"chat:write"}
+    cfg = setup(tmp_path, scenarios.clean)
+    body, kind = slash("12 to rel")
+    body = body.replace(urlencode({"response_url": "http://127.0.0.1:9/response"}),
+                        urlencode({"response_url": slack.response_url("r1")}))
+    (answer,) = converse(cfg, data_dir, [(body, kind)])
+    assert answer[0] == 200
+    assert [m for m, _ in slack.calls if "missing_scope" in m][0] == "chat.postMessage (missing_scope)"
+    ((name, said),) = slack.responses
+    assert name == "r1" and "missing_scope" in said["text"] and "scopes" in said["text"]
+
+
+def test_the_maintainer_group_is_read_again_once_its_time_is_up(slack):
+    """The periodic read, the fallback for a `subteam_members_changed` missed while the bot was down."""
+    from adapters.chat.slack import GroupMaintainers, client
+
+    async def go() -> list[bool | None]:
+        group = GroupMaintainers(client("xoxb-test-token", slack.url), "SMAINT", ttl=0.2)
+        slack.groups = {"SMAINT": ["UADA"]}
+        seen = [await group.check("UADA"), await group.check("UBOB")]
+        slack.groups = {"SMAINT": ["UBOB"]}  # changed in Slack; no event reaches the bot
+        seen.append(await group.check("UBOB"))  # not yet: the list is fresh
+        await asyncio.sleep(0.3)
+        seen.append(await group.check("UBOB"))  # answered from the list it has; a read starts
+        assert group._reading is not None
+        await group._reading
+        return [*seen, await group.check("UBOB"), await group.check("UADA")]
+
+    assert asyncio.run(go()) == [True, None, None, None, True, None]
+    assert len(slack.of("usergroups.users.list")) == 2
+
+
+def test_a_membership_change_heard_during_a_read_is_kept(slack):
+    """A read that Slack answers from before an event must not undo the event."""
+    from adapters.chat.slack import GroupMaintainers, client
+
+    changed = {"type": "subteam_members_changed", "subteam_id": "SMAINT", "team_id": "T1",
+               "date_previous_update": 1, "date_update": 2, "added_users": ["UCAROL"], "added_users_count": "1",
+               "removed_users": ["UADA"], "removed_users_count": "1", "event_ts": "1.0"}
+
+    async def go() -> list[bool | None]:
+        group = GroupMaintainers(client("xoxb-test-token", slack.url), "SMAINT", ttl=0)
+        slack.groups = {"SMAINT": ["UADA"]}
+        await group.check("UADA")
+        slack.delay = 0.3  # the next read is slow, and Slack answers it with the list before the change
+        await asyncio.sleep(0.01)
+        await group.check("UADA")  # starts the read
+        await asyncio.sleep(0.1)
+        group.changed(changed)
+        group.changed({**changed, "subteam_id": "SOTHER", "added_users": ["UBOB"]})  # another group's
+        assert group._reading is not None
+        await group._reading
+        slack.delay = 0
+        group.ttl = 60
+        return [await group.check(user) for user in ("UCAROL", "UADA", "UBOB")]
+
+    assert asyncio.run(go()) == [True, None, None]
+
+
+def test_an_unknown_group_leaves_the_configured_maintainers_in_charge(slack, caplog):
+    from adapters.chat.slack import GroupMaintainers, client
+
+    async def go() -> bool | None:
+        return await GroupMaintainers(client("xoxb-test-token", slack.url), "SNOPE").check("UADA")
+
+    assert asyncio.run(go()) is None
+    assert "no_such_subteam" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_who_approved_or_dismissed_a_digest_candidate_is_a_mention(tmp_path, data_dir, slack):
+    from tests.test_digest import history
+
+    _, remote, _ = published(tmp_path, history)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["UADA"]\n\n[serve]\nport = 0\n\n[chat]\nadapters = ["slack"]\n'
+                   f'[chat.slack]\nmode = "http"\n\n[digest]\nchannel = "CDEV"\nbatch = true\n\n'
+                   f'[[repos]]\nname = "demo"\nurl = "{remote.as_uri()}"\n'
+                   f'branches = [{{ name = "1.0" }}, {{ name = "1.1" }}]\n')
+
+    def react(key: str, emoji: str, event_id: str):
+        def build(answers):
+            candidate = next(args for args in slack.of("chat.postMessage") if args["text"].startswith(f"{key} "))
+            return event({"type": "reaction_added", "user": "UADA", "reaction": emoji,
+                          "item": {"type": "message", "channel": "CDEV", "ts": candidate["__ts"]},
+                          "event_ts": "1.0"}, event_id)
+        return build
+
+    converse(cfg, data_dir, [slash("digest"), react("#1", "white_check_mark", "Ev1"), react("#6", "x", "Ev2")])
+    said = texts(slack, "chat.postMessage")
+    assert "#1 joins the next batch for 1.0, 1.1 (approved by <@UADA>)." in said
+    assert "#6 dismissed by <@UADA>; it will not be proposed again." in said
+
+
+def test_a_github_login_mirrored_to_slack_is_a_name_even_when_shaped_like_a_slack_id(slack):
+    """GitHub activity mirrored to `[chat.slack] channel` names GitHub logins: a login such as
+    U0BOSS must not become a mention of the Slack user with that id."""
+    from adapters.chat.router import ChatRouter
+    from adapters.chat.slack import SlackChat, client
+    from bot.core.people import mention
+    from bot.core.ports import MessageRef
+
+    class PullRequestThread:
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        async def post(self, channel: str, text: str, thread: str | None = None,
+                       buttons: tuple[str, ...] = ()) -> MessageRef:
+            self.said.append(text)
+            return MessageRef(channel, str(len(self.said)), thread)
+
+        async def update(self, message: MessageRef, text: str) -> None:
+            self.said.append(text)
+
+        async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
+                         reply: str | None = None) -> None:
+            self.said.append(text)
+
+    async def go() -> None:
+        router = ChatRouter(SlackChat(client("xoxb-test-token", slack.url), min_edit_interval=0),
+                            {"github:": PullRequestThread()}, mirror="CTEAM")
+        ref = await router.post("github:acme/server#12", f"Backport of #12 to rel, requested by {mention('U0BOSS')}.")
+        await router.update(ref, f"rel: approved by {mention('U0BOSS')}")
+
+    asyncio.run(go())
+    assert texts(slack, "chat.postMessage") == ["[github:acme/server#12] Backport of #12 to rel, requested by U0BOSS."]
+    assert texts(slack, "chat.update") == ["[github:acme/server#12] rel: approved by U0BOSS"]

@@ -45,15 +45,31 @@ FAILURES = (discord.HTTPException, discord.RateLimited, TimeoutError, aiohttp.Cl
 
 
 def escape(text: str) -> str:
-    """Discord markdown in text from commits, PRs, the model or people shown, not applied: a masked
-    link, a heading or emphasis in a PR title stays literal. People the bot names
-    (bot.core.people) are shown as mentions; `allowed_mentions` keeps them from being pinged."""
-    return people.show(outside_code(text, discord.utils.escape_markdown),
-                       lambda user: f"<@{user}>" if user.isdigit() else discord.utils.escape_markdown(user))
+    """A message's content (see `render`)."""
+    return render(text)[0]
 
 
-def _content(text: str) -> str:
-    return escape(text)[:DISCORD_LIMIT]
+def render(text: str) -> tuple[str, list[str]]:
+    """The message's content and the people it names. Discord markdown in text from commits, PRs,
+    the model or people is shown, not applied: a masked link, a heading or emphasis in a PR title
+    stays literal, and so does a `<@id>`, `<@&role>` or `<#channel>` (`\\<`), so that a title
+    cannot show a mention. Only the people the bot names (bot.core.people) become `<@id>`; they are
+    returned so that `allowed_mentions` lets exactly them be notified."""
+    named: list[str] = []
+
+    def person(user: str) -> str:
+        if not user.isdigit():  # a GitHub login mirrored here, a console name: shown as text
+            return _literal(user)
+        if user not in named:
+            named.append(user)
+        return f"<@{user}>"
+
+    content = people.show(outside_code(text, _literal), person)[:DISCORD_LIMIT]
+    return content, [user for user in named if f"<@{user}>" in content]
+
+
+def _literal(text: str) -> str:
+    return discord.utils.escape_markdown(text).replace("<", "\\<")
 
 
 def in_words(e: BaseException) -> Unavailable:
@@ -122,10 +138,11 @@ class DiscordChat:
             raise in_words(e) from None
         return str(data["id"])
 
-    async def _send(self, channel: str, text: str, mention: str | None = None) -> str:
-        """Post `text` in `channel`; the new message's id. Nobody is pinged but `mention`: an
-        `@everyone` or a role in a PR title is shown, not sent."""
-        with handle_message_parameters(content=_content(text), allowed_mentions=_mentions(mention)) as params:
+    async def _send(self, channel: str, text: str) -> str:
+        """Post `text` in `channel`; the new message's id. Only the people the bot names are
+        notified: an `@everyone`, a role or an id in a PR title is shown, not sent."""
+        content, named = render(text)
+        with handle_message_parameters(content=content, allowed_mentions=_mentions(named)) as params:
             data = await call(self.http.send_message(int(channel), params=params))
         return str(data["id"])
 
@@ -136,7 +153,8 @@ class DiscordChat:
 
     async def update(self, message: MessageRef, text: str) -> None:
         where = await self._channel_of(message.channel, message.thread) if message.thread else message.channel
-        with handle_message_parameters(content=_content(text), allowed_mentions=_mentions(None)) as params:
+        # An edit notifies nobody (Discord pings on a new message only); none are allowed anyway.
+        with handle_message_parameters(content=escape(text), allowed_mentions=_mentions([])) as params:
             await call(self.http.edit_message(int(where), int(message.id), params=params))
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
@@ -151,7 +169,7 @@ class DiscordChat:
                 log.warning("Discord's interaction follow-up failed: %s", e)
         try:
             target = await self._channel_of(channel, thread) if thread else channel
-            await self._send(target, f"<@{user}> {text}", mention=user)
+            await self._send(target, f"{people.mention(user)} {text}")
         except Unreachable:
             dm = await call(self.http.start_private_message(int(user)))
             await self._send(str(dm["id"]), text)
@@ -163,13 +181,14 @@ class DiscordChat:
                 await asyncio.wait_for(acknowledged.wait(), ACK_WAIT)
         application, token = reply.split(":", 1)
         route = Route("POST", "/webhooks/{webhook_id}/{webhook_token}", webhook_id=application, webhook_token=token)
-        await call(self.http.request(route, json={"content": _content(text), "flags": EPHEMERAL,
+        await call(self.http.request(route, json={"content": escape(text), "flags": EPHEMERAL,
                                                   "allowed_mentions": {"parse": []}}))
 
 
-def _mentions(user: str | None) -> discord.AllowedMentions:
+def _mentions(users: list[str]) -> discord.AllowedMentions:
+    """Never `parse`: only the listed users may be notified, never everyone, a role or a reply."""
     return discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
-                                   users=[discord.Object(id=int(user))] if user else False)
+                                   users=[discord.Object(id=int(user)) for user in users] or False)
 
 
 @asynccontextmanager

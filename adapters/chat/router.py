@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.core import people
 from bot.core.ports import Chat, MessageRef
 
 
@@ -32,7 +33,7 @@ class ChatRouter:
         text = self.redact(text)
         ref = await owner.post(channel, text, thread, buttons)
         if owner is not self.default and self.default is not None and self.mirror:
-            self._mirrored[ref.id] = await self.default.post(self.mirror, f"[{channel}] {text}")
+            self._mirrored[ref.id] = await self.default.post(self.mirror, _mirrored(channel, text))
         return ref
 
     async def notify(self, channel: str, user: str, text: str, thread: str | None = None,
@@ -48,4 +49,11 @@ class ChatRouter:
         text = self.redact(text)
         await owner.update(message, text)
         if message.id in self._mirrored and self.default is not None:
-            await self.default.update(self._mirrored[message.id], f"[{message.channel}] {text}")
+            await self.default.update(self._mirrored[message.id], _mirrored(message.channel, text))
+
+
+def _mirrored(channel: str, text: str) -> str:
+    """A message of another chat (a GitHub thread) in the team's channel. The people it names are
+    that chat's (GitHub logins), not this one's: shown as names, so that a login shaped like a
+    Slack or Discord user id cannot mention someone."""
+    return f"[{channel}] {people.plain(text)}"

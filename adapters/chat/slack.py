@@ -139,40 +139,57 @@ class SlackChat:
 
 
 class GroupMaintainers:
-    """Members of a Slack user group count as maintainers; the list is read again after a while,
-    so that someone added to the group does not wait for a restart."""
+    """Members of a Slack user group count as maintainers. Slack's `subteam_members_changed` events
+    keep the list current; it is also read again (usergroups.users.list) once `ttl` seconds have
+    passed, the fallback for events missed while the bot was down."""
 
     def __init__(self, web: AsyncWebClient, group: str | None, ttl: float = 300) -> None:
         self.web, self.group, self.ttl = web, group, ttl
         self._members: set[str] = set()
         self._read_at = float("-inf")
         self._reading: asyncio.Future[None] | None = None
+        self._changes: list[tuple[set[str], set[str]]] = []  # events heard while a read was under way
 
     async def check(self, user: str) -> bool | None:
         """True for a member; None lets the configured list decide. It runs before Slack gets its
         answer, so only the first read is waited for; later ones happen in the background."""
         if self.group is None:
             return None
-        if self._read_at == float("-inf"):
-            await self._read()
-        elif time.monotonic() - self._read_at > self.ttl and (self._reading is None or self._reading.done()):
+        if time.monotonic() - self._read_at > self.ttl and (self._reading is None or self._reading.done()):
             self._reading = asyncio.ensure_future(self._read())
+        if self._read_at == float("-inf") and self._reading is not None:
+            await asyncio.shield(self._reading)  # one first read, however many ask at once
         return True if user in self._members else None
 
     def changed(self, event: dict[str, Any]) -> None:
-        """Slack's `subteam_members_changed`: applied at once (the periodic read is the fallback)."""
-        if self.group is not None and event.get("subteam_id") == self.group:
-            self._members |= {u for u in event.get("added_users") or [] if isinstance(u, str)}
-            self._members -= {u for u in event.get("removed_users") or [] if isinstance(u, str)}
+        """Slack's `subteam_members_changed` (a delta: added_users, removed_users): applied at once;
+        the periodic read is the fallback for an event missed while the bot was down."""
+        if self.group is None or event.get("subteam_id") != self.group:
+            return
+        added = {u for u in event.get("added_users") or [] if isinstance(u, str)}
+        removed = {u for u in event.get("removed_users") or [] if isinstance(u, str)}
+        self._members = (self._members | added) - removed
+        if self._reading is not None and not self._reading.done():
+            self._changes.append((added, removed))  # the read under way may answer from before it
 
     async def _read(self) -> None:
         assert self.group is not None
+        self._changes = []
         try:
             answer = await asyncio.wait_for(self.web.usergroups_users_list(usergroup=self.group), 2)
-            self._members = set(answer.get("users", []))
-            self._read_at = time.monotonic()
+        except SlackApiError as e:  # no_such_subteam, missing_scope (usergroups:read)...
+            log.warning("could not read the members of the Slack user group %s: %s", self.group,
+                        e.response.get("error", "error"))
+            return
         except Exception:
             log.exception("could not read the members of the Slack user group %s", self.group)
+            return
+        users: list[Any] = answer.get("users") or []
+        members = {u for u in users if isinstance(u, str)}
+        for added, removed in self._changes:  # in the order Slack sent them: the newest wins
+            members = (members | added) - removed
+        self._members, self._changes = members, []
+        self._read_at = time.monotonic()
 
 
 def well_formed(body: dict[str, Any]) -> bool:

@@ -135,6 +135,10 @@ APPROVAL_BUTTONS = ("approve", "reject", "retry")
 
 
 class Chat(Protocol):
+    """Texts are plain words from the core, with titles, commits and people's words in them: each
+    chat shows them as text, never as its markup. The people the core names are
+    `bot.core.people.mention(user)` marks, which each chat renders its way (a mention, a name)."""
+
     async def post(self, channel: str, text: str, thread: str | None = None,
                    buttons: tuple[str, ...] = ()) -> MessageRef:
         """`buttons` (from APPROVAL_BUTTONS) are offered where the chat has them."""

@@ -163,7 +163,8 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             remove_worktree(path)
-        with self.lock():
+        common = (self.git_dir / self.git.out("rev-parse", "--git-common-dir")).resolve()
+        with self.lock(), _worktrees_locked(common):
             self.git.run("worktree", "add", "--detach", "--force", str(path), commit)
         return Git(path)
 
@@ -183,11 +184,26 @@ def remove_worktree(path: Path) -> None:
         res = Git(path).run("rev-parse", "--git-common-dir", check=False)
         if res.returncode == 0:
             common = str((path / res.stdout.strip()).resolve())
-    if common:
+    if not common:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    with _worktrees_locked(Path(common)):
         try:
             Git(Path(common)).run("worktree", "remove", "--force", "--force", str(path))
         except GitError:
             pass
-    shutil.rmtree(path, ignore_errors=True)
-    if common:
+        shutil.rmtree(path, ignore_errors=True)
         Git(Path(common)).run("worktree", "prune", check=False)
+
+
+@contextlib.contextmanager
+def _worktrees_locked(common: Path) -> Iterator[None]:
+    """One change at a time to a repository's worktree registrations, across threads and
+    processes: a `worktree prune` running while another `worktree add` has made its admin
+    directory but not yet marked it deletes it ("could not open .../locked")."""
+    with open(common / "backportbot-worktrees.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -62,6 +62,16 @@ def event(inner: dict, event_id: str) -> tuple[str, str]:
                        "event_time": int(time.time()), "event": inner}), "application/json"
 
 
+def approve(slack: FakeSlack, user: str, event_id: str):
+    """A ✅ by `user` on the approval message, built once that message exists."""
+    def build(answers):
+        approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
+        return event({"type": "reaction_added", "user": user, "reaction": "white_check_mark",
+                      "item": {"type": "message", "channel": "CDEV", "ts": approval["__ts"]},
+                      "event_ts": "1.0"}, event_id)
+    return build
+
+
 def converse(cfg: Path, data_dir: Path, requests: list) -> list[tuple[int, str]]:
     """Each request: (body, content type[, extra headers]) or a callable of the answers so far."""
 
@@ -123,17 +133,9 @@ def test_forged_and_stale_signatures_are_rejected(tmp_path, data_dir, slack):
 def test_approval_by_reaction_counts_only_maintainers_and_their_group(tmp_path, data_dir, slack):
     cfg = setup(tmp_path, non_fix)
 
-    def react(user: str, event_id: str):
-        def build(answers):
-            approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
-            return event({"type": "reaction_added", "user": user, "reaction": "white_check_mark",
-                          "item": {"type": "message", "channel": "CDEV", "ts": approval["__ts"]},
-                          "event_ts": "1.0"}, event_id)
-        return build
-
     slack.groups = {"SMAINT": ["UCAROL"]}
     cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
-    converse(cfg, data_dir, [slash("50 to rel"), react("UBOB", "Ev1"), react("UCAROL", "Ev2")])
+    converse(cfg, data_dir, [slash("50 to rel"), approve(slack, "UBOB", "Ev1"), approve(slack, "UCAROL", "Ev2")])
     approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
     assert [e["type"] for e in approval["blocks"][1]["elements"]] == ["button"] * 3
     (note,) = slack.of("chat.postEphemeral")
@@ -351,20 +353,12 @@ def test_the_manifest_scopes_are_enough_for_a_whole_conversation(tmp_path, data_
     cfg = setup(tmp_path, non_fix)
     cfg.write_text(cfg.read_text().replace('mode = "http"', 'mode = "http"\nmaintainer_group = "SMAINT"'))
 
-    def react(user: str, event_id: str):
-        def build(answers):
-            approval = next(args for args in slack.of("chat.postMessage") if args["text"].startswith("✋"))
-            return event({"type": "reaction_added", "user": user, "reaction": "white_check_mark",
-                          "item": {"type": "message", "channel": "CDEV", "ts": approval["__ts"]},
-                          "event_ts": "1.0"}, event_id)
-        return build
-
     dm = event({"type": "message", "channel_type": "im", "user": "UBOB", "text": "help", "channel": "DBOB",
                 "ts": "7.0", "event_ts": "7.0"}, "EvDm")
     mention = event({"type": "app_mention", "user": "UBOB", "text": "<@UBOT> status 50", "channel": "CDEV",
                      "ts": "8.0", "event_ts": "8.0"}, "EvMention")
-    answers = converse(cfg, data_dir, [slash("50 to rel"), dm, mention, react("UBOB", "Ev1"),
-                                       react("UCAROL", "Ev2")])
+    answers = converse(cfg, data_dir, [slash("50 to rel"), dm, mention, approve(slack, "UBOB", "Ev1"),
+                                       approve(slack, "UCAROL", "Ev2")])
     assert [status for status, _ in answers] == [200] * 5
     assert [m for m, _ in slack.calls if "missing_scope" in m] == []
     assert {"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list"} <= \

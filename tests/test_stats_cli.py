@@ -20,20 +20,11 @@ from bot.app import build_app
 from bot.cli import main
 from bot.core.ports import Delivery, PullRequestClosed
 from tests import scenarios
-from tests.fake_openai import FakeOpenAI
 from tests.gitrepo import GitRepo
 from tests.test_llm import correct
+from tests.test_llm import model as model  # noqa: F401  (the fixture: a local model server)
 
 TWO_WEEKS = 14 * 86400
-
-
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch):
-    fake = FakeOpenAI()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
-    yield fake
-    fake.close()
 
 
 def history(repo: GitRepo) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.engine import conflicts, rules, syntax
+from bot.engine import conflicts, placement, rules, syntax
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
 from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Usage
@@ -118,6 +118,12 @@ class Ladder:
             return FileOutcome(path, "content", [HunkOutcome(h, "rerere") for h in hunks])
         parsed = conflicts.parse(text)
         outcomes = [self._rules(path, h) for h in parsed.hunks]
+        if any(o.resolved_by == UNRESOLVED for o in outcomes):
+            self._place(wt, path, parsed, outcomes)
+        for n, o in enumerate(outcomes):
+            if o.hunk is not None and o.resolution is not None and not parses_no_worse(path, parsed, o.hunk,
+                                                                                      o.resolution):
+                outcomes[n] = HunkOutcome(o.hunk, UNRESOLVED, note=f"the {o.resolved_by} rule's result does not parse")
         if self.llm is not None:
             for n, outcome in enumerate(outcomes):
                 if outcome.resolved_by == UNRESOLVED and outcome.hunk is not None:
@@ -137,6 +143,22 @@ class Ladder:
             if lines is not None:
                 return HunkOutcome(h, name, lines)
         return HunkOutcome(h, UNRESOLVED, note="no deterministic rule applies")
+
+    @staticmethod
+    def _place(wt: Git, path: str, parsed: conflicts.ConflictedFile, outcomes: list[HunkOutcome]) -> None:
+        """The fix's own change blocks placed in the branch's whole file (patch with a strict fuzz);
+        it resolves the hunks the rules left, or none of them."""
+        def stage(n: int) -> list[str]:
+            return wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape").splitlines(keepends=True)
+
+        found = placement.place(path, stage(1), stage(2), stage(3))
+        split = placement.resolutions(parsed, found[0]) if found else None
+        if found is None or split is None:
+            return
+        where = "; ".join(p.describe() for p in found[1])
+        for n, o in enumerate(outcomes):
+            if o.resolved_by == UNRESOLVED and o.hunk is not None:
+                outcomes[n] = HunkOutcome(o.hunk, "placement", split[o.hunk.index], note=where)
 
     def _llm(self, path: str, parsed: conflicts.ConflictedFile, h: Hunk, message: str, diff: str,
              budget: Budget) -> HunkOutcome:
@@ -178,9 +200,15 @@ def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,
     kept = {line.strip() for line in region} | {line.strip() for line in answer.omitted}
     if missing := sorted(added - kept):
         return None, f"the fix's line {missing[0]!r} is missing and the model did not say why"
+    if not parses_no_worse(path, parsed, h, region):
+        return None, "the file no longer parses"
+    return region, ""
+
+
+def parses_no_worse(path: str, parsed: conflicts.ConflictedFile, h: Hunk, region: list[str]) -> bool:
+    """Whether the file, with this hunk resolved to `region` (the others as the branch has them),
+    has no more parse errors than the branch's version (macros can confuse a parser already)."""
     others = {o.index: list(o.ours) for o in parsed.hunks if o.index != h.index}
     branch = syntax.errors(path, parsed.render({**others, h.index: list(h.ours)}))
     resolved = syntax.errors(path, parsed.render({**others, h.index: region}))
-    if branch is not None and resolved is not None and resolved > branch:
-        return None, "the file no longer parses"
-    return region, ""
+    return branch is None or resolved is None or resolved <= branch

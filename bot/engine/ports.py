@@ -62,7 +62,7 @@ class HunkRecord:
 
     path: str
     index: int
-    resolved_by: str  # rerere | whitespace | same-change | context-moved | llm | unresolved
+    resolved_by: str  # rerere | whitespace | same-change | context-moved | placement | llm | unresolved
     detail: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,179 @@
+"""Placement by the fix's own hunks: the rung after the per-hunk rules.
+
+Where git's three-way merge gives up, apply the fix's change blocks (base -> theirs) to the
+branch's whole file the way `patch` does with fuzz, but stricter:
+
+- the lines a block removes must be found as they are (up to whitespace where indentation is not
+  syntax), and with the context kept around them the match must be unique in the file;
+- context may be dropped from either outer end (fuzz), never from between changes, so a line the
+  branch changed next to the fix is kept as the branch has it;
+- a pure insertion is anchored by at least two lines of preceding *or* following context;
+- the blocks must land in order without overlapping, and the fix must not use a name that the
+  branch no longer has anywhere in the file (then the context did not merely drift).
+
+Each placed block records where it landed, the context it matched and the fuzz it needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.engine import conflicts
+
+Lines = Sequence[str]
+CONTEXT = 3  # lines of context on each side, as in git's and patch's hunks
+_WS = re.compile(r"\s+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Files where leading whitespace is syntax: a change of indentation there is a real change.
+INDENT_SIGNIFICANT = re.compile(r"(\.(py|pyi|pyx|yml|yaml|coffee|haml|nim|sass|pug)|Makefile|\.mk)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One change of the fix, with the base lines around it."""
+
+    before: tuple[str, ...]  # context above (at most CONTEXT lines, none from another change)
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+    after: tuple[str, ...]
+    base_line: int  # 1-based line of the change in the fix's parent
+
+
+@dataclass(frozen=True)
+class Placed:
+    block: Block
+    start: int  # 0-based index in the branch's file of the first removed line (or the insertion point)
+    before: int  # context lines matched above
+    after: int  # context lines matched below
+
+    @property
+    def fuzz(self) -> tuple[int, int]:
+        return len(self.block.before) - self.before, len(self.block.after) - self.after
+
+    def describe(self) -> str:
+        fb, fa = self.fuzz
+        return (f"fix's change at its line {self.block.base_line} placed at line {self.start + 1}, matched "
+                f"{self.before} line{'s' * (self.before != 1)} of context above and {self.after} below "
+                f"(fuzz {fb} above, {fa} below)")
+
+
+def blocks(base: Lines, theirs: Lines) -> list[Block]:
+    matcher = difflib.SequenceMatcher(a=list(base), b=list(theirs), autojunk=False)
+    ops = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    out = []
+    for n, (_tag, i1, i2, j1, j2) in enumerate(ops):
+        low = ops[n - 1][2] if n else 0
+        high = ops[n + 1][1] if n + 1 < len(ops) else len(base)
+        out.append(Block(tuple(base[max(low, i1 - CONTEXT):i1]), tuple(base[i1:i2]), tuple(theirs[j1:j2]),
+                         tuple(base[i2:min(high, i2 + CONTEXT)]), i1 + 1))
+    return out
+
+
+def _key(line: str, keep_indent: bool) -> str:
+    folded = _WS.sub(" ", line).strip()
+    return line[: len(line) - len(line.lstrip())] + folded if keep_indent and folded else folded
+
+
+def _significant(lines: Lines) -> bool:
+    """Enough text that finding it is not a coincidence (braces and blank lines are not)."""
+    return sum(len(line.strip()) for line in lines) >= 8
+
+
+def _matches(keys: list[str], needle: list[str]) -> list[int]:
+    n = len(needle)
+    first = needle[0] if needle else None
+    return [i for i in range(len(keys) - n + 1) if keys[i] == first and keys[i:i + n] == needle]
+
+
+def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | None:
+    """The one place of `block` in the file (given as line keys) with the least fuzz, or None when
+    it is nowhere or ambiguous at that fuzz."""
+    removed = [_key(x, keep_indent) for x in block.removed]
+    before = [_key(x, keep_indent) for x in block.before]
+    after = [_key(x, keep_indent) for x in block.after]
+    if removed and not _significant(block.removed) and not (before or after):
+        return None
+    for fuzz in range(len(before) + len(after) + 1):
+        found: set[tuple[int, int, int]] = set()
+        for drop_before in range(max(0, fuzz - len(after)), min(fuzz, len(before)) + 1):
+            kb, ka = len(before) - drop_before, len(after) - (fuzz - drop_before)
+            ctx_b, ctx_a = block.before[len(block.before) - kb:], block.after[:ka]
+            if not block.removed:
+                # A pure insertion is anchored by at least two lines on one side, with some text.
+                if not any(len(c) >= 2 and _significant(c) for c in (ctx_b, ctx_a)):
+                    continue
+            elif not _significant(ctx_b + block.removed + ctx_a):
+                continue
+            needle = before[len(before) - kb:] + removed + after[:ka]
+            found.update((at + kb, kb, ka) for at in _matches(keys, needle))
+        if len(found) == 1:
+            start, kb, ka = found.pop()
+            return Placed(block, start, kb, ka)
+        if len({start for start, _kb, _ka in found}) > 1:
+            return None  # ambiguous at the least fuzz that finds it: never guess
+    return None
+
+
+def place(path: str, base: Lines, ours: Lines, theirs: Lines) -> tuple[list[str], list[Placed]] | None:
+    """The branch's file with every change of the fix placed, and where each went; None when any
+    change cannot be placed unambiguously."""
+    keep_indent = bool(INDENT_SIGNIFICANT.search(path))
+    fix = blocks(base, theirs)
+    if not fix:
+        return None
+    ours_names = set(_IDENT.findall("".join(ours)))
+    taken = set(_IDENT.findall("".join(base))) - ours_names
+    uses = set(_IDENT.findall("".join(line for b in fix for line in b.added)))
+    if uses & taken:
+        return None  # the fix uses a name the branch no longer has here: not a drift of context
+    keys = [_key(line, keep_indent) for line in ours]
+    placed = []
+    for block in fix:
+        p = place_block(block, keys, keep_indent)
+        if p is None:
+            return None
+        placed.append(p)
+    for a, b in zip(placed, placed[1:], strict=False):
+        if b.start < a.start + len(a.block.removed):
+            return None  # out of order or overlapping
+    out = list(ours)
+    for p in reversed(placed):
+        out[p.start:p.start + len(p.block.removed)] = p.block.added
+    return out, placed
+
+
+def resolutions(parsed: conflicts.ConflictedFile, placed: Lines) -> dict[int, list[str]] | None:
+    """Split the placed file into the conflict hunks' resolutions: every difference between the
+    merged file (each hunk as the branch has it) and the placed file must fall inside one hunk,
+    and the hunks' resolutions must rebuild the placed file exactly. None otherwise (the placement
+    and git's own merge disagree outside the conflicts)."""
+    merged: list[str] = []
+    spans: dict[int, tuple[int, int]] = {}
+    for part in parsed.parts:
+        if isinstance(part, conflicts.Hunk):
+            spans[part.index] = (len(merged), len(merged) + len(part.ours))
+            merged.extend(part.ours)
+        else:
+            merged.extend(part)
+    edits: dict[int, list[tuple[int, int, list[str]]]] = {i: [] for i in spans}
+    matcher = difflib.SequenceMatcher(a=merged, b=list(placed), autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        owner = [i for i, (s, e) in spans.items() if s <= i1 and i2 <= e]
+        if len(owner) != 1:
+            return None
+        s = spans[owner[0]][0]
+        edits[owner[0]].append((i1 - s, i2 - s, list(placed[j1:j2])))
+    out: dict[int, list[str]] = {}
+    for hunk in parsed.hunks:
+        lines = list(hunk.ours)
+        for i1, i2, new in reversed(edits[hunk.index]):
+            lines[i1:i2] = new
+        out[hunk.index] = lines
+    if parsed.render(out) != "".join(placed):
+        return None
+    return out

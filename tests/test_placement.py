@@ -1,0 +1,105 @@
+"""Placement by the fix's own hunks: patch with fuzz, but only where the answer is unambiguous."""
+
+from __future__ import annotations
+
+from bot.engine import conflicts, placement
+
+
+def lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+# The fix's parent on main has an `else if` branch from a later feature; the release branch never
+# got it. The fix inserts a check between the first branch and that `else if`.
+MAIN_BASE = """\
+static int classify(int kind)
+{
+        if (kind == KIND_A)
+                return handle_a();
+        else if (kind == KIND_C)
+                return handle_c();
+        return 0;
+}
+"""
+MAIN_FIX = MAIN_BASE.replace("                return handle_a();\n",
+                             "                return handle_a();\n        if (kind < 0)\n                return -EINVAL;\n")
+BRANCH = """\
+static int classify(int kind)
+{
+        if (kind == KIND_A)
+                return handle_a();
+        return 0;
+}
+"""
+
+
+def test_an_insertion_is_anchored_by_its_preceding_context_when_the_following_is_missing():
+    found = placement.place("a.c", lines(MAIN_BASE), lines(BRANCH), lines(MAIN_FIX))
+    assert found is not None
+    text, (p,) = "".join(found[0]), found[1]
+    assert text == BRANCH.replace("return handle_a();\n", "return handle_a();\n        if (kind < 0)\n"
+                                  "                return -EINVAL;\n")
+    assert (p.before, p.after, p.fuzz) == (3, 0, (0, 3))
+    assert "matched 3 lines of context above and 0 below (fuzz 0 above, 3 below)" in p.describe()
+
+
+def test_a_line_the_branch_changed_next_to_the_fix_is_kept():
+    base = "a = read();\nif (a < 0)\n        return a;\nb = a * 2;\nlog(b);\n"
+    fix = "a = read();\nif (a <= 0)\n        return a;\nb = a * 2;\nlog(b);\n"
+    branch = "a = read_checked();\nif (a < 0)\n        return a;\nb = a * 2;\nlog(b);\n"
+    found = placement.place("a.c", lines(base), lines(branch), lines(fix))
+    assert found is not None
+    assert "".join(found[0]) == "a = read_checked();\nif (a <= 0)\n        return a;\nb = a * 2;\nlog(b);\n"
+    assert found[1][0].fuzz == (1, 0)
+
+
+def test_removed_lines_must_be_there_up_to_whitespace():
+    base = "x = 1;\nif (x)\n    call(x, 2);\ny = 2;\n"
+    fix = "x = 1;\nif (x)\n    call(x, 3);\ny = 2;\n"
+    reflowed = "x = 1;\nif (x)\n\tcall(x,  2);\ny = 2;\n"
+    found = placement.place("a.c", lines(base), lines(reflowed), lines(fix))
+    assert found is not None and "".join(found[0]) == fix
+    changed = "x = 1;\nif (x)\n    call(x, 5);\ny = 2;\n"
+    assert placement.place("a.c", lines(base), lines(changed), lines(fix)) is None
+    # ...but in Python the indentation is the code
+    assert placement.place("a.py", lines("if x:\n    call(x, 2)\ny = 2\n"), lines("if x:\n  call(x, 2)\ny = 2\n"),
+                           lines("if x:\n    call(x, 3)\ny = 2\n")) is None
+
+
+def test_an_ambiguous_place_is_refused():
+    base = "start();\nvalue = 0;\nstop();\n"
+    fix = "start();\nvalue = 1;\nstop();\n"
+    branch = "begin();\nvalue = 0;\nend();\nbegin();\nvalue = 0;\nend();\n"
+    assert placement.place("a.c", lines(base), lines(branch), lines(fix)) is None
+    once = "begin();\nvalue = 0;\nend();\n"
+    assert "".join(placement.place("a.c", lines(base), lines(once), lines(fix))[0]) == "begin();\nvalue = 1;\nend();\n"
+
+
+def test_an_insertion_with_a_single_line_of_context_is_refused():
+    base = "}\n\nint other(void);\n"
+    fix = "}\n\nint added(void);\nint other(void);\n"
+    branch = "}\n\nint renamed(void);\n"
+    assert placement.place("a.h", lines(base), lines(branch), lines(fix)) is None
+
+
+def test_a_fix_using_a_name_the_branch_took_away_is_not_a_drift():
+    base = "int f(int n, int limit)\n{\n        if (n > limit)\n                return -1;\n        return n;\n}\n"
+    fix = base.replace("        return n;\n", "        if (n == limit)\n                return 0;\n        return n;\n")
+    branch = base.replace("int n, int limit", "int n").replace("n > limit", "n > 10")
+    assert placement.place("a.c", lines(base), lines(branch), lines(fix)) is None
+
+
+def test_blocks_land_in_order_or_not_at_all():
+    base = "one();\ntwo();\nthree();\nfour();\nfive();\nsix();\nseven();\neight();\n"
+    fix = base.replace("two();\n", "two(); /* a */\n").replace("seven();\n", "seven(); /* b */\n")
+    swapped = "five();\nsix();\nseven();\neight();\none();\ntwo();\nthree();\nfour();\n"
+    assert placement.place("a.c", lines(base), lines(swapped), lines(fix)) is None
+
+
+def test_resolutions_split_the_placed_file_into_the_conflict_hunks():
+    conflicted = ("keep();\n<<<<<<< ours\nbranch();\n||||||| base\nmain();\n=======\nmain(1);\n>>>>>>> theirs\n"
+                  "tail();\n")
+    parsed = conflicts.parse(conflicted)
+    assert placement.resolutions(parsed, lines("keep();\nbranch(1);\ntail();\n")) == {0: ["branch(1);\n"]}
+    # A difference outside the conflict: the placement disagrees with git's own merge.
+    assert placement.resolutions(parsed, lines("keep(0);\nbranch(1);\ntail();\n")) is None

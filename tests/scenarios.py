@@ -128,5 +128,43 @@ def uses_new_api(repo: GitRepo) -> str:
     return "#41"
 
 
+def insertion_beside_missing_feature(repo: GitRepo) -> str:
+    """The fix inserts a check right above an `else if` that a later feature (#30) added on main
+    and the branch never got: git conflicts, and the fix's own preceding context places it."""
+    base(repo)
+    feature = fixed(SERVER, "        return -1;\n    }\n", "        return -1;\n    } else if (y == 0) {\n"
+                    "        return -2;\n    }\n")
+    repo.commit("Tell zero apart (#30)", {"src/server.c": feature})
+    fix = fixed(feature, "    if (y > 10) {\n        return -1;\n", "    if (y > 10) {\n        return -1;\n"
+                "    } else if (y < 0) {\n        return -3;\n")
+    repo.commit("Refuse negative results (#31)", {"src/server.c": fix})
+    return "#31"
+
+
+def split_on_main(repo: GitRepo) -> str:
+    """Main moved handle() out of server.c into its own file; the fix changes it there. The branch
+    still has handle() in server.c, and git's rename detection cannot pair a split."""
+    base(repo)
+    handle = SERVER[SERVER.index("int handle"):SERVER.index("int main")]
+    rest = SERVER.replace(handle, "int handle(int x);\n\n")
+    repo.commit("Split handle out of server.c (#32)",
+                {"src/server.c": rest, "src/handle.c": "#include <stdio.h>\n\n" + handle})
+    repo.commit("Fix overflow in handle (#33)",
+                {"src/handle.c": "#include <stdio.h>\n\n" + handle.replace("return -1;", "return 0;")})
+    return "#33"
+
+
+def tests_only_on_main(repo: GitRepo) -> str:
+    """The fix changes the code and a test file that a feature (#34) added on main only."""
+    base(repo)
+    test = "#include \"server.h\"\n\nint test_limit(void) {\n    return handle(11) == -1;\n}\n"
+    repo.commit("Add limit tests (#34)", {"tests/test_limit.c": test})
+    repo.commit("Fix overflow in handle (#35)", {
+        "src/server.c": fixed(SERVER, "return -1;", "return 0;"),
+        "tests/test_limit.c": test.replace("== -1", "== 0")})
+    return "#35"
+
+
 ALL = {f.__name__: f for f in (clean, whitespace, context_moved, same_change, prerequisite, renamed,
-                                deleted_on_target, merge_commit, multi_commit, uses_new_api)}
+                                deleted_on_target, merge_commit, multi_commit, uses_new_api,
+                                insertion_beside_missing_feature, split_on_main, tests_only_on_main)}

@@ -35,6 +35,10 @@ STATE_WORDS = {State.REQUESTED: "requested", State.QUEUED: "queued", State.PICKI
 STAGE_WORDS = {"resolve_source": "finding the fix", "policy": "checking the fix", "push": "pushing the branch",
                "ci": "CI", "internal": "an internal error"}
 
+# Hunks whose note says what happened (where a placement landed, why it stayed unresolved); the
+# model's note is its own explanation and is shown with its resolution instead.
+EXPLAINED = frozenset({"unresolved", "placement", "relocated", "tests-left-out"})
+
 
 def state_words(state: State | str) -> str:
     try:
@@ -91,7 +95,7 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
             each = [h for h in hunks if h.path == path]
             how = "; ".join(
                 (f"line {h.detail['line']}: " if "line" in h.detail else "") + h.resolved_by
-                + (f" ({h.detail['note']})" if h.detail.get("note") and h.resolved_by == "unresolved" else "")
+                + (f" ({h.detail['note']})" if h.detail.get("note") and h.resolved_by in EXPLAINED else "")
                 for h in each)
             lines.append(f"  {path}: {count} hunk{'s' if count > 1 else ''}: {how}")
     if attempt.prerequisites:

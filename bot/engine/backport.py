@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.engine import policy, prereq, symbols
+from bot.engine import policy, prereq, symbols, testfiles
 from bot.engine.candidates import classify
 from bot.engine.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed, Stage
 from bot.engine.git import Git, GitError, brief
-from bot.engine.ladder import UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
+from bot.engine.ladder import RELOCATED, TESTS_LEFT_OUT, UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
 from bot.engine.ports import Command, CommandResult, HunkRecord, HunkResolver, Recorder, Sandbox, Usage
 from bot.engine.predict import Predictor
 from bot.engine.source import Commit, Source, raw_message
@@ -249,9 +249,20 @@ class Engine:
         parent = commit.parents[(plan.source.mainline or 1) - 1] if commit.parents else None
         diffs = {p: wt.run("diff", "--no-color", parent, commit.sha, "--", p, check=False).stdout
                  for p in paths} if parent else {}
-        outcomes = self.ladder.resolve(wt, commit.message, diffs, budget)
+        changed = wt.out("diff", "--name-only", "--no-renames", parent, commit.sha).splitlines() if parent else []
+        outcomes = self.ladder.resolve(wt, commit.message, diffs, budget,
+                                       leave_out_tests=any(not testfiles.is_test(p) for p in changed))
         outcome.hunks += [HunkRecord(o.path, i, h.resolved_by, {"kind": o.kind, **h.detail()})
                           for o in outcomes for i, h in enumerate(o.hunks)]
+        if all(o.resolved for o in outcomes):
+            for o in outcomes:
+                for h in o.hunks:
+                    if h.resolved_by == RELOCATED:
+                        self._flag(recorder, outcome, f"{h.note}: relocated, a maintainer must check the place")
+                    elif h.resolved_by == TESTS_LEFT_OUT:
+                        why = "cannot take them as they are" if o.kind == "content" else "does not have that file"
+                        self._flag(recorder, outcome, f"the fix's test changes in {o.path} are left out (the branch "
+                                                      f"{why}); the fix's code is carried")
         by_llm = sum(h.resolved_by == "llm" for o in outcomes for h in o.hunks)
         if by_llm and all(o.resolved for o in outcomes):
             left_out = [line.strip() for o in outcomes for h in o.hunks for line in h.omitted]

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.engine import conflicts, placement, rules, syntax
+from bot.engine import conflicts, placement, relocate, rules, syntax, testfiles
 from bot.engine.conflicts import Hunk
 from bot.engine.git import Git
 from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Usage
 
 UNRESOLVED = "unresolved"
+RELOCATED = "relocated"  # always asks for a maintainer's look
+TESTS_LEFT_OUT = "tests-left-out"  # likewise
 DETAIL_CHARS = 2000
 
 
@@ -85,23 +87,46 @@ class Ladder:
         self.llm = llm
 
     def resolve(self, wt: Git, commit_message: str, fix_diff: dict[str, str],
-                budget: Budget | None = None) -> list[FileOutcome]:
-        """Resolve what can be resolved in the work tree; stage the files that are fully resolved."""
+                budget: Budget | None = None, leave_out_tests: bool = False) -> list[FileOutcome]:
+        """Resolve what can be resolved in the work tree; stage the files that are fully resolved.
+        With `leave_out_tests` (the fix also changes code), a test file that stays unresolved is
+        left as the branch has it."""
         stages = unmerged_paths(wt)
         remaining = set(wt.out("rerere", "remaining").splitlines())
         budget = budget or Budget()
         outcomes = []
+        staged: set[str] = set()  # resolved by removing or moving the file: nothing left to add
         for path, st in sorted(stages.items()):
             if 2 not in st or 3 not in st:
                 kind, why = _KIND_BY_STAGES.get(frozenset(st), ("other", "a tree-level conflict"))
-                outcomes.append(FileOutcome(path, kind, [HunkOutcome(None, UNRESOLVED, note=why)]))
+                outcome = HunkOutcome(None, UNRESOLVED, note=why)
+                if st == {1, 3} and (moved := self._relocate(wt, path)) is not None:
+                    outcome = moved
+                    staged.add(path)
+                outcomes.append(FileOutcome(path, kind, [outcome]))
                 continue
             outcomes.append(self._content(wt, path, path not in remaining, commit_message,
                                           fix_diff.get(path, ""), budget))
-        done = [o.path for o in outcomes if o.resolved]
+        for o in outcomes:
+            if leave_out_tests and not o.resolved and testfiles.is_test(o.path):
+                testfiles.leave_out(wt, o.path, on_branch=2 in stages[o.path])
+                staged.add(o.path)
+                o.hunks = [HunkOutcome(None, TESTS_LEFT_OUT, note="a test the branch cannot take as it is: left out")]
+        done = [o.path for o in outcomes if o.resolved and o.path not in staged]
         if done:
             wt.run("add", "--", *done)
         return outcomes
+
+    @staticmethod
+    def _relocate(wt: Git, path: str) -> HunkOutcome | None:
+        """The fix changes a file the branch does not have: its changes placed where the same
+        lines live in the branch's other files, if each is found in exactly one place."""
+        base, theirs = (wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape") for n in (1, 3))
+        found = relocate.relocate(wt, path, base, theirs)
+        if found is None:
+            return None
+        relocate.apply(wt, path, found)
+        return HunkOutcome(None, RELOCATED, note=f"{path} is not on the branch; " + "; ".join(found.where))
 
     def _content(self, wt: Git, path: str, by_rerere: bool, message: str, diff: str,
                  budget: Budget) -> FileOutcome:
@@ -121,8 +146,8 @@ class Ladder:
         if any(o.resolved_by == UNRESOLVED for o in outcomes):
             self._place(wt, path, parsed, outcomes)
         for n, o in enumerate(outcomes):
-            if o.hunk is not None and o.resolution is not None and not parses_no_worse(path, parsed, o.hunk,
-                                                                                      o.resolution):
+            if o.hunk is not None and o.resolution is not None and not parses_no_worse(
+                    path, parsed, o.hunk, o.resolution, judge_broken=False):
                 outcomes[n] = HunkOutcome(o.hunk, UNRESOLVED, note=f"the {o.resolved_by} rule's result does not parse")
         if self.llm is not None:
             for n, outcome in enumerate(outcomes):
@@ -205,10 +230,15 @@ def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,
     return region, ""
 
 
-def parses_no_worse(path: str, parsed: conflicts.ConflictedFile, h: Hunk, region: list[str]) -> bool:
+def parses_no_worse(path: str, parsed: conflicts.ConflictedFile, h: Hunk, region: list[str],
+                    judge_broken: bool = True) -> bool:
     """Whether the file, with this hunk resolved to `region` (the others as the branch has them),
-    has no more parse errors than the branch's version (macros can confuse a parser already)."""
+    has no more parse errors than the branch's version (macros can confuse a parser already).
+    Without `judge_broken`, a branch file the parser already fails on is not judged: the count of
+    error nodes in a file it cannot read moves with any edit."""
     others = {o.index: list(o.ours) for o in parsed.hunks if o.index != h.index}
     branch = syntax.errors(path, parsed.render({**others, h.index: list(h.ours)}))
+    if branch is None or (branch and not judge_broken):
+        return True
     resolved = syntax.errors(path, parsed.render({**others, h.index: region}))
-    return branch is None or resolved is None or resolved <= branch
+    return resolved is None or resolved <= branch

@@ -28,6 +28,15 @@ CONTEXT = 3  # lines of context on each side, as in git's and patch's hunks
 _WS = re.compile(r"\s+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Files where leading whitespace is syntax: a change of indentation there is a real change.
+# Words of the languages themselves: absent from a file, they say nothing about its names.
+KEYWORDS = frozenset("""
+    if else for while do switch case default break continue return goto sizeof typedef struct union enum
+    static const volatile extern inline register auto void char short int long float double signed unsigned
+    bool true false NULL nullptr class public private protected virtual template typename namespace using new
+    delete this throw try catch def elif lambda pass yield import from as with global nonlocal assert del in
+    is not and or None True False async await raise except finally func go chan select defer range map var
+    type interface package fallthrough nil let fn match mut impl pub use mod self super
+""".split())
 INDENT_SIGNIFICANT = re.compile(r"(\.(py|pyi|pyx|yml|yaml|coffee|haml|nim|sass|pug)|Makefile|\.mk)$")
 
 
@@ -72,7 +81,7 @@ def blocks(base: Lines, theirs: Lines) -> list[Block]:
     return out
 
 
-def _key(line: str, keep_indent: bool) -> str:
+def key(line: str, keep_indent: bool) -> str:
     folded = _WS.sub(" ", line).strip()
     return line[: len(line) - len(line.lstrip())] + folded if keep_indent and folded else folded
 
@@ -91,9 +100,9 @@ def _matches(keys: list[str], needle: list[str]) -> list[int]:
 def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | None:
     """The one place of `block` in the file (given as line keys) with the least fuzz, or None when
     it is nowhere or ambiguous at that fuzz."""
-    removed = [_key(x, keep_indent) for x in block.removed]
-    before = [_key(x, keep_indent) for x in block.before]
-    after = [_key(x, keep_indent) for x in block.after]
+    removed = [key(x, keep_indent) for x in block.removed]
+    before = [key(x, keep_indent) for x in block.before]
+    after = [key(x, keep_indent) for x in block.after]
     if removed and not _significant(block.removed) and not (before or after):
         return None
     for fuzz in range(len(before) + len(after) + 1):
@@ -126,10 +135,10 @@ def place(path: str, base: Lines, ours: Lines, theirs: Lines) -> tuple[list[str]
         return None
     ours_names = set(_IDENT.findall("".join(ours)))
     taken = set(_IDENT.findall("".join(base))) - ours_names
-    uses = set(_IDENT.findall("".join(line for b in fix for line in b.added)))
+    uses = set(_IDENT.findall("".join(line for b in fix for line in b.added))) - KEYWORDS
     if uses & taken:
         return None  # the fix uses a name the branch no longer has here: not a drift of context
-    keys = [_key(line, keep_indent) for line in ours]
+    keys = [key(line, keep_indent) for line in ours]
     placed = []
     for block in fix:
         p = place_block(block, keys, keep_indent)

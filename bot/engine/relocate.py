@@ -1,0 +1,92 @@
+"""Moved and split code: the fix changes a file the branch does not have (modify/delete).
+
+Often the code is there under another name: the file was split or moved on one side and git's
+rename detection did not pair them. Each change block of the fix is looked for in the branch's
+other files (a distinctive line found with `git grep`, then placed with the same strict placement
+as in one file); when every block lands in exactly one place, the changes are applied there and
+the missing file stays missing. The result is recorded as `relocated`, which always asks for a
+maintainer's look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.engine import placement
+from bot.engine.git import Git
+
+MAX_FILES = 20  # files that contain a block's probe line; more and it is not distinctive
+_PROBE_CHARS = 12
+
+
+@dataclass(frozen=True)
+class Relocation:
+    files: dict[str, list[str]]  # path -> its new lines
+    where: list[str]  # one sentence per change block
+
+
+def _probe(block: placement.Block) -> str | None:
+    """The most distinctive line of a block to search the branch for: its longest removed line,
+    else its longest context line."""
+    for group in (block.removed, block.before + block.after):
+        best = max((line.strip() for line in group), key=len, default="")
+        if len(best) >= _PROBE_CHARS:
+            return best
+    return None
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def relocate(wt: Git, path: str, base: str, theirs: str) -> Relocation | None:
+    """Where the fix's changes to `path` (base -> theirs) go on the branch, or None when a change is
+    not found in exactly one place of one other file."""
+    fix = placement.blocks(_lines(base), _lines(theirs))
+    if not fix:
+        return None
+    texts: dict[str, list[str]] = {}
+    placed: dict[str, list[placement.Placed]] = {}
+    for block in fix:
+        probe = _probe(block)
+        if probe is None:
+            return None
+        res = wt.run("grep", "-l", "-F", "-I", "--no-color", "-e", probe, "--", f":!{path}", check=False)
+        files = res.stdout.splitlines()
+        if not files or len(files) > MAX_FILES:
+            return None
+        hits = []
+        for f in files:
+            if f not in texts:
+                texts[f] = _lines((wt.cwd / f).read_text(errors="surrogateescape"))
+            keep = bool(placement.INDENT_SIGNIFICANT.search(f))
+            p = placement.place_block(block, [placement.key(x, keep) for x in texts[f]], keep)
+            if p is not None:
+                hits.append((f, p))
+        if len(hits) != 1:
+            return None
+        placed.setdefault(hits[0][0], []).append(hits[0][1])
+    out: dict[str, list[str]] = {}
+    where = []
+    for f, ps in placed.items():
+        ps.sort(key=lambda p: p.start)
+        for a, b in zip(ps, ps[1:], strict=False):
+            if b.start < a.start + len(a.block.removed):
+                return None
+        lines = list(texts[f])
+        for p in reversed(ps):
+            lines[p.start:p.start + len(p.block.removed)] = p.block.added
+        out[f] = lines
+        where += [f"{p.describe()} in {f}" for p in ps]
+    return Relocation(out, where)
+
+
+def apply(wt: Git, path: str, relocation: Relocation) -> None:
+    """Write the relocated changes and keep `path` missing, all staged."""
+    for f, lines in relocation.files.items():
+        (wt.cwd / f).write_text("".join(lines), errors="surrogateescape")
+    wt.run("rm", "-q", "--cached", "--", path)
+    Path(wt.cwd / path).unlink(missing_ok=True)
+    wt.run("add", "--", *relocation.files)
+

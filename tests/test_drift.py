@@ -1,0 +1,64 @@
+"""Drift the per-hunk rules cannot see, end to end through the one-shot CLI: placement by the fix's
+own hunks, code moved or split on main (relocated), and tests that exist only on main."""
+
+from __future__ import annotations
+
+from tests import scenarios
+from tests.gitrepo import GitRepo, lines
+from tests.test_backport_cli import backport, why
+
+
+def test_an_insertion_beside_a_feature_the_branch_lacks_is_placed_by_its_own_context(repo: GitRepo, capsys):
+    ref = scenarios.insertion_beside_missing_feature(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    assert out["conflicts"] == [{"path": "src/server.c", "kind": "content", "hunks": 1, "resolved_by": ["placement"]}]
+    result = repo.show(out["result_commit"], "src/server.c")
+    assert result == scenarios.fixed(scenarios.SERVER, "        return -1;\n", "        return -1;\n"
+                                     "    } else if (y < 0) {\n        return -3;\n")
+    assert "else if (y == 0)" not in result  # the feature stays off the branch
+    assert out["warnings"] == []  # the fix's lines as they are: like a clean pick
+    assert "matched 3 lines of context above" in why(repo, ref, "rel", capsys)
+
+
+def test_code_split_out_on_main_is_changed_where_the_branch_has_it(repo: GitRepo, capsys):
+    ref = scenarios.split_on_main(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    assert out["conflicts"] == [{"path": "src/handle.c", "kind": "deleted_on_target", "hunks": 1,
+                                 "resolved_by": ["relocated"]}]
+    assert repo.show(out["result_commit"], "src/server.c") == scenarios.fixed(scenarios.SERVER, "return -1;",
+                                                                              "return 0;")
+    assert "src/handle.c" not in repo.git("ls-tree", "-r", "--name-only", out["result_commit"])
+    assert out["needs_approval"] is True
+    assert "in src/server.c" in out["warnings"][0] and "relocated" in out["warnings"][0]
+
+
+def test_a_split_that_matches_twice_is_not_guessed(repo: GitRepo, capsys):
+    ref = scenarios.split_on_main(repo)
+    repo.checkout("rel")
+    # a second copy, with enough else around it that git's rename detection does not pair it
+    repo.commit("Keep a copy of handle", {"src/copy.c": lines(60) + repo.show("rel", "src/server.c")})
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 1 and out["kind"] == "conflict"
+    assert out["conflicts"][0]["resolved_by"] == ["unresolved"]
+
+
+def test_tests_only_on_main_are_left_out_and_said(repo: GitRepo, capsys):
+    ref = scenarios.tests_only_on_main(repo)
+    code, (out,) = backport(repo, ref, capsys=capsys)
+    assert code == 0, out
+    assert "return 0;" in repo.show(out["result_commit"], "src/server.c")
+    assert "tests/test_limit.c" not in repo.git("ls-tree", "-r", "--name-only", out["result_commit"])
+    assert out["needs_approval"] is True
+    assert out["warnings"] == ["the fix's test changes in tests/test_limit.c are left out (the branch does not have "
+                               "that file); the fix's code is carried"]
+
+
+def test_a_fix_made_only_of_tests_is_not_emptied(repo: GitRepo, capsys):
+    scenarios.base(repo)
+    test = "int test_limit(void) {\n    return 1;\n}\n"
+    repo.commit("Add limit tests (#36)", {"tests/test_limit.c": test})
+    repo.commit("Fix the limit test (#37)", {"tests/test_limit.c": test.replace("return 1;", "return 2;")})
+    code, (out,) = backport(repo, "#37", capsys=capsys)
+    assert code == 1 and out["kind"] == "conflict"

@@ -21,8 +21,8 @@ static int classify(int kind)
         return 0;
 }
 """
-MAIN_FIX = MAIN_BASE.replace("                return handle_a();\n",
-                             "                return handle_a();\n        if (kind < 0)\n                return -EINVAL;\n")
+CHECK = "        if (kind < 0)\n                return -EINVAL;\n"
+MAIN_FIX = MAIN_BASE.replace("                return handle_a();\n", "                return handle_a();\n" + CHECK)
 BRANCH = """\
 static int classify(int kind)
 {

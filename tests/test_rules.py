@@ -67,3 +67,27 @@ def test_same_change_refuses_a_deletion_the_branch_only_reformatted():
              "    def spawn(\n        self, n: int\n    ) -> list[G]: ...\n    def other(self) -> None: ...\n",
              "")
     assert rules.same_change(h, "a.pyi") is None
+
+
+# FRRouting's "isisd: fix code formatting in files to be modified" ran clang-format on main before
+# the fixes that followed, joining wrapped calls; a stable branch keeps them wrapped.
+REFLOWED = "\tcopy = XCALLOC(MTYPE_ISIS_NEXTHOP_LABELS, sizeof(struct mpls_label_stack) + array_size);\n"
+WRAPPED = "\tcopy = XCALLOC(MTYPE_ISIS_NEXTHOP_LABELS,\n\t\t       sizeof(struct mpls_label_stack) + array_size);\n"
+
+
+def test_reformatted_applies_the_fix_on_tokens_in_the_branch_formatting():
+    fix = REFLOWED.replace("+ array_size)", "+ array_size + 1)")
+    h = hunk(WRAPPED + "\tif (!copy)\n", REFLOWED + "\tif (!copy)\n", fix + "\tif (!copy)\n\t\treturn NULL;\n")
+    assert rules.reformatted(h, "isisd/isis_route.c") == [
+        "\tcopy = XCALLOC(MTYPE_ISIS_NEXTHOP_LABELS,\n",
+        "\t\t       sizeof(struct mpls_label_stack) + array_size + 1);\n",
+        "\tif (!copy)\n", "\t\treturn NULL;\n"]
+
+
+def test_reformatted_needs_the_same_tokens_and_a_file_where_layout_is_not_syntax():
+    fix = REFLOWED.replace("+ array_size)", "+ array_size + 1)")
+    changed = WRAPPED.replace("array_size", "size")
+    assert rules.reformatted(hunk(changed, REFLOWED, fix), "a.c") is None
+    assert rules.reformatted(hunk("x = f(a,\n      b)\n", "x = f(a, b)\n", "x = f(a, b, c)\n"), "a.py") is None
+    # spaces inside a string are text, not layout
+    assert rules.reformatted(hunk('s = "a  b";\n', 's = "a b";\n', 's = "a b"; t();\n'), "a.c") is None

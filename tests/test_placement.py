@@ -58,7 +58,7 @@ def test_removed_lines_must_be_there_up_to_whitespace():
     fix = "x = 1;\nif (x)\n    call(x, 3);\ny = 2;\n"
     reflowed = "x = 1;\nif (x)\n\tcall(x,  2);\ny = 2;\n"
     found = placement.place("a.c", lines(base), lines(reflowed), lines(fix))
-    assert found is not None and "".join(found[0]) == fix
+    assert found is not None and "".join(found[0]) == "x = 1;\nif (x)\n\tcall(x,  3);\ny = 2;\n"  # branch's layout
     changed = "x = 1;\nif (x)\n    call(x, 5);\ny = 2;\n"
     assert placement.place("a.c", lines(base), lines(changed), lines(fix)) is None
     # ...but in Python the indentation is the code
@@ -103,3 +103,39 @@ def test_resolutions_split_the_placed_file_into_the_conflict_hunks():
     assert placement.resolutions(parsed, lines("keep();\nbranch(1);\ntail();\n")) == {0: ["branch(1);\n"]}
     # A difference outside the conflict: the placement disagrees with git's own merge.
     assert placement.resolutions(parsed, lines("keep(0);\nbranch(1);\ntail();\n")) is None
+
+
+def test_an_insertion_at_the_end_of_the_file_stays_at_the_end():
+    # systemd's "env-util: add new setenvf() helper" appends a function after the last one, whose
+    # "return 0; }" ending every function shares; the branch's last function is another one.
+    base = "int a(void) {\n        x();\n        return 0;\n}\n\nint b(void) {\n        y();\n        return 0;\n}\n"
+    fix = base + "\nint setenvf(void) {\n        return 1;\n}\n"
+    branch = base.replace("        y();\n", "        y2();\n")
+    found = placement.place("env-util.c", lines(base), lines(branch), lines(fix))
+    assert found is not None and "".join(found[0]) == branch + "\nint setenvf(void) {\n        return 1;\n}\n"
+
+
+def test_a_change_with_little_context_is_placed_together_with_its_neighbour():
+    # systemd's "sd-dhcp-server: refuse invalid hostname": an insertion one line below another
+    # change, and the lines below it differ on the branch.
+    base = ("        case SD_DHCP_OPTION_HOST_NAME:\n                req->hostname = option;\n                break;\n"
+            "        case SD_DHCP_OPTION_PARAMETER_REQUEST_LIST:\n                list = option;\n")
+    fix = base.replace("req->hostname = option;", "req->hostname = hostname_is_valid(option) ? option : NULL;")
+    fix = fix.replace("                break;\n", "                break;\n                /* checked above */\n")
+    branch = base.replace("        case SD_DHCP_OPTION_PARAMETER_REQUEST_LIST:\n                list = option;\n",
+                          "        case SD_DHCP_OPTION_PARAMETER_REQUEST_LIST:\n                req->list = option;\n")
+    assert [b.before for b in placement.blocks(lines(base), lines(fix))][1] == ("                break;\n",)
+    found = placement.place("sd-dhcp-server.c", lines(base), lines(branch), lines(fix))
+    assert found is not None
+    assert "".join(found[0]) == fix.replace("                list = option;\n", "                req->list = option;\n")
+
+
+def test_a_line_found_up_to_whitespace_is_rewritten_in_the_branch_layout():
+    # systemd's "user-util: validate the right field": main re-indented the condition, the branch
+    # did not; the human wrote the one-word fix in the branch's indentation.
+    base = ("        if (FLAGS_SET(flags, USER_CREDS_CLEAN) &&\n            (isempty(p->pw_shell) ||\n"
+            "                       !path_is_valid(p->pw_dir) ||\n             !path_is_absolute(p->pw_shell)))\n")
+    fix = base.replace("p->pw_dir", "p->pw_shell")
+    branch = base.replace("                       !path_is_valid", "             !path_is_valid")
+    found = placement.place("user-util.c", lines(base), lines(branch), lines(fix))
+    assert found is not None and "".join(found[0]) == branch.replace("p->pw_dir", "p->pw_shell")

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.engine import conflicts
+from bot.engine import conflicts, tokens
 
 Lines = Sequence[str]
 CONTEXT = 3  # lines of context on each side, as in git's and patch's hunks
@@ -49,6 +49,9 @@ class Block:
     added: tuple[str, ...]
     after: tuple[str, ...]
     base_line: int  # 1-based line of the change in the fix's parent
+    span: tuple[int, int, int, int] = (0, 0, 0, 0)  # base[i1:i2] becomes theirs[j1:j2]
+    at_start: bool = False  # nothing of the fix's parent above it: the start of the file anchors it
+    at_end: bool = False  # likewise below: the end of the file
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,27 @@ class Placed:
 
 def blocks(base: Lines, theirs: Lines) -> list[Block]:
     matcher = difflib.SequenceMatcher(a=list(base), b=list(theirs), autojunk=False)
-    ops = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    ops = [op[1:] for op in matcher.get_opcodes() if op[0] != "equal"]
     out = []
-    for n, (_tag, i1, i2, j1, j2) in enumerate(ops):
-        low = ops[n - 1][2] if n else 0
-        high = ops[n + 1][1] if n + 1 < len(ops) else len(base)
-        out.append(Block(tuple(base[max(low, i1 - CONTEXT):i1]), tuple(base[i1:i2]), tuple(theirs[j1:j2]),
-                         tuple(base[i2:min(high, i2 + CONTEXT)]), i1 + 1))
+    for n, (i1, i2, j1, j2) in enumerate(ops):
+        low = ops[n - 1][1] if n else 0
+        high = ops[n + 1][0] if n + 1 < len(ops) else len(base)
+        out.append(_block(base, theirs, (i1, i2, j1, j2), low, high))
     return out
+
+
+def _block(base: Lines, theirs: Lines, span: tuple[int, int, int, int], low: int, high: int) -> Block:
+    i1, i2, j1, j2 = span
+    return Block(tuple(base[max(low, i1 - CONTEXT):i1]), tuple(base[i1:i2]), tuple(theirs[j1:j2]),
+                 tuple(base[i2:min(high, i2 + CONTEXT)]), i1 + 1, span, i1 == 0, i2 == len(base))
+
+
+def _merged(base: Lines, theirs: Lines, fix: list[Block], first: int, last: int) -> Block:
+    """fix[first..last] as one change: the lines between them must then match as they are."""
+    low = fix[first - 1].span[1] if first > 0 else 0
+    high = fix[last + 1].span[0] if last + 1 < len(fix) else len(base)
+    return _block(base, theirs, (fix[first].span[0], fix[last].span[1], fix[first].span[2], fix[last].span[3]),
+                  low, high)
 
 
 def key(line: str, keep_indent: bool) -> str:
@@ -99,7 +115,8 @@ def _matches(keys: list[str], needle: list[str]) -> list[int]:
 
 def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | None:
     """The one place of `block` in the file (given as line keys) with the least fuzz, or None when
-    it is nowhere or ambiguous at that fuzz."""
+    it is nowhere or ambiguous at that fuzz. A change at the start or the end of the fix's parent
+    stays at the start or the end: that edge anchors it like context."""
     removed = [key(x, keep_indent) for x in block.removed]
     before = [key(x, keep_indent) for x in block.before]
     after = [key(x, keep_indent) for x in block.after]
@@ -110,14 +127,20 @@ def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | No
         for drop_before in range(max(0, fuzz - len(after)), min(fuzz, len(before)) + 1):
             kb, ka = len(before) - drop_before, len(after) - (fuzz - drop_before)
             ctx_b, ctx_a = block.before[len(block.before) - kb:], block.after[:ka]
+            edge = (block.at_start and kb == len(before)) or (block.at_end and ka == len(after))
             if not block.removed:
                 # A pure insertion is anchored by at least two lines on one side, with some text.
-                if not any(len(c) >= 2 and _significant(c) for c in (ctx_b, ctx_a)):
+                if not edge and not any(len(c) >= 2 and _significant(c) for c in (ctx_b, ctx_a)):
                     continue
-            elif not _significant(ctx_b + block.removed + ctx_a):
+            elif not edge and not _significant(ctx_b + block.removed + ctx_a):
                 continue
             needle = before[len(before) - kb:] + removed + after[:ka]
-            found.update((at + kb, kb, ka) for at in _matches(keys, needle))
+            hits = _matches(keys, needle)
+            if block.at_start and kb == len(before):
+                hits = [at for at in hits if at == 0]
+            if block.at_end and ka == len(after):
+                hits = [at for at in hits if at + len(needle) == len(keys)]
+            found.update((at + kb, kb, ka) for at in hits)
         if len(found) == 1:
             start, kb, ka = found.pop()
             return Placed(block, start, kb, ka)
@@ -128,30 +151,52 @@ def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | No
 
 def place(path: str, base: Lines, ours: Lines, theirs: Lines) -> tuple[list[str], list[Placed]] | None:
     """The branch's file with every change of the fix placed, and where each went; None when any
-    change cannot be placed unambiguously."""
+    change cannot be placed unambiguously. A change that cannot be placed alone is tried together
+    with its neighbours (as one diff hunk would have it: the lines between must match)."""
     keep_indent = bool(INDENT_SIGNIFICANT.search(path))
     fix = blocks(base, theirs)
     if not fix:
         return None
     ours_names = set(_IDENT.findall("".join(ours)))
-    taken = set(_IDENT.findall("".join(base))) - ours_names
-    uses = set(_IDENT.findall("".join(line for b in fix for line in b.added))) - KEYWORDS
-    if uses & taken:
-        return None  # the fix uses a name the branch no longer has here: not a drift of context
     keys = [key(line, keep_indent) for line in ours]
-    placed = []
-    for block in fix:
-        p = place_block(block, keys, keep_indent)
-        if p is None:
+    placed: list[Placed] = []
+    n = 0
+    while n < len(fix):
+        for back, ahead in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            first, last = n - back, n + ahead
+            if last >= len(fix) or (back and not (placed and placed[-1].block == fix[first])):
+                continue  # merge back only with a block placed alone
+            block = fix[n] if first == last else _merged(base, theirs, fix, first, last)
+            if _takes_away(block, ours_names):
+                return None  # the fix uses a name the branch no longer has: not a drift of context
+            if (found := place_block(block, keys, keep_indent)) is not None:
+                break
+        else:
             return None
-        placed.append(p)
+        if back:
+            placed.pop()
+        placed.append(found)
+        n = last + 1
     for a, b in zip(placed, placed[1:], strict=False):
         if b.start < a.start + len(a.block.removed):
             return None  # out of order or overlapping
     out = list(ours)
     for p in reversed(placed):
-        out[p.start:p.start + len(p.block.removed)] = p.block.added
+        end = p.start + len(p.block.removed)
+        region, new = out[p.start:end], list(p.block.added)
+        if new and region != list(p.block.removed):
+            # The removed lines were found only up to whitespace: write the fix in the branch's layout.
+            new = tokens.in_layout_of(region, p.block.removed, p.block.added) or new
+        out[p.start:end] = new
     return out, placed
+
+
+def _takes_away(block: Block, ours_names: set[str]) -> bool:
+    """Whether the fix's new lines use a name from around the change that the branch's file does
+    not have at all (a parameter or field the branch renamed or never had)."""
+    around = set(_IDENT.findall("".join(block.before + block.removed + block.after)))
+    uses = set(_IDENT.findall("".join(block.added))) - KEYWORDS
+    return bool(uses & around - ours_names)
 
 
 def resolutions(parsed: conflicts.ConflictedFile, placed: Lines) -> dict[int, list[str]] | None:

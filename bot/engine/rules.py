@@ -7,6 +7,7 @@ import difflib
 import re
 from collections.abc import Callable, Sequence
 
+from bot.engine import tokens
 from bot.engine.conflicts import Hunk
 
 Lines = Sequence[str]
@@ -70,41 +71,13 @@ def whitespace(h: Hunk, path: str) -> list[str] | None:
     return None
 
 
-# A token: a string or character literal whole (the spaces inside are text), a word, or one mark.
-_TOKEN = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|\w+|[^\w\s]')
-
-
-def _tokens(lines: Lines) -> tuple[list[str], list[str]]:
-    """The tokens of a region, and the whitespace before each (the last entry: what ends it)."""
-    text = "".join(lines)
-    tokens, spaces, end = [], [], 0
-    for m in _TOKEN.finditer(text):
-        spaces.append(text[end:m.start()])
-        tokens.append(m.group())
-        end = m.end()
-    return tokens, spaces + [text[end:]]
-
-
 def reformatted(h: Hunk, path: str) -> list[str] | None:
     """The branch's region differs from the fix's parent only by whitespace and line wrapping (a
     reformatter ran on one side): the fix's edits, made on tokens, are applied to the branch's
     tokens and rendered in the branch's formatting; what the fix adds keeps the fix's."""
-    if _INDENT_SIGNIFICANT.search(path):
+    if _INDENT_SIGNIFICANT.search(path) or "".join(h.base) == "".join(h.ours):
         return None
-    base, _ = _tokens(h.base)
-    ours, ours_space = _tokens(h.ours)
-    theirs, theirs_space = _tokens(h.theirs)
-    if base != ours or base == theirs or "".join(h.base) == "".join(h.ours):
-        return None
-    out: list[str] = []
-    matcher = difflib.SequenceMatcher(a=base, b=theirs, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            out += [ours_space[i] + ours[i] for i in range(i1, i2)]
-        else:
-            out += [theirs_space[j] + theirs[j] for j in range(j1, j2)]
-    text = "".join(out) + ours_space[-1]
-    return text.splitlines(keepends=True)
+    return tokens.in_layout_of(h.ours, h.base, h.theirs)
 
 
 def same_change(h: Hunk, path: str) -> list[str] | None:

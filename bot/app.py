@@ -413,15 +413,17 @@ class Shell:
     def source(self, ref: str) -> Source:
         return source_mod.resolve(self.repo.workspace.git, ref, self.repo.main_ref)
 
-    def backport(self, ref: str, to: list[str]) -> list[Attempt]:
+    def backport(self, ref: str, to: list[str], with_deps: bool = False) -> list[Attempt]:
         """Each branch independently, two at a time; the result is committed on a backport branch
-        (never one the bot did not write) and kept there: the service never publishes it."""
+        (never one the bot did not write) and kept there: the service never publishes it.
+        `with_deps`: on a conflict, the prerequisites it names are picked first (when each is a fix)."""
         repo = self.repo
         branches = repo.expand(to)  # BadInput before anything is recorded
         key = repo.source_key(ref)
         self.lease.start()
         try:
-            request = self.store.add_request(repo.key, key, branches, requested_by="cli", origin="cli")
+            request = self.store.add_request(repo.key, key, branches, requested_by="cli", origin="cli",
+                                             with_deps=with_deps)
             attempts: dict[str, int] = {}
             try:
                 for b in branches:

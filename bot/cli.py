@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     bp.add_argument("ref", help="commit SHA, #N (a PR number found by its (#N) subject) or A..B")
     bp.add_argument("--to", nargs="+", required=True, metavar="BRANCH", help="target branches, or `all`")
     bp.add_argument("--json", action="store_true", help="one JSON object per line per branch")
+    bp.add_argument("--with-deps", action="store_true",
+                    help="on a conflict, pick the prerequisites it names first, in the same result "
+                         "(when each is a fix)")
     repo_args(bp)
 
     wp = sub.add_parser("why", help="explain the last attempt of a backport")
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         shell = app_mod.Shell.open(cfg, data_dir, args.repo, args.main)
         if args.command == "backport":
-            attempts = shell.backport(args.ref, args.to)
+            attempts = shell.backport(args.ref, args.to, args.with_deps)
             for a in attempts:
                 print(json.dumps(reports.as_json(a)) if args.json else reports.result_line(a))
             return EXIT_OK if all(a.state in SUCCEEDED for a in attempts) else EXIT_FAILED

@@ -165,6 +165,17 @@ def tests_only_on_main(repo: GitRepo) -> str:
     return "#35"
 
 
+def prerequisite_fix(repo: GitRepo) -> str:
+    """The fix (#51) edits a line that an earlier fix (#50) changed; #50 was never backported."""
+    base(repo)
+    first = fixed(SERVER, "if (y > 10)", "if (y > 10 || y < -10)")
+    repo.commit("Fix the lower bound in handle (#50)", {"src/server.c": first})
+    repo.commit("Unrelated docs (#49)", {"README": "server docs\n"})
+    repo.commit("Fix off-by-one in the bounds (#51)", {"src/server.c": fixed(first, "y > 10 ||", "y >= 10 ||")})
+    return "#51"
+
+
 ALL = {f.__name__: f for f in (clean, whitespace, context_moved, same_change, prerequisite, renamed,
                                 deleted_on_target, merge_commit, multi_commit, uses_new_api,
-                                insertion_beside_missing_feature, split_on_main, tests_only_on_main)}
+                                insertion_beside_missing_feature, split_on_main, tests_only_on_main,
+                                prerequisite_fix)}

@@ -231,7 +231,8 @@ class DiscordBot:
 
         @self.tree.command(name="backport", description="Backport a fix, or ask about one (/backport help)")
         @app_commands.describe(source="PR number, commit or URL — or status, why, retry, cancel, digest, stats, help",
-                               branches="release branches (8.0 8.1, or all); for why/retry/cancel: the branch")
+                               branches="release branches (8.0 8.1, or all; then `with deps` to pick the fix's "
+                                        "prerequisites too); for why/retry/cancel: the branch")
         async def backport(interaction: discord.Interaction, source: str, branches: str | None = None) -> None:
             words = source.split()
             verb = words[0].lower() if words else "help"

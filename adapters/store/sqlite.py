@@ -23,7 +23,7 @@ from bot.core.ports import AlreadyOpen, BatchItem, CandidateRecord, DigestRecord
 from bot.core.workflow import FINISHED, Attempt, Event, IllegalMove, Move, Op, State
 from bot.engine.ports import HunkRecord
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,13 @@ def _v4(db: sqlite_utils.Database) -> None:
     _table(db, "attempts").add_column("verify_after_approval", int, not_null_default=0)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]  # MIGRATIONS[n] makes version n + 1
+def _v5(db: sqlite_utils.Database) -> None:
+    """A request may ask for the fix's missing prerequisites to be picked with it (`with deps`)."""
+    _table(db, "requests").add_column("with_deps", int, not_null_default=0)
+
+
+# MIGRATIONS[n] makes version n + 1
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def _table(db: sqlite_utils.Database, name: str) -> Table:
@@ -181,7 +187,8 @@ def _attempt(row: dict[str, Any]) -> Attempt:
 
 def _request(row: dict[str, Any]) -> Request:
     return Request(row["id"], row["repo"], row["source"], json.loads(row["branches"] or "[]"), row["requested_by"],
-                   row["origin"], row["channel"], row["thread"], row["summary"], row["created_at"], row["inbox"])
+                   row["origin"], row["channel"], row["thread"], row["summary"], row["created_at"], row["inbox"],
+                   bool(row["with_deps"]))
 
 
 def _hunk(row: dict[str, Any]) -> HunkRecord:
@@ -229,11 +236,13 @@ class SQLiteStore:
     # --- requests and attempts -----------------------------------------------------------------------
 
     def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
-                    channel: str | None = None, thread: str | None = None, inbox: int | None = None) -> int:
+                    channel: str | None = None, thread: str | None = None, inbox: int | None = None,
+                    with_deps: bool = False) -> int:
         with self.lock:
             table = self._t("requests").insert(
                 {"repo": repo, "source": source, "branches": json.dumps(branches), "requested_by": requested_by,
-                 "origin": origin, "channel": channel, "thread": thread, "inbox": inbox, "created_at": now()})
+                 "origin": origin, "channel": channel, "thread": thread, "inbox": inbox,
+                 "with_deps": int(with_deps), "created_at": now()})
             return int(table.last_pk or 0)
 
     def request_of(self, inbox: int) -> Request | None:

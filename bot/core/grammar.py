@@ -12,6 +12,7 @@ HELP = """\
 Usage:
   /backport 1234 to 8.1            backport PR #1234 (also: #1234, a commit SHA, a PR URL)
   /backport 1234 to 8.0 8.1        several branches (also: to 8.0,8.1 · to all)
+  /backport 1234 to 8.1 with deps  also pick the prerequisites it names, when each is a fix
   /backport status 1234            which branches have the fix
   /backport why 1234 8.1           why the last attempt ended as it did
   /backport retry 1234 8.1         try again
@@ -42,6 +43,7 @@ def _did_you_mean(command: str) -> ParseError:
 class Backport:
     ref: str  # "#1234" or a commit SHA
     branches: tuple[str, ...]  # as typed; "all" is expanded by the service
+    with_deps: bool = False  # on a conflict, pick the missing prerequisites first (when each is a fix)
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,13 @@ def _parse(text: str) -> Command:
     if len(words) < 3 or words[1].lower() not in ("to", "onto", "into"):
         raise ParseError(f"I did not understand {excerpt(text.strip())!r}. Try: /backport 1234 to 8.1 "
                          "(or /backport help)")
-    branches = tuple(dict.fromkeys(w for w in words[2:] if w.lower() != "and"))
+    rest = words[2:]
+    with_deps = [w.lower() for w in rest[-2:]] in (["with", "deps"], ["with", "prerequisites"])
+    if with_deps:
+        rest = rest[:-2]
+    elif "with" in (w.lower() for w in rest):
+        raise ParseError("did you mean `with deps` at the end: /backport 1234 to 8.1 with deps")
+    branches = tuple(dict.fromkeys(w for w in rest if w.lower() != "and"))
     if not branches:
         raise ParseError("name at least one branch: /backport 1234 to 8.1 (or: to all)")
-    return Backport(parse_ref(words[0]), branches)
+    return Backport(parse_ref(words[0]), branches, with_deps)

@@ -232,6 +232,7 @@ class Request:
     summary: str | None
     created_at: float
     inbox: int | None = None  # the inbox entry that asked for it (chat and forge requests)
+    with_deps: bool = False  # pick the prerequisites a conflict names first (when each is a fix)
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,8 @@ class Store(AttemptStore, LeaseStore, Protocol):
 
     # requests and attempts
     def add_request(self, repo: str, source: str, branches: list[str], requested_by: str, origin: str,
-                    channel: str | None = None, thread: str | None = None, inbox: int | None = None) -> int: ...
+                    channel: str | None = None, thread: str | None = None, inbox: int | None = None,
+                    with_deps: bool = False) -> int: ...
 
     def request_of(self, inbox: int) -> Request | None:
         """The request an inbox entry created, if it got that far."""

@@ -40,6 +40,12 @@ STAGE_WORDS = {"resolve_source": "finding the fix", "policy": "checking the fix"
 EXPLAINED = frozenset({"unresolved", "placement", "relocated", "tests-left-out"})
 
 
+def commit_title(p: dict[str, Any]) -> str:
+    """A prerequisite as people read it: short SHA, subject, and its PR when the subject lacks it."""
+    pr = f" (#{p['pr']})" if p.get("pr") and f"(#{p['pr']})" not in p["subject"] else ""
+    return f"{p['commit'][:10]} {p['subject']}{pr}"
+
+
 def state_words(state: State | str) -> str:
     try:
         return STATE_WORDS[State(state)]
@@ -101,7 +107,9 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
     if attempt.prerequisites:
         named = [p for p in attempt.prerequisites if p.get("named", True)]  # older rows name every one
         feature = next((p for p in named if p.get("feature")), None)  # older rows have none
-        if feature is not None:
+        if named and all(p.get("picked") for p in named):  # asked for `with deps`: they are in the result
+            lines.append("Picked first, with the fix (asked for with `with deps`):")
+        elif feature is not None:
             pr = f", #{feature['pr']}" if feature.get("pr") and f"(#{feature['pr']})" not in feature["subject"] else ""
             lines.append(f"The fix probably does not apply to {attempt.branch}: the code it changes came with "
                          f"{feature['commit'][:10]} ({feature['subject']}{pr}), which is not a fix and is not on "
@@ -110,8 +118,7 @@ def why(store: Store, repo: str, source: str, branch: str) -> str:
         else:
             lines.append("Missing prerequisites (backport these first):")
         for p in named:
-            pr = f" (#{p['pr']})" if p.get("pr") and f"(#{p['pr']})" not in p["subject"] else ""
-            lines.append(f"  {p['commit'][:10]} {p['subject']}{pr} — touched {', '.join(p['paths'])}")
+            lines.append(f"  {commit_title(p)} — touched {', '.join(p['paths'])}")
         if feature is not None and not named:
             lines[-1] = lines[-1].removesuffix(" Other commits that touched those lines:")
         more = len(attempt.prerequisites) - len(named) - (feature is not None)
@@ -402,6 +409,9 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
     ai = any(h.resolved_by == "llm" for h in hunks)
     origin = f"#{source.pr_number}" if source.pr_number else source.key[:10]
     lines = [f"Backport of {origin} ({source.title}) to `{attempt.branch}`.", ""]
+    if picked := [p for p in attempt.prerequisites if p.get("picked")]:
+        lines += ["**Prerequisites picked first** (asked for with `with deps`; each is a fix the branch lacked):",
+                  *(f"- {commit_title(p)}" for p in picked), ""]
     lines.append("**Commits picked** (with `git cherry-pick -x`):")
     lines += [f"- {c.sha[:10]} {c.subject}" for c in source.commits]
     lines.append("")

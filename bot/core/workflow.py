@@ -251,6 +251,8 @@ class Workflow:
         facts: dict[str, Any] = {"conflicts": outcome.conflicts, "warnings": outcome.warnings,
                                  "needs_approval": outcome.needs_approval,
                                  "verify_after_approval": outcome.verify_after_approval}
+        if outcome.with_deps:  # the prerequisites picked with it, each marked "picked"
+            facts["prerequisites"] = outcome.with_deps
         if outcome.llm.calls:
             facts["llm"] = {"calls": outcome.llm.calls, "tokens": outcome.llm.tokens, "seconds": outcome.llm.seconds}
         if outcome.failure is not None:

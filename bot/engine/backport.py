@@ -18,7 +18,7 @@ from bot.engine.git import Git, GitError, brief
 from bot.engine.ladder import RELOCATED, TESTS_LEFT_OUT, UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
 from bot.engine.ports import Command, CommandResult, HunkRecord, HunkResolver, Recorder, Sandbox, Usage
 from bot.engine.predict import Predictor
-from bot.engine.source import Commit, Source, raw_message
+from bot.engine.source import Commit, Source, raw_message, read_commits
 from bot.engine.workspace import Workspace, remove_worktree
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Plan:
     fix_labels: Sequence[str] = ()
     label: str = ""  # names this attempt's work tree and logs; unique among attempts running at once
     result_name: str | None = None  # the branch to write the result on, when the caller chose one
+    with_deps: bool = False  # on a conflict, pick the named prerequisites first (when each is a fix)
 
     @property
     def work_name(self) -> str:
@@ -63,6 +64,7 @@ class Outcome:
     verified: list[CommandResult] = field(default_factory=list)
     verify_after_approval: bool = False  # the build and tests wait for the ✅ (they would run unisolated)
     llm: Usage = field(default_factory=Usage)
+    with_deps: list[dict[str, Any]] = field(default_factory=list)  # prerequisites picked first, in order
 
     @property
     def succeeded(self) -> bool:
@@ -152,23 +154,61 @@ class Engine:
                 with self._worktree(recorder, ws, plan, result) as wt:
                     self._verify(recorder, outcome, plan, wt)
         else:
-            budget = Budget(self.llm_calls, self.llm_tokens)
-            with self._worktree(recorder, ws, plan, target) as wt:
-                try:
-                    for commit in commits:
-                        self._pick_in_worktree(recorder, outcome, plan, wt, commit, budget)
-                finally:
-                    outcome.llm = budget.used
-                result = wt.out("rev-parse", "HEAD")
-                if result == target:
-                    raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
-                if plan.commands and not self._verify_later(recorder, outcome):
-                    self._verify(recorder, outcome, plan, wt)
+            try:
+                result = self._pick_all(recorder, outcome, plan, commits, target)
+            except Conflict as conflict:
+                deps = self._prerequisites_to_pick(plan, conflict) if plan.with_deps else None
+                if not deps:
+                    raise
+                named = {p["commit"]: p for p in conflict.details["prerequisites"]}
+                outcome.with_deps = [{**named[c.sha], "picked": True} for c in deps]
+                recorder.note({"with_deps": outcome.with_deps})
+                outcome.conflicts.clear()
+                outcome.hunks.clear()
+                result = self._pick_all(recorder, outcome, plan, deps + commits, target)
         try:
             ws.update_branch(plan.result_branch, result)
         except GitError as e:
             raise PushFailed(f"could not write the branch {plan.result_branch}: {brief(e.stderr)}") from None
         outcome.result_branch, outcome.result_commit, outcome.base_commit = plan.result_branch, result, target
+
+    def _pick_all(self, recorder: Recorder, outcome: Outcome, plan: Plan, commits: list[Commit],
+                  target: str) -> str:
+        """Pick the commits in a work tree, resolving what the ladder can; verify; the result."""
+        budget = Budget(self.llm_calls, self.llm_tokens)
+        with self._worktree(recorder, plan.workspace, plan, target) as wt:
+            try:
+                for commit in commits:
+                    self._pick_in_worktree(recorder, outcome, plan, wt, commit, budget)
+            finally:
+                outcome.llm = outcome.llm + budget.used
+            result = wt.out("rev-parse", "HEAD")
+            if result == target:
+                raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
+            if plan.commands and not self._verify_later(recorder, outcome):
+                self._verify(recorder, outcome, plan, wt)
+        return result
+
+    @staticmethod
+    def _prerequisites_to_pick(plan: Plan, conflict: Conflict) -> list[Commit] | None:
+        """With deps: the prerequisites a conflict named, oldest first, when they are few enough to
+        be all named and each is itself a fix (a feature is not carried back to make a fix apply).
+        None, with the reason added to the conflict's, when they cannot be picked."""
+        found = conflict.details.get("prerequisites", [])
+        labels = list(plan.fix_labels)
+        why = ""
+        if not found:
+            why = "no prerequisite was found"
+        elif not all(p["named"] for p in found):
+            why = f"{len(found)} prerequisites are too many to pick"
+        commits = read_commits(plan.workspace.git, *(p["commit"] for p in found)) if not why else []
+        if not why and (other := next((c for c in commits if not classify(c.subject, c.body, labels)[0]), None)):
+            why = f"{other.sha[:10]} ({other.subject}) is not a fix"
+        if why:
+            conflict.reason += f". Not picked with its prerequisites: {why}"
+            return None
+        git = plan.workspace.git  # oldest first: each after those of them it descends from
+        return sorted(commits, key=lambda c: sum(git.is_ancestor(o.sha, c.sha) for o in commits if o is not c))
 
     @staticmethod
     def _flag(recorder: Recorder, outcome: Outcome, why: str) -> None:

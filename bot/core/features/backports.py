@@ -30,16 +30,19 @@ log = logging.getLogger(__name__)
 
 
 def _plan(repo: Repo, source: Source, branch: str, attempt_id: int, target_ref: str | None = None,
-          commands: tuple[Command, ...] | None = None) -> Plan:
+          commands: tuple[Command, ...] | None = None, with_deps: bool = False) -> Plan:
     display, ref = repo.branch(branch)
     return Plan(repo.workspace, source, display, target_ref or ref, repo.main_ref,
-                repo.local_commands if commands is None else commands, repo.fix_labels, label=f"attempt-{attempt_id}")
+                repo.local_commands if commands is None else commands, repo.fix_labels, label=f"attempt-{attempt_id}",
+                with_deps=with_deps)
 
 
 def run_attempt(engine: Engine, workflow: Workflow, store: Store, attempt_id: int, repo: Repo, source: Source,
                 branch: str, target_ref: str | None = None, commands: tuple[Command, ...] | None = None) -> Attempt:
-    """One queued attempt through the engine, every step recorded; blocking (run it in a thread)."""
-    plan = _plan(repo, source, branch, attempt_id, target_ref, commands)
+    """One queued attempt through the engine, every step recorded; blocking (run it in a thread).
+    It picks the prerequisites too when its request asked for them."""
+    with_deps = store.request(store.attempt(attempt_id).request_id).with_deps
+    plan = _plan(repo, source, branch, attempt_id, target_ref, commands, with_deps)
     plan = dataclasses.replace(plan, result_name=free_branch(repo, store, plan.result_branch))
     outcome = engine.run(plan, AttemptRecorder(workflow, attempt_id))
     return workflow.finish(attempt_id, outcome)
@@ -248,7 +251,7 @@ class Backports(Feature):
         branches = repo.expand(list(command.branches))  # unknown branch: BadInput listing the valid ones
         key = repo.source_key(command.ref)
         request_id = self.ctx.store.add_request(repo.key, key, branches, msg.user, "chat", msg.channel,
-                                                inbox=msg.inbox)
+                                                inbox=msg.inbox, with_deps=command.with_deps)
         claimed: dict[str, int] = {}
         joined: list[Attempt] = []
         for branch in branches:

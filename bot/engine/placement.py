@@ -109,8 +109,9 @@ def _significant(lines: Lines) -> bool:
 
 def _matches(keys: list[str], needle: list[str]) -> list[int]:
     n = len(needle)
-    first = needle[0] if needle else None
-    return [i for i in range(len(keys) - n + 1) if keys[i] == first and keys[i:i + n] == needle]
+    if not n:  # only an edge of the file anchors it: every place, for the caller to keep the edge
+        return list(range(len(keys) + 1))
+    return [i for i in range(len(keys) - n + 1) if keys[i] == needle[0] and keys[i:i + n] == needle]
 
 
 def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | None:

@@ -149,3 +149,16 @@ def test_an_insertion_at_the_end_is_placed_even_when_the_lines_above_it_changed(
     found = placement.place("env-util.h", lines(base), lines(branch), lines(fix))
     assert found is not None and "".join(found[0]) == branch + "int setenvf(const char *name, const char *valuef, ...);\n"
     assert found[1][0].fuzz == (2, 0)
+
+
+def test_a_new_function_drawn_above_the_conflict_is_slid_into_it():
+    # systemd's "core: don't insert an extra space before each SocketBind{Allow,Deny}= item" adds a
+    # function ending in "}" and a blank line above a conflicting one: a line diff may draw that
+    # insertion a few lines higher, outside the hunk, where the same lines already are.
+    text = ("        }\n}\n\n<<<<<<< ours\nint add(Ctx *c, const char *mode) {\n||||||| base\n"
+            "int add(Ctx *c, Perm p) {\n=======\nvoid dump(Item *items) {\n        LIST(items) {\n"
+            "                x();\n        }\n}\n\nint add(Ctx *c, Perm p) {\n>>>>>>> theirs\n        return 0;\n")
+    new = "void dump(Item *items) {\n        LIST(items) {\n                x();\n        }\n}\n\n"
+    placed = lines("        }\n}\n\n" + new + "int add(Ctx *c, const char *mode) {\n        return 0;\n")
+    assert placement.resolutions(conflicts.parse(text), placed) == {
+        0: lines(new + "int add(Ctx *c, const char *mode) {\n")}

@@ -200,6 +200,23 @@ def _takes_away(block: Block, ours_names: set[str]) -> bool:
     return bool(uses & around - ours_names)
 
 
+def _slid(merged: list[str], at: int, new: list[str], spans: dict[int, tuple[int, int]]) -> tuple[int, list[str]]:
+    """An insertion moved to the edge of a hunk where that gives the same text: inserting N at i
+    equals inserting N[1:] + [merged[i]] at i + 1 when N[0] == merged[i] (and likewise upwards)."""
+    def inside(i: int) -> bool:
+        return any(s <= i <= e for s, e in spans.values())
+
+    down_at, down = at, list(new)
+    while not inside(down_at) and down_at < len(merged) and down[0] == merged[down_at]:
+        down, down_at = down[1:] + [merged[down_at]], down_at + 1
+    if inside(down_at):
+        return down_at, down
+    up_at, up = at, list(new)
+    while not inside(up_at) and up_at > 0 and up[-1] == merged[up_at - 1]:
+        up, up_at = [merged[up_at - 1]] + up[:-1], up_at - 1
+    return up_at, up
+
+
 def resolutions(parsed: conflicts.ConflictedFile, placed: Lines) -> dict[int, list[str]] | None:
     """Split the placed file into the conflict hunks' resolutions: every difference between the
     merged file (each hunk as the branch has it) and the placed file must fall inside one hunk,
@@ -218,11 +235,16 @@ def resolutions(parsed: conflicts.ConflictedFile, placed: Lines) -> dict[int, li
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        new = list(placed[j1:j2])
         owner = [i for i, (s, e) in spans.items() if s <= i1 and i2 <= e]
+        if not owner and tag == "insert":  # the same insertion may be drawn a few lines up or down
+            i1, new = _slid(merged, i1, new, spans)
+            i2 = i1
+            owner = [i for i, (s, e) in spans.items() if s <= i1 <= e]
         if len(owner) != 1:
             return None
         s = spans[owner[0]][0]
-        edits[owner[0]].append((i1 - s, i2 - s, list(placed[j1:j2])))
+        edits[owner[0]].append((i1 - s, i2 - s, new))
     out: dict[int, list[str]] = {}
     for hunk in parsed.hunks:
         lines = list(hunk.ours)

@@ -47,26 +47,34 @@ def relocate(wt: Git, path: str, base: str, theirs: str) -> Relocation | None:
     if not fix:
         return None
     texts: dict[str, list[str]] = {}
-    placed: dict[str, list[placement.Placed]] = {}
+    candidates: list[list[str]] = []
     for block in fix:
         probe = _probe(block)
         if probe is None:
             return None
         res = wt.run("grep", "-l", "-F", "-I", "--no-color", "-e", probe, "--", f":!{path}", check=False)
-        files = res.stdout.splitlines()
-        if not files or len(files) > MAX_FILES:
-            return None
-        hits = []
-        for f in files:
-            if f not in texts:
-                texts[f] = _lines((wt.cwd / f).read_text(errors="surrogateescape"))
-            keep = bool(placement.INDENT_SIGNIFICANT.search(f))
-            p = placement.place_block(block, [placement.key(x, keep) for x in texts[f]], keep)
-            if p is not None:
-                hits.append((f, p))
-        if len(hits) != 1:
-            return None
-        placed.setdefault(hits[0][0], []).append(hits[0][1])
+        candidates.append(res.stdout.splitlines())
+    # Blocks with a distinctive line say which files the code went to; a block whose lines are
+    # common (`return true;`) is looked for only there.
+    home: set[str] = set()
+    placed: dict[str, list[placement.Placed]] = {}
+    for distinctive in (True, False):
+        for block, files in zip(fix, candidates, strict=True):
+            if (len(files) <= MAX_FILES) != distinctive:
+                continue
+            if not distinctive:
+                files = [f for f in files if f in home]
+            hits = []
+            for f in files:
+                if f not in texts:
+                    texts[f] = _lines((wt.cwd / f).read_text(errors="surrogateescape"))
+                keep = bool(placement.INDENT_SIGNIFICANT.search(f))
+                if (p := placement.place_block(block, [placement.key(x, keep) for x in texts[f]], keep)) is not None:
+                    hits.append((f, p))
+            if len(hits) != 1:
+                return None
+            home.add(hits[0][0])
+            placed.setdefault(hits[0][0], []).append(hits[0][1])
     out: dict[str, list[str]] = {}
     where = []
     for f, ps in placed.items():

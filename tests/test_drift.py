@@ -62,3 +62,25 @@ def test_a_fix_made_only_of_tests_is_not_emptied(repo: GitRepo, capsys):
     repo.commit("Fix the limit test (#37)", {"tests/test_limit.c": test.replace("return 1;", "return 2;")})
     code, (out,) = backport(repo, "#37", capsys=capsys)
     assert code == 1 and out["kind"] == "conflict"
+
+
+def test_a_split_change_with_common_lines_is_placed_in_the_file_its_distinctive_lines_went_to(repo: GitRepo, capsys):
+    # systemd moved the battery helpers from src/shared/sleep-util.c into src/sleep/battery-capacity.c
+    # on main; a fix there changes a distinctive line and a `return true;` that many files have.
+    alarm = ("int battery_trip_point_alarm_exists(void) {\n        int battery_alarm;\n"
+             "        r = safe_atoi(s, &battery_alarm);\n        if (r < 0)\n                return false;\n"
+             "        return true;\n}\n")
+    others = {f"src/other{n}.c": f"int other{n}(void) {{\n        return true;\n}}\n" for n in range(3)}
+    repo.commit("Initial", {"src/shared/sleep-util.c": lines(30, "int sleep_thing_") + alarm, **others})
+    repo.branch("rel")
+    repo.commit("sleep: split out battery capacity (#60)",
+                {"src/shared/sleep-util.c": lines(30, "int sleep_thing_"), "src/sleep/battery-capacity.c": alarm})
+    fixed = alarm.replace("        int battery_alarm;\n", "        int battery_alarm = 0;\n").replace(
+        "                return false;\n        return true;\n", "                return false;\n        return battery_alarm > 0;\n")
+    repo.commit("sleep: don't report a trip alarm without a battery (#61)", {"src/sleep/battery-capacity.c": fixed})
+    code, (out,) = backport(repo, "#61", capsys=capsys)
+    assert code == 0, (out["reason"], out["conflicts"])
+    assert out["conflicts"][0]["resolved_by"] == ["relocated"]
+    assert repo.show(out["result_commit"], "src/shared/sleep-util.c") == lines(30, "int sleep_thing_") + fixed
+    for path, text in others.items():
+        assert repo.show(out["result_commit"], path) == text

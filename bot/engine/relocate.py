@@ -71,6 +71,8 @@ def relocate(wt: Git, path: str, base: str, theirs: str) -> Relocation | None:
                 keep = bool(placement.INDENT_SIGNIFICANT.search(f))
                 if (p := placement.place_block(block, [placement.key(x, keep) for x in texts[f]], keep)) is not None:
                     hits.append((f, p))
+            least = min((sum(p.fuzz) for _f, p in hits), default=0)
+            hits = [(f, p) for f, p in hits if sum(p.fuzz) == least]  # the best match, across files too
             if len(hits) != 1:
                 return None
             home.add(hits[0][0])

@@ -144,10 +144,10 @@ def test_a_line_found_up_to_whitespace_is_rewritten_in_the_branch_layout():
 def test_an_insertion_at_the_end_is_placed_even_when_the_lines_above_it_changed():
     # systemd's env-util.h: the last declaration before the fix's new one differs on the branch.
     base = "int a(void);\nint set_full_environment(char **env);\n"
-    fix = base + "int setenvf(const char *name, const char *valuef, ...);\n"
+    new = "int setenvf(const char *name, const char *valuef, ...);\n"
     branch = "int a(void);\nint b(void);\n"
-    found = placement.place("env-util.h", lines(base), lines(branch), lines(fix))
-    assert found is not None and "".join(found[0]) == branch + "int setenvf(const char *name, const char *valuef, ...);\n"
+    found = placement.place("env-util.h", lines(base), lines(branch), lines(base + new))
+    assert found is not None and "".join(found[0]) == branch + new
     assert found[1][0].fuzz == (2, 0)
 
 

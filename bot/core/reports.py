@@ -419,7 +419,8 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
         lines.append("**Conflicts and how they were resolved:**")
         for h in hunks:
             where = f"hunk at line {h.detail['line']}" if "line" in h.detail else h.detail.get("kind", "file")
-            lines.append(f"- `{h.path}`, {where}: {h.resolved_by}")
+            lines.append(f"- `{h.path}`, {where}: {h.resolved_by}"
+                         + (f" ({h.detail['note']})" if h.detail.get("note") and h.resolved_by in EXPLAINED else ""))
             if h.resolved_by == "llm":
                 resolution = h.detail.get("resolution", "")
                 marks = fence(resolution)

@@ -107,17 +107,29 @@ def _significant(lines: Lines) -> bool:
     return sum(len(line.strip()) for line in lines) >= 8
 
 
-def _matches(keys: list[str], needle: list[str]) -> list[int]:
-    n = len(needle)
-    if not n:  # only an edge of the file anchors it: every place, for the caller to keep the edge
-        return list(range(len(keys) + 1))
-    return [i for i in range(len(keys) - n + 1) if keys[i] == needle[0] and keys[i:i + n] == needle]
+class Keys:
+    """A file's lines as compared (whitespace folded), with where each line occurs."""
+
+    def __init__(self, lines: Lines, keep_indent: bool) -> None:
+        self.keys = [key(line, keep_indent) for line in lines]
+        self.where: dict[str, list[int]] = {}
+        for i, k in enumerate(self.keys):
+            self.where.setdefault(k, []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def matches(self, needle: list[str]) -> list[int]:
+        n = len(needle)
+        if not n:  # only an edge of the file anchors it: every place, for the caller to keep the edge
+            return list(range(len(self.keys) + 1))
+        return [i for i in self.where.get(needle[0], ()) if self.keys[i:i + n] == needle]
 
 
-def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | None:
-    """The one place of `block` in the file (given as line keys) with the least fuzz, or None when
-    it is nowhere or ambiguous at that fuzz. A change at the start or the end of the fix's parent
-    stays at the start or the end: that edge anchors it like context."""
+def place_block(block: Block, keys: Keys, keep_indent: bool) -> Placed | None:
+    """The one place of `block` in the file with the least fuzz, or None when it is nowhere or
+    ambiguous at that fuzz. A change at the start or the end of the fix's parent stays at the
+    start or the end: that edge anchors it like context."""
     removed = [key(x, keep_indent) for x in block.removed]
     before = [key(x, keep_indent) for x in block.before]
     after = [key(x, keep_indent) for x in block.after]
@@ -136,7 +148,7 @@ def place_block(block: Block, keys: list[str], keep_indent: bool) -> Placed | No
             elif not edge and not _significant(ctx_b + block.removed + ctx_a):
                 continue
             needle = before[len(before) - kb:] + removed + after[:ka]
-            hits = _matches(keys, needle)
+            hits = keys.matches(needle)
             if block.at_start and kb == len(before):
                 hits = [at for at in hits if at == 0]
             if block.at_end and ka == len(after):
@@ -159,7 +171,7 @@ def place(path: str, base: Lines, ours: Lines, theirs: Lines) -> tuple[list[str]
     if not fix:
         return None
     ours_names = set(_IDENT.findall("".join(ours)))
-    keys = [key(line, keep_indent) for line in ours]
+    keys = Keys(ours, keep_indent)
     placed: list[Placed] = []
     n = 0
     while n < len(fix):
@@ -168,8 +180,10 @@ def place(path: str, base: Lines, ours: Lines, theirs: Lines) -> tuple[list[str]
             if last >= len(fix) or (back and not (placed and placed[-1].block == fix[first])):
                 continue  # merge back only with a block placed alone
             block = fix[n] if first == last else _merged(base, theirs, fix, first, last)
-            if _takes_away(block, ours_names):
-                return None  # the fix uses a name the branch no longer has: not a drift of context
+            if _takes_away(block, ours_names):  # the fix uses a name the branch no longer has
+                if first == last:
+                    return None  # not a drift of context
+                continue
             if (found := place_block(block, keys, keep_indent)) is not None:
                 break
         else:

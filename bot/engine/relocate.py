@@ -47,6 +47,7 @@ def relocate(wt: Git, path: str, base: str, theirs: str) -> Relocation | None:
     if not fix:
         return None
     texts: dict[str, list[str]] = {}
+    keys: dict[str, placement.Keys] = {}
     candidates: list[list[str]] = []
     for block in fix:
         probe = _probe(block)
@@ -66,10 +67,11 @@ def relocate(wt: Git, path: str, base: str, theirs: str) -> Relocation | None:
                 files = [f for f in files if f in home]
             hits = []
             for f in files:
+                keep = bool(placement.INDENT_SIGNIFICANT.search(f))
                 if f not in texts:
                     texts[f] = _lines((wt.cwd / f).read_text(errors="surrogateescape"))
-                keep = bool(placement.INDENT_SIGNIFICANT.search(f))
-                if (p := placement.place_block(block, [placement.key(x, keep) for x in texts[f]], keep)) is not None:
+                    keys[f] = placement.Keys(texts[f], keep)
+                if (p := placement.place_block(block, keys[f], keep)) is not None:
                     hits.append((f, p))
             least = min((sum(p.fuzz) for _f, p in hits), default=0)
             hits = [(f, p) for f, p in hits if sum(p.fuzz) == least]  # the best match, across files too

@@ -84,3 +84,12 @@ def test_a_split_change_with_common_lines_is_placed_in_the_file_its_distinctive_
     assert repo.show(out["result_commit"], "src/shared/sleep-util.c") == lines(30, "int sleep_thing_") + fixed
     for path, text in others.items():
         assert repo.show(out["result_commit"], path) == text
+
+
+def test_the_bot_never_replays_its_own_resolution_as_recorded(repo: GitRepo, capsys):
+    ref = scenarios.context_moved(repo)
+    repo.branch("rel2", "rel")  # the same conflict on a second branch
+    code, outs = backport(repo, ref, "rel", capsys=capsys)
+    assert code == 0 and outs[0]["conflicts"][0]["resolved_by"] == ["context-moved"]
+    code, outs = backport(repo, ref, "rel2", capsys=capsys)
+    assert code == 0 and outs[0]["conflicts"][0]["resolved_by"] == ["context-moved"]  # not "rerere"

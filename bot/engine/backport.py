@@ -314,6 +314,9 @@ class Engine:
         if all(o.resolved for o in outcomes):
             outcome.conflicts += summaries
             recorder.note({"resolved": summaries})
+            # Never recorded for rerere: a resolution of the bot's own (the model's above all)
+            # replayed later as "recorded" would skip its review. rerere replays people's only.
+            wt.run("rerere", "clear", check=False)
             if wt.ok("diff", "--cached", "--quiet", "HEAD"):  # resolved to nothing: already there
                 wt.run("cherry-pick", "--skip")
                 recorder.note({"skipped_empty": commit.sha})

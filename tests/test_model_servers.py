@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,10 @@ def test_a_reasoning_model_gets_no_temperature_and_a_completion_limit(connect: C
     llm = connect(server)
     assert llm.resolve_hunk(REQUEST).window is not None
     refused_limit, refused_temperature, answered = server.requests
-    assert refused_limit["max_tokens"] == 2048 and refused_limit["temperature"] == 0
+    bound = 256 + 2 * len(REQUEST.before + REQUEST.theirs + REQUEST.after) // 3  # sized to the window asked for
+    assert refused_limit["max_tokens"] == bound and refused_limit["temperature"] == 0
     assert "max_tokens" not in refused_temperature and refused_temperature["temperature"] == 0
-    assert "temperature" not in answered and answered["max_completion_tokens"] == 2048 * 4
+    assert "temperature" not in answered and answered["max_completion_tokens"] == bound * 4
     assert answered["response_format"]["json_schema"]["strict"] is True  # our schemas pass OpenAI's strict check
 
 
@@ -108,7 +110,9 @@ def test_other_servers_get_temperature_zero_and_a_bounded_answer(connect: Connec
     llm = connect(server)
     llm.resolve_hunk(REQUEST)
     (sent,) = server.requests
-    assert sent["temperature"] == 0 and sent["max_tokens"] == 2048 and "max_completion_tokens" not in sent
+    assert sent["temperature"] == 0 and sent["max_tokens"] == 292 and "max_completion_tokens" not in sent
+    big = llm.resolve_hunk(replace(REQUEST, ours="    x();\n" * 2000))  # never more than max_answer_tokens
+    assert big and server.requests[-1]["max_tokens"] == 2048
 
 
 def test_classification_and_questions_on_a_server_without_json_modes(connect: Connect) -> None:
@@ -179,12 +183,12 @@ def test_errors_keep_the_servers_words_but_never_the_key(connect: Connect) -> No
 
 
 def test_the_server_error_reaches_backport_why(tmp_path: Path, data_dir: Path, connect: Connect) -> None:
-    server = ModelServer("vllm", correct, context=1024)  # a small --max-model-len: our max_tokens cannot fit
+    server = ModelServer("vllm", correct, context=256)  # a small --max-model-len: prompt and answer cannot fit
     connect(server)
     _, cfg = setup(tmp_path)
     out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
     assert "the model endpoint refused the request (400): You passed" in out, out
-    assert "However, the model's context length is only 1024 tokens" in out and KEY not in out
+    assert "However, the model's context length is only 256 tokens" in out and KEY not in out
 
 
 def test_retries_are_paid_from_the_attempts_budget(tmp_path: Path, data_dir: Path, connect: Connect) -> None:

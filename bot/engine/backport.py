@@ -13,10 +13,32 @@ from typing import Any
 
 from bot.engine import policy, prereq, symbols, testfiles
 from bot.engine.candidates import classify
-from bot.engine.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed, Stage
+from bot.engine.context import Gatherer
+from bot.engine.errors import AlreadyPresent, BackportFailure, Conflict, Internal, PushFailed, Stage, VerifyFailed
 from bot.engine.git import Git, GitError, brief
-from bot.engine.ladder import RELOCATED, TESTS_LEFT_OUT, UNRESOLVED, Budget, FileOutcome, Ladder, unmerged_paths
-from bot.engine.ports import Command, CommandResult, HunkRecord, HunkResolver, Recorder, Sandbox, Usage
+from bot.engine.ladder import (
+    DETAIL_CHARS,
+    RELOCATED,
+    TESTS_LEFT_OUT,
+    UNRESOLVED,
+    Budget,
+    FileOutcome,
+    HunkOutcome,
+    Ladder,
+    check_repair,
+    unmerged_paths,
+)
+from bot.engine.ports import (
+    Command,
+    CommandResult,
+    HunkRecord,
+    HunkResolver,
+    Recorder,
+    Region,
+    RepairRequest,
+    Sandbox,
+    Usage,
+)
 from bot.engine.predict import Predictor
 from bot.engine.source import Commit, Source, raw_message, read_commits
 from bot.engine.workspace import Workspace, remove_worktree
@@ -65,6 +87,8 @@ class Outcome:
     verify_after_approval: bool = False  # the build and tests wait for the ✅ (they would run unisolated)
     llm: Usage = field(default_factory=Usage)
     with_deps: list[dict[str, Any]] = field(default_factory=list)  # prerequisites picked first, in order
+    # The regions a rung wrote (position in `hunks`, how): what a repair after a failed build may change.
+    regions: list[tuple[int, HunkOutcome]] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -91,10 +115,11 @@ def cherry_pick_message(raw: str, sha: str) -> str:
 
 class Engine:
     def __init__(self, llm: HunkResolver | None = None, sandbox: Sandbox | None = None, llm_calls: int = 8,
-                 llm_tokens: int = 40_000) -> None:
+                 llm_tokens: int = 40_000, llm_context: int = 3000) -> None:
         self.ladder = Ladder(llm)
         self.sandbox = sandbox
         self.llm_calls, self.llm_tokens = llm_calls, llm_tokens
+        self.llm_context = llm_context  # tokens per request, the hunk and its context together
 
     def run(self, plan: Plan, recorder: Recorder) -> Outcome:
         """One attempt. Failures come back in the Outcome, never as exceptions (but Ctrl-C)."""
@@ -165,6 +190,7 @@ class Engine:
                 recorder.note({"with_deps": outcome.with_deps})
                 outcome.conflicts.clear()
                 outcome.hunks.clear()
+                outcome.regions.clear()
                 result = self._pick_all(recorder, outcome, plan, deps + commits, target)
         try:
             ws.update_branch(plan.result_branch, result)
@@ -186,7 +212,13 @@ class Engine:
             if result == target:
                 raise AlreadyPresent(f"already on {plan.branch}: every change of the fix is already there")
             if plan.commands and not self._verify_later(recorder, outcome):
-                self._verify(recorder, outcome, plan, wt)
+                try:
+                    self._verify(recorder, outcome, plan, wt)
+                except VerifyFailed as failed:
+                    if not self._repair(recorder, outcome, plan, wt, target, budget, failed):
+                        raise
+                    self._verify(recorder, outcome, plan, wt)
+                    result = wt.out("rev-parse", "HEAD")
         return result
 
     @staticmethod
@@ -290,10 +322,17 @@ class Engine:
         diffs = {p: wt.run("diff", "--no-color", parent, commit.sha, "--", p, check=False).stdout
                  for p in paths} if parent else {}
         changed = wt.out("diff", "--name-only", "--no-renames", parent, commit.sha).splitlines() if parent else []
+        if self.ladder.llm is not None:
+            labels = list(plan.fix_labels)
+            budget.context = Gatherer(wt, commit.sha, parent, plan.target_ref, plan.main_ref, self.llm_context,
+                                      is_fix=lambda c: classify(c.subject, c.body, labels)[0])
         outcomes = self.ladder.resolve(wt, commit.message, diffs, budget,
                                        leave_out_tests=any(not testfiles.is_test(p) for p in changed))
+        first = len(outcome.hunks)
         outcome.hunks += [HunkRecord(o.path, i, h.resolved_by, {"kind": o.kind, **h.detail()})
                           for o in outcomes for i, h in enumerate(o.hunks)]
+        outcome.regions += [(first + n, h) for n, h in enumerate(h for o in outcomes for h in o.hunks)
+                            if h.hunk is not None and h.resolution is not None]
         if all(o.resolved for o in outcomes):
             for o in outcomes:
                 for h in o.hunks:
@@ -333,6 +372,64 @@ class Engine:
         outcome.conflicts += summaries
         raise Conflict(_conflict_reason(commit, outcomes, prereqs, plan.branch), stage=Stage.RESOLVING,
                        details={"conflicts": summaries, "prerequisites": [p.as_dict() for p in prereqs]})
+
+    def _repair(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git, target: str, budget: Budget,
+                failed: VerifyFailed) -> bool:
+        """The build or tests failed after a pick the ladder resolved: the model may change the
+        regions the rungs wrote, once, each checked as a hunk answer is. True when the repair was
+        committed (amending the last pick); the caller verifies again. Never without a sandbox:
+        the model's code runs unread only in isolation."""
+        llm = self.ladder.llm
+        if llm is None or not outcome.regions:
+            return False
+        why_not = ("the build runs without isolation" if self.sandbox is None or not self.sandbox.isolated
+                   else budget.spent_why if not budget.allows() else "")
+        if why_not:
+            recorder.note({"llm_repair": f"not tried: {why_not}"})
+            return False
+        command = failed.details.get("command") or {}
+        failure = f"{failed.reason}\n{command.get('tail', '')}"
+        regions, where = [], []
+        for n, h in outcome.regions:
+            assert h.hunk is not None and h.resolution is not None
+            region = Region(outcome.hunks[n].path, "".join(h.hunk.before),
+                            "".join(h.resolution), "".join(h.hunk.after), "".join(h.hunk.base), "".join(h.hunk.theirs))
+            text = (wt.cwd / region.path).read_text(errors="surrogateescape")
+            at = text.find(region.before + region.text + region.after)
+            start = text.count("\n", 0, at) + len(h.hunk.before) if at >= 0 else 0
+            regions.append(region)
+            where.append((region.path, start, start + len(h.resolution)))
+        diff = wt.run("diff", "--no-color", target, "HEAD", check=False).stdout
+        gathered = Gatherer(wt, "HEAD", None, plan.target_ref, plan.main_ref, self.llm_context).for_repair(
+            where, failure, sum(len(r.before + r.text + r.after + r.base + r.theirs) for r in regions) + len(diff))
+        answer = llm.repair(RepairRequest(gathered.sections.pop("failure", failure[-2000:]), diff, tuple(regions),
+                                          plan.source.commits[-1].message, gathered.sections, tuple(gathered.cut)))
+        budget.used = budget.used + answer.usage
+        outcome.llm = outcome.llm + answer.usage
+        paths = sorted({r.path for r in regions})
+        files = {p: (wt.cwd / p).read_text(errors="surrogateescape") for p in paths}
+        repaired, changed, problem = check_repair(files, regions, answer)
+        if repaired is None:
+            said = "timed out" if answer.timed_out else f"not used: {problem}"
+            recorder.note({"llm_repair": f"{said}. Model said: {answer.explanation}"})
+            failed.reason += f". The LLM's repair was {said}"
+            return False
+        for p, text in repaired.items():
+            (wt.cwd / p).write_text(text, errors="surrogateescape")
+        wt.run("add", "--", *paths)
+        wt.run("commit", "--amend", "--no-edit", "--no-verify", "--allow-empty")
+        for i, lines in changed.items():
+            n, _ = outcome.regions[i]
+            record = outcome.hunks[n]
+            outcome.hunks[n] = HunkRecord(record.path, record.index, "llm-repair", {
+                **record.detail, "resolution": "".join(lines)[:DETAIL_CHARS], "repaired": record.resolved_by,
+                "note": f"after `{command.get('name', 'the build')}` failed, the LLM changed this {record.resolved_by} "
+                        f"resolution: {answer.explanation} (confidence {answer.confidence:.2f})"})
+        recorder.note({"llm_repair": [asdict(outcome.hunks[outcome.regions[i][0]]) for i in changed]})
+        self._flag(recorder, outcome, f"{failed.reason}; the LLM repaired {len(changed)} resolved "
+                                      f"region{'s' if len(changed) > 1 else ''} (llm-repair): a maintainer must "
+                                      "review the result")
+        return True
 
     def _verify(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git) -> None:
         if self.sandbox is None:

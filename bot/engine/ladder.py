@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.engine import conflicts, placement, relocate, rules, syntax, testfiles
 from bot.engine.conflicts import Hunk
+from bot.engine.context import Gatherer
 from bot.engine.git import Git
-from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Usage
+from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Region, RepairAnswer, Usage
 
 UNRESOLVED = "unresolved"
 RELOCATED = "relocated"  # always asks for a maintainer's look
@@ -72,11 +74,14 @@ def unmerged_paths(wt: Git) -> dict[str, set[int]]:
 
 @dataclass
 class Budget:
-    """What the LLM may spend on one attempt."""
+    """What the LLM may spend on one attempt, and what it is shown: `context` gathers the code
+    around each hunk within its own per-request token budget (none: the hunk alone)."""
 
     max_calls: int = 8
-    max_tokens: int = 40_000
+    max_tokens: int = 40_000  # the attempt's, or what is left of the repository's day when less
     used: Usage = field(default_factory=Usage)
+    context: Gatherer | None = None
+    spent_why: str = "the LLM budget of this attempt is spent"
 
     def allows(self) -> bool:
         return self.used.calls < self.max_calls and self.used.tokens < self.max_tokens
@@ -190,12 +195,19 @@ class Ladder:
         """The last rung. The model's answer can only ever replace this hunk's region, and only
         when every check passes; otherwise the hunk needs a human, with the model's explanation."""
         if not budget.allows():
-            return HunkOutcome(h, UNRESOLVED, note="the LLM budget of this attempt is spent")
+            return HunkOutcome(h, UNRESOLVED, note=budget.spent_why)
         assert self.llm is not None
-        answer = self.llm.resolve_hunk(HunkRequest(
-            path, "".join(h.ours), "".join(h.base), "".join(h.theirs), "".join(h.before), "".join(h.after),
-            diff, message))
+        request = HunkRequest(path, "".join(h.ours), "".join(h.base), "".join(h.theirs), "".join(h.before),
+                              "".join(h.after), diff, message)
+        if budget.context is not None:
+            fixed = sum(len(t) for t in (request.ours, request.base, request.theirs, request.before, request.after,
+                                         diff, message))
+            gathered = budget.context.for_hunk(path, parsed, h, fixed)
+            request = replace(request, context=gathered.sections, cut=tuple(gathered.cut))
+        answer = self.llm.resolve_hunk(request)
         budget.used = budget.used + answer.usage
+        if answer.timed_out:
+            return HunkOutcome(h, UNRESOLVED, note=f"LLM {answer.explanation}")  # "LLM timed out: ..."
         lines, problem = check_llm_answer(path, parsed, h, answer)
         if lines is None:
             return HunkOutcome(h, UNRESOLVED, note=f"LLM answer rejected: {problem}. Model said: {answer.explanation}")
@@ -242,3 +254,38 @@ def parses_no_worse(path: str, parsed: conflicts.ConflictedFile, h: Hunk, region
         return True
     resolved = syntax.errors(path, parsed.render({**others, h.index: region}))
     return resolved is None or resolved <= branch
+
+
+def check_repair(files: dict[str, str], regions: Sequence[Region], answer: RepairAnswer
+                 ) -> tuple[dict[str, str] | None, dict[int, list[str]], str]:
+    """The files with the model's repair applied, and each changed region's new lines; or None and
+    what was wrong. Each window goes through the same checks as a hunk answer, with the region as
+    it stands in place of the branch's side: only the region changes, no marker, every line the
+    fix adds kept or said left out, the file parses no worse."""
+    if not answer.windows:
+        return None, {}, "the model proposed no repair"
+    out = dict(files)
+    changed: dict[int, list[str]] = {}
+    for i, window in sorted(answer.windows.items()):
+        if not 0 <= i < len(regions):
+            return None, {}, f"it names a region {i} it was not given"
+        r = regions[i]
+        text, old = out[r.path], r.before + r.text + r.after
+        if text.count(old) != 1:
+            return None, {}, f"region {i} is not found exactly once in {r.path}"
+        at = text.index(old)
+
+        def lines(s: str) -> tuple[str, ...]:
+            return tuple(s.splitlines(keepends=True))
+
+        h = Hunk(0, lines(r.text), lines(r.base), lines(r.theirs), text.count("\n", 0, at) + 1,
+                 lines(r.before), lines(r.after))
+        parsed = conflicts.ConflictedFile((lines(text[:at + len(r.before)]), h,
+                                           lines(text[at + len(r.before) + len(r.text):])))
+        region, problem = check_llm_answer(r.path, parsed, h, HunkAnswer(window, answer.explanation,
+                                                                         answer.confidence, answer.omitted))
+        if region is None:
+            return None, {}, f"region {i}: {problem}"
+        out[r.path] = parsed.render({0: region})
+        changed[i] = region
+    return out, changed, ""

@@ -7,7 +7,7 @@ test commands through a Sandbox, and returns an Outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,34 @@ class HunkRequest:
     after: str  # and just below
     fix_diff: str  # the fix's diff for this file
     commit_message: str
+    # What the engine gathered beside the hunk (bot/engine/context.py), by name, within a token
+    # budget, and what that budget cut.
+    context: Mapping[str, str] = field(default_factory=dict)
+    cut: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Region:
+    """A resolved region a repair may change: `text` between `before` and `after` in `path` now."""
+
+    path: str
+    before: str
+    text: str
+    after: str
+    base: str  # the fix's parent and the fix, for the same check as a hunk answer
+    theirs: str
+
+
+@dataclass(frozen=True)
+class RepairRequest:
+    """The build or tests failed after a pick the ladder resolved: one try to repair its regions."""
+
+    failure: str  # the failing command and the end of its output
+    diff: str  # the backport's diff against the branch, as it stands
+    regions: tuple[Region, ...]
+    commit_message: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    cut: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,12 +76,29 @@ class HunkAnswer:
     confidence: float
     omitted: tuple[str, ...] = ()  # lines of the fix deliberately left out (the explanation says why)
     usage: Usage = Usage()
+    timed_out: bool = False  # no answer within the time allowed (the explanation says so)
+
+
+@dataclass(frozen=True)
+class RepairAnswer:
+    """`windows[i]` replaces before + text + after of region i; regions not named stay as they are.
+    Empty when the model declines or failed."""
+
+    windows: Mapping[int, str]
+    explanation: str
+    confidence: float
+    omitted: tuple[str, ...] = ()
+    usage: Usage = Usage()
+    timed_out: bool = False
 
 
 class HunkResolver(Protocol):
-    """A model that proposes a resolution for one hunk; the ladder checks every answer."""
+    """A model that proposes a resolution for one hunk, or a repair of resolved regions after a
+    failed build; the engine checks every answer."""
 
     def resolve_hunk(self, request: HunkRequest) -> HunkAnswer: ...
+
+    def repair(self, request: RepairRequest) -> RepairAnswer: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +107,7 @@ class HunkRecord:
 
     path: str
     index: int
-    resolved_by: str  # rerere | whitespace | same-change | context-moved | placement | llm | unresolved
+    resolved_by: str  # rerere | whitespace | same-change | context-moved | placement | llm | llm-repair | unresolved
     detail: dict[str, Any] = field(default_factory=dict)
 
 

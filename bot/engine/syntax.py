@@ -22,14 +22,19 @@ def _parser(module: str) -> Any | None:
         return None
 
 
-def errors(path: str, text: str) -> int | None:
-    """Error and missing nodes in the parse of `text`; None when no parser knows this file."""
+def tree(path: str, text: str) -> Any | None:
+    """The tree-sitter tree of `text`; None when no parser knows this file."""
     module = next((m for pattern, m in _LANGUAGES.items() if re.search(pattern, path)), None)
     parser = _parser(module) if module else None
-    if parser is None:
+    return None if parser is None else parser.parse(text.encode())
+
+
+def errors(path: str, text: str) -> int | None:
+    """Error and missing nodes in the parse of `text`; None when no parser knows this file."""
+    parsed = tree(path, text)
+    if parsed is None:
         return None
-    tree = parser.parse(text.encode())
-    count, stack = 0, [tree.root_node]
+    count, stack = 0, [parsed.root_node]
     while stack:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:

@@ -37,7 +37,8 @@ STAGE_WORDS = {"resolve_source": "finding the fix", "policy": "checking the fix"
 
 # Hunks whose note says what happened (where a placement landed, why it stayed unresolved); the
 # model's note is its own explanation and is shown with its resolution instead.
-EXPLAINED = frozenset({"unresolved", "placement", "relocated", "tests-left-out"})
+EXPLAINED = frozenset({"unresolved", "placement", "relocated", "tests-left-out", "llm-repair"})
+BY_MODEL = frozenset({"llm", "llm-repair"})  # rungs whose code a model wrote
 
 
 def commit_title(p: dict[str, Any]) -> str:
@@ -406,7 +407,7 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
                  requested_by: str | None) -> PullRequestDraft:
     """The pull request a successful backport becomes: title, body and labels."""
     hunks = store.hunks(attempt.id)
-    ai = any(h.resolved_by == "llm" for h in hunks)
+    ai = any(h.resolved_by in BY_MODEL for h in hunks)
     origin = f"#{source.pr_number}" if source.pr_number else source.key[:10]
     lines = [f"Backport of {origin} ({source.title}) to `{attempt.branch}`.", ""]
     if picked := [p for p in attempt.prerequisites if p.get("picked")]:
@@ -421,7 +422,7 @@ def pull_request(git: Git, store: Store, attempt: Attempt, source: Source, base_
             where = f"hunk at line {h.detail['line']}" if "line" in h.detail else h.detail.get("kind", "file")
             lines.append(f"- `{h.path}`, {where}: {h.resolved_by}"
                          + (f" ({h.detail['note']})" if h.detail.get("note") and h.resolved_by in EXPLAINED else ""))
-            if h.resolved_by == "llm":
+            if h.resolved_by in BY_MODEL:
                 resolution = h.detail.get("resolution", "")
                 marks = fence(resolution)
                 lines += [f"  {marks}", *("  " + x for x in resolution.splitlines()), f"  {marks}"]

@@ -217,7 +217,7 @@ class Engine:
                 except VerifyFailed as failed:
                     if not self._repair(recorder, outcome, plan, wt, target, budget, failed):
                         raise
-                    self._verify(recorder, outcome, plan, wt)
+                    self._verify(recorder, outcome, plan, wt, again=True)
                     result = wt.out("rev-parse", "HEAD")
         return result
 
@@ -431,10 +431,12 @@ class Engine:
                                       "review the result")
         return True
 
-    def _verify(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git) -> None:
+    def _verify(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git, again: bool = False) -> None:
+        """Run the build and tests; `again`: after a repair, in the same verifying step."""
         if self.sandbox is None:
             raise Internal("build and test commands are configured but this engine has no sandbox to run them")
-        recorder.verifying({"commands": [c.name for c in plan.commands]})
+        if not again:
+            recorder.verifying({"commands": [c.name for c in plan.commands]})
         log_dir = plan.workspace.logs_dir / plan.work_name
         outcome.verified = self.sandbox.run(wt.cwd, plan.commands, log_dir, recorder.process)
         recorder.note({"verified": [asdict(r) for r in outcome.verified]})

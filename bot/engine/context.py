@@ -26,8 +26,11 @@ FAILURE_CHARS = 4000
 _BLOCKS = {"function_definition", "struct_specifier", "enum_specifier", "union_specifier", "class_definition",
            "declaration", "preproc_function_def", "type_definition"}
 _KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "case", "do", "defined", "typeof",
-             "NULL", "TRUE", "FALSE", "EOF", "not", "and", "or", "in", "is", "None", "True", "False", "print"}
+             "NULL", "TRUE", "FALSE", "EOF", "not", "and", "or", "in", "is", "None", "True", "False", "print",
+             "int", "char", "void", "long", "short", "unsigned", "signed", "const", "static", "struct", "union",
+             "enum", "break", "continue", "goto", "bool", "true", "false", "self", "def", "class", "lambda"}
 _USE = re.compile(r"(?<![.\w>])([A-Za-z_]\w{2,})\s*\(|\b([A-Z][A-Z0-9_]{3,})\b|\bstruct\s+([A-Za-z_]\w*)")
+_WORD = re.compile(r"\b[A-Za-z_]\w{2,}\b")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 
 
@@ -165,27 +168,33 @@ class Gatherer:
         """`fixed`: the characters the request carries anyway (the hunk, the diff, the message)."""
         branch = parsed.render({o.index: list(o.ours) for o in parsed.hunks}).splitlines(keepends=True)
         start = _ours_start(parsed, h)
-        sections = [("branch_function", enclosing(path, branch, start, start + max(len(h.ours), 1)))]
-        defs, missing = self._definitions(path, h)
-        sections += [("definitions", defs), ("missing", missing)]
+        branch_function = enclosing(path, branch, start, start + max(len(h.ours), 1))
         fix_file = self.git.run("show", f"{self.commit}:{path}", check=False).stdout.splitlines(keepends=True)
         at = _locate(fix_file, h.theirs or h.before)
-        if at is not None:
-            end = at + max(len(h.theirs), 1)
-            sections.append(("fix_function", enclosing(path, fix_file, at, end)))
-        sections.append(("prerequisites", self._prerequisites(path, h)))
+        fix_function = enclosing(path, fix_file, at, at + max(len(h.theirs), 1)) if at is not None else ""
+        defs, missing = self._definitions(path, h, branch_function, fix_function)
+        sections = [("branch_function", branch_function), ("definitions", defs), ("missing", missing),
+                    ("fix_function", fix_function), ("prerequisites", self._prerequisites(path, h))]
         return fit(fixed, sections, self.tokens)
 
-    def _definitions(self, path: str, h: Hunk) -> tuple[str, str]:
-        theirs, ours = used_names(h.theirs), set(used_names(h.ours))
-        names = ([n for n in theirs if n not in ours] + [n for n in theirs if n in ours])[:NAMES]  # new uses first
+    def _definitions(self, path: str, h: Hunk, branch_function: str, fix_function: str) -> tuple[str, str]:
+        """The branch's definitions of the functions, macros and types the fix's side of the hunk
+        uses; and the names it uses that the branch lacks: a function, macro or type with no
+        definition on the branch (the main branch has one), or a variable or field the fix's
+        function has and the branch's does not."""
+        calls = used_names(h.theirs)
+        new = [n for n in calls if n not in set(used_names(h.ours))]
         found, missing = [], []
-        for name in names:
+        for name in (new + [n for n in calls if n not in new])[:NAMES]:  # new uses first
             where = definition(self.git, "HEAD", name, path)
             if where is not None:
                 found.append(where)
             elif definition(self.git, self.commit, name, path) is not None:
                 missing.append(f"{name}: defined on the main branch, no definition on this branch\n")
+        known = set(_WORD.findall(branch_function))
+        for name in dict.fromkeys(_WORD.findall(_STRINGS.sub('""', "".join(h.theirs)))):
+            if name not in known and name not in calls and name not in _KEYWORDS and name in fix_function:
+                missing.append(f"{name}: in the fix's function on the main branch, not in the branch's\n")
         return "".join(found), "".join(missing)
 
     def _prerequisites(self, path: str, h: Hunk) -> str:

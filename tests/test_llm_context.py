@@ -1,0 +1,165 @@
+"""What the model is shown (issue 17): the code around the hunk, the names the fix uses, the
+prerequisites, within a token budget that says what it cut; one repair after a failed build,
+checked like a hunk answer and verified again; answers bounded and time-outs said as such.
+Through the real `openai` client and the local stand-in server (tests/fake_openai.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.engine import conflicts
+from bot.engine.context import Gatherer, fit
+from tests import scenarios
+from tests.fake_openai import FakeOpenAI
+from tests.gitrepo import GitRepo
+from tests.test_console import converse, prs
+from tests.test_llm import correct, setup
+
+
+@pytest.fixture
+def model(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeOpenAI()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
+    yield fake
+    fake.close()
+
+
+def test_the_model_sees_the_function_the_fix_and_the_missing_prerequisite(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path)
+    model.script = [correct]
+    converse(cfg, data_dir, ["/backport 16 to rel"])
+    data = json.loads(model.requests[0]["messages"][1]["content"])
+    context = data["context"]
+    # the branch's whole function around the region, numbered as in the file
+    assert "7: int handle(int x) {" in context["branch_function"] and "return y;" in context["branch_function"]
+    assert "int main" not in context["branch_function"]
+    # the same function on main, with the fix
+    assert "int handle(int x, int limit) {" in context["fix_function"] and "y >= limit" in context["fix_function"]
+    # the fix uses a name the branch's function does not have, and the commit that brought it is named
+    assert context["missing"] == "limit: in the fix's function on the main branch, not in the branch's\n"
+    assert "Add a limit parameter to handle (#10)" in context["prerequisites"]
+    assert data["cut"] == []
+    # the answer is bounded, sized to the window asked for (a few lines here), not the model's default
+    assert model.requests[0]["max_tokens"] < 400
+
+
+def test_definitions_of_the_names_the_fix_calls_come_from_the_branch(tmp_path, data_dir, model):
+    def calls_a_helper(repo: GitRepo) -> str:
+        scenarios.base(repo)
+        helper = "static int clamp(int v) {\n    return v > 100 ? 100 : v;\n}\n\n"
+        on_rel = scenarios.SERVER.replace("int handle", helper + "int handle").replace("x * 2", "x * 3")
+        repo.commit("Scale by three, with a clamp helper", {"src/server.c": on_rel}, on="rel")
+        repo.checkout("main")
+        on_main = scenarios.SERVER.replace("int handle", helper + "int handle")
+        repo.commit("Add clamp", {"src/server.c": on_main})
+        repo.commit("Clamp the doubled value (#21)",
+                    {"src/server.c": on_main.replace("x * 2", "clamp(x * 2) + MAX_BIAS")})
+        return "#21"
+
+    _, cfg = setup(tmp_path, calls_a_helper)
+    model.script = [lambda d: json.dumps({"window": None, "explanation": "no", "confidence": 0})]
+    converse(cfg, data_dir, ["/backport 21 to rel"])
+    context = json.loads(model.requests[0]["messages"][1]["content"])["context"]
+    assert context["definitions"].startswith("src/server.c:\n7: static int clamp(int v) {")
+    assert "MAX_BIAS" not in context.get("missing", "")  # defined nowhere, on main either: not "missing"
+
+
+def conflicted(tmp_path: Path) -> tuple[GitRepo, Path, str]:
+    """The prerequisite scenario mid-pick in a work tree: (repo, work tree, the fix)."""
+    repo = GitRepo.create(tmp_path / "repo")
+    scenarios.prerequisite(repo)
+    fix = repo.head("main")
+    wt = tmp_path / "wt"
+    repo.git("worktree", "add", "-q", "--detach", str(wt), "rel")
+    subprocess.run(["git", "-c", "merge.conflictStyle=zdiff3", "cherry-pick", fix], cwd=wt, capture_output=True)
+    return repo, wt, fix
+
+
+def test_the_budget_cuts_the_least_needed_first_and_says_so(tmp_path):
+    from bot.engine.git import Git
+
+    _, wt, fix = conflicted(tmp_path)
+    parsed = conflicts.parse((wt / "src/server.c").read_text())
+    (h,) = parsed.hunks
+    whole = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=3000).for_hunk(
+        "src/server.c", parsed, h, 200)
+    assert list(whole.sections) == ["branch_function", "missing", "fix_function", "prerequisites"] and not whole.cut
+    small = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=100).for_hunk(
+        "src/server.c", parsed, h, 200)
+    assert list(small.sections) == ["branch_function", "missing"]
+    assert [c.split(":")[0] for c in small.cut] == ["fix_function", "prerequisites"], small.cut
+    assert small.cut[0].startswith("fix_function: left out (34 tokens; token budget)")
+    trimmed = fit(0, [("a", "x\n" * 300)], 120)
+    assert trimmed.cut == ["a: 220 of 300 lines kept (token budget)"] and len(trimmed.sections["a"]) <= 480
+
+
+COMPILE = '\n[[repos.commands]]\nname = "build"\nrun = "cc -fsyntax-only src/server.c"\n'
+
+
+def keeps_the_fix_line(data: dict) -> str:
+    """An answer that passes every check but cannot build: it keeps the fix's `limit`."""
+    region = data["branch_version"].replace("y > 10", "y >= limit")
+    return json.dumps({"window": data["before"] + region + data["after"], "confidence": 0.6,
+                       "explanation": "applied the fix's line"})
+
+
+def with_build(tmp_path: Path) -> Path:
+    _, cfg = setup(tmp_path)
+    text = cfg.read_text()
+    cfg.write_text(text.replace("timeout = 1\n", "timeout = 5\n") + COMPILE)
+    return cfg
+
+
+def test_a_failed_build_gets_one_repair_which_waits_for_approval(tmp_path, data_dir, model):
+    cfg = with_build(tmp_path)
+
+    def repair(data: dict) -> str:
+        (region,) = data["regions"]
+        text = region["text"].replace("y >= limit", "y >= 10")
+        return json.dumps({"windows": [{"region": 0, "window": region["before"] + text + region["after"]}],
+                           "omitted": ["    if (y >= limit) {"], "confidence": 0.7,
+                           "explanation": "the branch's handle has no limit parameter: its constant 10"})
+
+    model.script = [keeps_the_fix_line, repair]
+    out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
+    request = json.loads(model.requests[1]["messages"][1]["content"])
+    assert "limit" in request["failure"] and "undeclared" in request["failure"]  # the compiler's words
+    assert "y >= limit" in request["diff"] and "region_0_function" in request["context"]
+    assert "the LLM repaired 1 resolved region (llm-repair): a maintainer must review the result" in out, out
+    assert "llm-repair (after `build` failed, the LLM changed this llm resolution: the branch's handle" in out
+    assert prs(data_dir) == []
+    number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval", out)
+    assert number, out
+    converse(cfg, data_dir, [f"react {number.group(1)} ✅"])
+    (pr,) = prs(data_dir)
+    assert "ai-resolved" in json.loads(pr["labels"]) and ": llm-repair (after `build` failed" in pr["body"]
+    assert "if (y >= 10) {" in pr["body"] and "`build` passed" in pr["body"]
+
+
+def test_a_repair_that_reaches_outside_its_region_is_not_used(tmp_path, data_dir, model):
+    cfg = with_build(tmp_path)
+
+    def overreach(data: dict) -> str:  # fixes it by giving handle the parameter: outside the region
+        (region,) = data["regions"]
+        return json.dumps({"windows": [{"region": 0, "window": region["before"].replace("int x", "int x, int limit")
+                                        + region["text"] + region["after"]}],
+                           "explanation": "added the parameter", "confidence": 0.9})
+
+    model.script = [keeps_the_fix_line, overreach]
+    out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
+    assert "failed at building and testing (verify)" in out, out
+    assert ("The LLM's repair was not used: region 0: it changes lines outside the conflicted region" in out)
+    assert len(model.requests) == 2 and prs(data_dir) == []  # one repair, never a second
+
+
+def test_a_time_out_is_said_to_be_one(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path)
+    model.script = [lambda d: {"sleep": 3}]
+    out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
+    assert "LLM timed out: the model did not answer within 1s" in out, out

@@ -62,6 +62,7 @@ class Plan:
     label: str = ""  # names this attempt's work tree and logs; unique among attempts running at once
     result_name: str | None = None  # the branch to write the result on, when the caller chose one
     with_deps: bool = False  # on a conflict, pick the named prerequisites first (when each is a fix)
+    llm_tokens_today: int = 0  # what the repository's attempts spent on models today (UTC), for its day budget
 
     @property
     def work_name(self) -> str:
@@ -115,11 +116,12 @@ def cherry_pick_message(raw: str, sha: str) -> str:
 
 class Engine:
     def __init__(self, llm: HunkResolver | None = None, sandbox: Sandbox | None = None, llm_calls: int = 8,
-                 llm_tokens: int = 40_000, llm_context: int = 3000) -> None:
+                 llm_tokens: int = 40_000, llm_context: int = 3000, llm_day_tokens: int | None = None) -> None:
         self.ladder = Ladder(llm)
         self.sandbox = sandbox
         self.llm_calls, self.llm_tokens = llm_calls, llm_tokens
         self.llm_context = llm_context  # tokens per request, the hunk and its context together
+        self.llm_day_tokens = llm_day_tokens  # per repository and UTC day
 
     def run(self, plan: Plan, recorder: Recorder) -> Outcome:
         """One attempt. Failures come back in the Outcome, never as exceptions (but Ctrl-C)."""
@@ -172,7 +174,7 @@ class Engine:
 
         target = git.out("rev-parse", f"{plan.target_ref}^{{commit}}")
         result = self._pick_in_memory(git, commits, source.mainline, target)
-        self._check_names(recorder, outcome, git, commits, source.mainline, target)
+        self._check_names(recorder, outcome, git, commits, source.mainline, target, plan.branch)
         if result is not None:
             recorder.note({"picked": "in memory", "commits": [c.sha for c in commits]})
             if plan.commands and not self._verify_later(recorder, outcome):
@@ -202,6 +204,10 @@ class Engine:
                   target: str) -> str:
         """Pick the commits in a work tree, resolving what the ladder can; verify; the result."""
         budget = Budget(self.llm_calls, self.llm_tokens)
+        if self.llm_day_tokens is not None and self.llm_day_tokens - plan.llm_tokens_today < self.llm_tokens:
+            budget.max_tokens = max(0, self.llm_day_tokens - plan.llm_tokens_today)
+            budget.spent_why = (f"today's LLM budget for this repository is spent ({plan.llm_tokens_today:,} of "
+                                f"{self.llm_day_tokens:,} tokens, UTC day)")
         with self._worktree(recorder, plan.workspace, plan, target) as wt:
             try:
                 for commit in commits:
@@ -258,14 +264,16 @@ class Engine:
         return True
 
     def _check_names(self, recorder: Recorder, outcome: Outcome, git: Git, commits: list[Commit],
-                     mainline: int | None, target: str) -> None:
+                     mainline: int | None, target: str, branch: str = "the branch") -> None:
+        """The names check (symbols.py), clean picks included: one flag per commit, naming what
+        and where."""
         for c in commits:
             if not c.parents:
                 continue
-            missing = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target)
-            if missing:
-                self._flag(recorder, outcome, f"{c.sha[:10]} uses names found nowhere on the branch: "
-                                              f"{', '.join(missing[:10])} (an API the branch may not have)")
+            found = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target, branch)
+            if found:
+                more = f"; and {len(found) - symbols.SHOWN} more" if len(found) > symbols.SHOWN else ""
+                self._flag(recorder, outcome, f"names check of {c.sha[:10]}: {'; '.join(found[:symbols.SHOWN])}{more}")
 
     @contextmanager
     def _worktree(self, recorder: Recorder, ws: Workspace, plan: Plan, commit: str) -> Iterator[Git]:

@@ -1,65 +1,480 @@
-"""The most dangerous backport is a clean pick that is wrong for the branch: the fix uses a
-function or macro that exists on the main branch but not on the target (the human would have
-used the older API). A cheap check catches much of it: names the fix's added code uses that
-the fix's parent tree has and the target tree lacks. It only warns (the attempt then needs a
-maintainer's approval)."""
+"""The names check: is what a fix's new lines need there on the branch? The most dangerous
+backport is a clean pick that is wrong for the branch: it calls a helper, macro, struct field or
+enum constant only main has, includes or imports a path the branch lacks, uses a Go or Python
+feature newer than the branch declares, or adds a helper the branch already defines elsewhere.
+Each finding names what and where; the attempt then needs a maintainer's approval.
+
+Definitions come from tree-sitter parses (definitions.py), never from a word: `git grep -w`
+narrows a tree to the files whose lines could define a name, only those are parsed, and a
+blob's parse is cached by its id. A name counts as missing only when main's side (the fix's
+parent) defines it and the branch defines it nowhere: libc, the standard library and vendored
+APIs are defined on neither and never flagged."""
 
 from __future__ import annotations
 
+import functools
+import posixpath
 import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
+from bot.engine import definitions, syntax, toolchain
+from bot.engine.definitions import Definition, Facts, Use
 from bot.engine.git import Git
 
 CODE = re.compile(r"\.(c|h|cc|cpp|cxx|hpp|go|rs|py|pyx|pxd|js|ts|java|rb|tcl|lua|swift|kt|m)$")
-_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{2,}\b")
-# What an API change breaks: calls of functions and macros (not methods), and macro constants.
-_USE = re.compile(r"(?<![.\w])([A-Za-z_]\w{2,})\s*\(|\b([A-Z][A-Z0-9_]{3,})\b")
-_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
-_COMMENT = re.compile(r"(//|#(?!\s*(include|define|if|ifdef|ifndef|elif|undef))|/\*|\*/|^\s*\*).*$")
-# A name the fix defines itself: def/class/struct/#define NAME, or a C function at column 0.
-_DEFINES = re.compile(r"\b(?:def|class|struct|enum|union|typedef|define|fn|func|function)\s+\**([A-Za-z_]\w*)"
-                      r"|^[A-Za-z_][\w\s\*]*?\b([A-Za-z_]\w*)\s*\(")
+_PATHSPECS = {"c": ["*.c", "*.h", "*.cc", "*.cpp", "*.cxx", "*.hh", "*.hpp", "*.hxx"],
+              "go": ["*.go"], "python": ["*.py", "*.pyi"]}
+_PATHSPECS["cpp"] = _PATHSPECS["c"]
+SHOWN = 8  # findings said per commit; the rest are counted
 
 
-def _code(line: str) -> str:
-    return _COMMENT.sub("", _STRINGS.sub('""', line))
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    text: str  # "uses `foo()` (src/x.c:12), defined nowhere on 8.1"
 
 
-def _present(git: Git, tree: str, names: set[str]) -> set[str]:
-    """Which of `names` occur as whole words anywhere in `tree` (one pass)."""
-    if not names:
-        return set()
-    args = ["grep", "-o", "-h", "-w", "-F", "-I", "--no-color"]
-    for name in sorted(names):
-        args += ["-e", name]
-    return set(git.run(*args, tree, "--", check=False).stdout.split()) & names
+def check(git: Git, commit: str, parent: str, target: str, branch: str = "the branch") -> list[Finding]:
+    """What `commit`'s new lines (against `parent`) need that `target` lacks."""
+    added = _added_lines(git, parent, commit)
+    if not added:
+        return []
+    trees = _Trees(git, parent, target)
+    out: list[Finding] = []
+    blobs = _blobs(git, [f"{rev}:{p}" for p in added for rev in (commit, parent, target)])
+    for path, lines in added.items():
+        new = _facts(path, blobs.get(f"{commit}:{path}"))
+        if new is None:
+            continue
+        here = _Check(trees, path, lines, new, _facts(path, blobs.get(f"{parent}:{path}")),
+                      _facts(path, blobs.get(f"{target}:{path}")), branch)
+        out += here.run()
+    return sorted(set(out), key=lambda f: (f.path, f.line, f.text))
 
 
-def missing_names(git: Git, commit: str, parent: str, target: str) -> list[str]:
-    diff = git.run("diff", "--no-color", "-U0", parent, commit, check=False).stdout
-    added: set[str] = set()
-    removed: set[str] = set()
-    defined: set[str] = set()
-    paths: list[str] = []
-    code = False
+def missing_names(git: Git, commit: str, parent: str, target: str, branch: str = "the branch") -> list[str]:
+    """The findings of `check`, as sentences."""
+    return [f.text for f in check(git, commit, parent, target, branch)]
+
+
+def _added_lines(git: Git, parent: str, commit: str) -> dict[str, set[int]]:
+    """Per file a grammar reads, the 1-based lines of the fix's version that the fix adds."""
+    diff = git.run("diff", "--no-color", "--no-ext-diff", "-U0", parent, commit, check=False).stdout
+    out: dict[str, set[int]] = {}
+    path: str | None = None
     for line in diff.splitlines():
         if line.startswith("+++ "):
-            code = bool(CODE.search(line))
-            if code and line.startswith("+++ b/"):
-                paths.append(line[6:])
-        elif not code or line.startswith("--- "):
+            path = line[6:] if line.startswith("+++ b/") and syntax.language(line[6:]) else None
+            if path:
+                out[path] = set()
+        elif path and line.startswith("@@ "):
+            m = re.match(r"@@ -\S+ \+(\d+)(?:,(\d+))? @@", line)
+            if m:
+                start, count = int(m.group(1)), int(m.group(2) or "1")
+                out[path].update(range(start, start + count))
+    return {p: lines for p, lines in out.items() if lines}
+
+
+def _blobs(git: Git, specs: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """spec -> (blob id, text) for those that exist, in one `cat-file --batch`."""
+    specs = list(dict.fromkeys(specs))
+    if not specs:
+        return {}
+    data = git.raw("cat-file", "--batch", input="".join(s + "\n" for s in specs).encode())
+    out: dict[str, tuple[str, str]] = {}
+    at = 0
+    for spec in specs:
+        end = data.index(b"\n", at)
+        header = data[at:end].decode().split()
+        at = end + 1
+        if len(header) != 3 or header[1] != "blob":
+            if len(header) == 3:
+                at += int(header[2]) + 1
             continue
-        elif line.startswith("+"):
-            added.update(n for m in _USE.finditer(_code(line[1:])) for n in m.groups() if n)
-            defined.update(n for m in _DEFINES.finditer(line[1:]) for n in m.groups() if n)
-        elif line.startswith("-"):
-            removed.update(_NAME.findall(_code(line[1:])))
-    candidates = added - removed - defined
-    # Most names are in the files the fix touches: one cheap look there first...
-    for path in paths:
-        if not candidates:
-            return []
-        candidates -= set(_NAME.findall(git.run("cat-file", "blob", f"{target}:{path}", check=False).stdout))
-    # ...then the trees: known on the main side (not a libc or vendor API), unknown on the target.
-    on_main = _present(git, parent, candidates)
-    return sorted(on_main - _present(git, target, on_main))
+        size = int(header[2])
+        out[spec] = (header[0], data[at:at + size].decode("utf-8", "surrogateescape"))
+        at += size + 1
+    return out
+
+
+def _facts(path: str, blob: tuple[str, str] | None) -> Facts | None:
+    return None if blob is None else definitions.cached(blob[0], path, blob[1])
+
+
+def _may_define(name: str) -> re.Pattern[str]:
+    """Lines that could define `name` in C, C++, Go or Python: what is parsed to find out."""
+    n = re.escape(name)
+    return re.compile(
+        rf"#\s*define\s+{n}\b"
+        rf"|\b(struct|union|enum|class|type|func|def|var|const|typedef|interface|namespace|import)\b.*\b{n}\b"
+        rf"|^(?!\s*(return|else|case|goto|if|while|for|switch|do)\b)\s*[A-Za-z_][\w\s*&:<>,]*[\s*&]{n}\s*\("
+        rf"|^{n}\s*\(|^\s*{n}\s*(=|,|;|:|\[|$|\s+[\w*\[(])"
+        rf"|[\w*]\s+\**{n}\s*(\[[^\]]*\]\s*)*(:\s*\w+\s*)?[;,=)]"
+        rf"|}}\s*{n}\s*;")
+
+
+class _Trees:
+    """The two trees a check reads (main's side and the branch), with what it learns of them."""
+
+    def __init__(self, git: Git, parent: str, target: str) -> None:
+        self.git = git
+        self.parent, self.target = git.out("rev-parse", f"{parent}^{{tree}}", f"{target}^{{tree}}").split()
+
+    def files(self, tree: str) -> frozenset[str]:
+        return _ls_tree(self.git, tree)
+
+    def read(self, tree: str, path: str) -> Facts | None:
+        return _facts(path, _blobs(self.git, [f"{tree}:{path}"]).get(f"{tree}:{path}"))
+
+    def defined(self, tree: str, names: set[str], lang: str, directory: str | None = None
+                ) -> dict[str, list[tuple[str, Definition]]]:
+        """Where `tree` defines each of `names` (in `directory` only, for Go's packages)."""
+        if not names:
+            return {}
+        specs = ([f":(glob){directory + '/' if directory else ''}{s}" for s in _PATHSPECS[lang]]
+                 if directory is not None else _PATHSPECS[lang])
+        args = ["grep", "-n", "-w", "-F", "-I", "--null", "--no-color"]
+        for name in sorted(names):
+            args += ["-e", name]
+        hits = self.git.run(*args, tree, "--", *specs, check=False).stdout
+        patterns = {n: _may_define(n) for n in names}
+        words = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b")
+        candidates: dict[str, set[str]] = defaultdict(set)  # path -> names it may define
+        for hit in hits.splitlines():
+            parts = hit.split("\0", 2)
+            if len(parts) != 3:
+                continue
+            path = parts[0].split(":", 1)[1]
+            for name in set(words.findall(parts[2])):
+                if patterns[name].search(parts[2]):
+                    candidates[path].add(name)
+        blobs = _blobs(self.git, [f"{tree}:{p}" for p in candidates])
+        found: dict[str, list[tuple[str, Definition]]] = defaultdict(list)
+        for path, maybe in candidates.items():
+            facts = _facts(path, blobs.get(f"{tree}:{path}"))
+            for d in facts.definitions if facts else ():
+                if d.name in maybe:
+                    found[d.name].append((path, d))
+        return found
+
+    @functools.cached_property
+    def go_modules(self) -> dict[str, dict[str, str]]:
+        """tree -> module path -> its directory, from every go.mod."""
+        out: dict[str, dict[str, str]] = {}
+        for tree in (self.parent, self.target):
+            mods = sorted(p for p in self.files(tree) if p == "go.mod" or p.endswith("/go.mod"))
+            blobs = _blobs(self.git, [f"{tree}:{p}" for p in mods])
+            out[tree] = {}
+            for p in mods:
+                m = re.search(r"^module\s+(\S+)", blobs.get(f"{tree}:{p}", ("", ""))[1], re.M)
+                if m:
+                    out[tree][m.group(1).strip('"')] = posixpath.dirname(p)
+        return out
+
+    def go_dir(self, tree: str, import_path: str) -> str | None:
+        """The directory of the tree an import path names (under a go.mod's module path)."""
+        best = max((m for m in self.go_modules[tree] if import_path == m or import_path.startswith(m + "/")),
+                   key=len, default=None)
+        if best is None:
+            return None
+        return posixpath.join(self.go_modules[tree][best], import_path[len(best):].lstrip("/")).strip("/")
+
+    def has_go_dir(self, tree: str, directory: str) -> bool:
+        prefix = directory + "/" if directory else ""
+        return any(p.startswith(prefix) and p.endswith(".go") and "/" not in p[len(prefix):] for p in self.files(tree))
+
+    def declared_version(self, tree: str, path: str, names: tuple[str, ...]) -> tuple[str, toolchain.Version] | None:
+        """The nearest of `names` (go.mod, pyproject.toml, ...) at or above `path`'s directory and
+        the version it declares."""
+        files = self.files(tree)
+        directory = posixpath.dirname(path)
+        while True:
+            for name in names:
+                candidate = posixpath.join(directory, name)
+                if candidate in files:
+                    text = _blobs(self.git, [f"{tree}:{candidate}"]).get(f"{tree}:{candidate}", ("", ""))[1]
+                    version = (toolchain.go_version(text) if name == "go.mod" else toolchain.python_version(text))
+                    if version is not None:
+                        return candidate, version
+            if not directory:
+                return None
+            directory = posixpath.dirname(directory)
+
+
+@functools.lru_cache(maxsize=32)
+def _ls_tree_cached(cwd: str, tree: str) -> frozenset[str]:
+    return frozenset(Git(Path(cwd)).raw("ls-tree", "-r", "-z", "--name-only", tree)
+                     .decode("utf-8", "surrogateescape").split("\0")) - {""}
+
+
+def _ls_tree(git: Git, tree: str) -> frozenset[str]:
+    return _ls_tree_cached(str(git.cwd), tree)
+
+
+class _Check:
+    """One file of the fix."""
+
+    def __init__(self, trees: _Trees, path: str, lines: set[int], new: Facts, before: Facts | None,
+                 branch_file: Facts | None, branch: str) -> None:
+        self.trees, self.path, self.lines, self.new = trees, path, lines, new
+        self.before, self.branch_file, self.branch = before, branch_file, branch
+        self.found: list[Finding] = []
+
+    def say(self, line: int, text: str) -> None:
+        self.found.append(Finding(self.path, line, text))
+
+    def run(self) -> list[Finding]:
+        uses = [u for u in self.new.uses if u.line in self.lines]
+        brought = {d.name for d in self.new.definitions if d.line in self.lines}
+        known = self.branch_file.words if self.branch_file else set()
+        # Names the branch's own file already uses in code are there; so are the fix's own.
+        open_uses = [u for u in uses if u.name not in brought
+                     and (u.kind == "qualified" or u.name not in known)]
+        lang = self.new.lang
+        if lang in ("c", "cpp"):
+            self.names(open_uses, lang, None)
+            self.includes()
+        elif lang == "go":
+            self.go(open_uses, uses)
+        elif lang == "python":
+            self.python(open_uses)
+        self.duplicates()
+        return self.found
+
+    # --- names defined nowhere on the branch -------------------------------------------------------
+
+    def names(self, uses: list[Use], lang: str, directory: str | None, label: str = "") -> None:
+        """Flag the uses main's side defines (in `directory`, or the whole tree) and the branch does not."""
+        wanted = {u.name for u in uses}
+        t = self.trees
+        on_branch = t.defined(t.target, wanted, lang, directory)
+        absent = {u.name for u in uses if not _satisfies(u, on_branch.get(u.name, []))}
+        on_main = t.defined(t.parent, absent, lang, directory)
+        said: set[str] = set()
+        for u in uses:
+            if u.name in absent and u.name not in said and _satisfies(u, on_main.get(u.name, [])):
+                said.add(u.name)
+                where = on_main[u.name][0][0]
+                self.say(u.line, f"uses `{label}{u.shown()}` ({self.path}:{u.line}), defined nowhere on "
+                                 f"{self.branch} (main defines it in {where})")
+
+    def includes(self) -> None:
+        t = self.trees
+        for imp in self.new.imports:
+            if imp.line not in self.lines:
+                continue
+            wanted = re.sub(r"^(\.\./|\./)+", "", imp.path)
+            local = posixpath.normpath(posixpath.join(posixpath.dirname(self.path), imp.path))
+
+            def found(tree: str, wanted: str = wanted, local: str = local) -> bool:
+                return local in t.files(tree) or any(p == wanted or p.endswith("/" + wanted) for p in t.files(tree))
+            if not found(t.target) and found(t.parent):
+                self.say(imp.line, f"includes `{imp.path}` ({self.path}:{imp.line}), absent on {self.branch}")
+
+    # --- Go ----------------------------------------------------------------------------------------
+
+    def go(self, open_uses: list[Use], uses: list[Use]) -> None:
+        t = self.trees
+        directory = posixpath.dirname(self.path)
+        aliases = {i.alias: i.path for i in self.new.imports}
+        missing_dirs: set[str] = set()
+        for imp in self.new.imports:
+            if imp.line not in self.lines:
+                continue
+            on_main = t.go_dir(t.parent, imp.path)
+            if on_main is None or not t.has_go_dir(t.parent, on_main):
+                continue  # not this repository's package
+            on_branch = t.go_dir(t.target, imp.path)
+            if on_branch is None or not t.has_go_dir(t.target, on_branch):
+                missing_dirs.add(imp.path)
+                self.say(imp.line, f"imports `{imp.path}` ({self.path}:{imp.line}), absent on {self.branch}")
+        local = [u for u in open_uses if u.kind in ("call", "name", "type")]
+        self.names(local, "go", directory)
+        self.names([u for u in open_uses if u.kind == "field"], "go", None)
+        by_package: dict[str, list[Use]] = defaultdict(list)
+        for u in uses:
+            if u.kind == "qualified" and aliases.get(u.qualifier) not in missing_dirs:
+                by_package[aliases.get(u.qualifier, "")].append(u)
+        for import_path, package_uses in by_package.items():
+            on_main = t.go_dir(t.parent, import_path)
+            on_branch = t.go_dir(t.target, import_path)
+            if on_main is not None and on_branch is not None and t.has_go_dir(t.target, on_branch):
+                # the same package on both sides (their directories may differ)
+                found = t.defined(t.target, {u.name for u in package_uses}, "go", on_branch)
+                absent = [u for u in package_uses if u.name not in found]
+                self.names(absent, "go", on_main)
+        self.go_toolchain(uses)
+
+    def go_toolchain(self, uses: list[Use]) -> None:
+        declared = self.trees.declared_version(self.trees.target, self.path, ("go.mod",))
+        if declared is None:
+            return
+        go_mod, version = declared
+        aliases = {i.alias: i.path for i in self.new.imports}
+        newer: list[tuple[int, str, toolchain.Version]] = []
+        for imp in self.new.imports:
+            if imp.line in self.lines and imp.path in toolchain.GO_PACKAGES:
+                newer.append((imp.line, f"package `{imp.path}`", toolchain.GO_PACKAGES[imp.path]))
+        for u in uses:
+            api = f"{aliases.get(u.qualifier, '')}.{u.name}"
+            if u.kind == "qualified" and api in toolchain.GO_APIS:
+                newer.append((u.line, f"API `{u.qualifier}.{u.name}()`", toolchain.GO_APIS[api]))
+            elif u.kind == "builtin" and u.name in toolchain.GO_BUILTINS:
+                newer.append((u.line, f"builtin `{u.name}()`", toolchain.GO_BUILTINS[u.name]))
+            elif u.kind == "testing" and u.name in toolchain.GO_TESTING_METHODS:
+                newer.append((u.line, f"API `{u.qualifier}.{u.name}()`", toolchain.GO_TESTING_METHODS[u.name]))
+        for feature, line in self.new.features:
+            if line in self.lines and feature in toolchain.GO_SYNTAX:
+                what, since = toolchain.GO_SYNTAX[feature]
+                newer.append((line, what, since))
+        for line, what, since in newer:
+            if since > version:
+                self.say(line, f"uses Go {toolchain.shown(since)} {what} ({self.path}:{line}), the branch declares "
+                               f"go {toolchain.shown(version)} ({go_mod})")
+
+    # --- Python ------------------------------------------------------------------------------------
+
+    def python(self, open_uses: list[Use]) -> None:
+        t = self.trees
+        branch_top = {d.name for d in self.branch_file.definitions if d.top} if self.branch_file else set()
+        main_top = {d.name for d in self.before.definitions if d.top} if self.before else set()
+        if "*" not in branch_top:
+            said: set[str] = set()
+            for u in open_uses:
+                if u.kind in ("call", "name") and u.name in main_top and u.name not in branch_top \
+                        and u.name not in said:
+                    said.add(u.name)
+                    self.say(u.line, f"uses `{u.shown()}` ({self.path}:{u.line}), defined nowhere on {self.branch} "
+                                     f"(main defines it in {self.path})")
+        modules = {b: m for i in self.new.imports for b, m in i.modules().items()}
+        for imp in self.new.imports:
+            if imp.line not in self.lines:
+                continue
+            on_main, on_branch = self.py_module(t.parent, imp.path), self.py_module(t.target, imp.path)
+            if on_main and not on_branch:
+                self.say(imp.line, f"imports `{imp.path}` ({self.path}:{imp.line}), absent on {self.branch}")
+            elif on_main and on_branch:
+                for name in imp.names:
+                    if not self.py_defines(t.target, imp.path, on_branch, name) \
+                            and self.py_defines(t.parent, imp.path, on_main, name):
+                        self.say(imp.line, f"imports `{name}` from `{imp.path}` ({self.path}:{imp.line}), defined "
+                                           f"nowhere on {self.branch}")
+        for u in open_uses:
+            module = modules.get(u.qualifier)
+            if u.kind != "qualified" or module is None:
+                continue
+            on_main, on_branch = self.py_module(t.parent, module), self.py_module(t.target, module)
+            if on_main and on_branch and not self.py_defines(t.target, module, on_branch, u.name) \
+                    and self.py_defines(t.parent, module, on_main, u.name):
+                self.say(u.line, f"uses `{u.shown()}` ({self.path}:{u.line}), defined nowhere on {self.branch} "
+                                 f"(main defines it in {on_main})")
+        self.python_toolchain()
+
+    def py_module(self, tree: str, module: str) -> str | None:
+        """The file of the repository a module name resolves to in `tree`, or None."""
+        if module.startswith("."):
+            dots = len(module) - len(module.lstrip("."))
+            base = posixpath.dirname(self.path)
+            for _ in range(dots - 1):
+                base = posixpath.dirname(base)
+            rel = module.lstrip(".").replace(".", "/")
+            candidates = [posixpath.join(base, rel) + ".py", posixpath.join(base, rel, "__init__.py")]
+            return next((c for c in candidates if c in self.trees.files(tree)), None)
+        rel = module.replace(".", "/")
+        ends = ("/" + rel + ".py", "/" + rel + "/__init__.py")
+        return next((p for p in sorted(self.trees.files(tree), key=len)
+                     if p in (rel + ".py", rel + "/__init__.py") or p.endswith(ends)), None)
+
+    def py_defines(self, tree: str, module: str, file: str, name: str) -> bool:
+        facts = self.trees.read(tree, file)
+        if facts is None or any(d.name in (name, "*") for d in facts.definitions if d.top):
+            return True
+        package = posixpath.dirname(file) if file.endswith("__init__.py") else None
+        return package is not None and (f"{package}/{name}.py" in self.trees.files(tree)
+                                        or f"{package}/{name}/__init__.py" in self.trees.files(tree))
+
+    def python_toolchain(self) -> None:
+        declared = self.trees.declared_version(self.trees.target, self.path,
+                                               ("pyproject.toml", "setup.cfg", "setup.py"))
+        if declared is None:
+            return
+        where, version = declared
+        newer: list[tuple[int, str, toolchain.Version]] = []
+        for feature, line in self.new.features:
+            if line in self.lines and feature in toolchain.PY_SYNTAX:
+                what, since = toolchain.PY_SYNTAX[feature]
+                newer.append((line, what, since))
+        modules = {b: m for i in self.new.imports for b, m in i.modules().items()}
+        for imp in self.new.imports:
+            if imp.line not in self.lines:
+                continue
+            if imp.path in toolchain.PY_MODULES:
+                newer.append((imp.line, f"module `{imp.path}`", toolchain.PY_MODULES[imp.path]))
+            for name in imp.names:
+                if f"{imp.path}.{name}" in toolchain.PY_APIS:
+                    newer.append((imp.line, f"`{imp.path}.{name}`", toolchain.PY_APIS[f"{imp.path}.{name}"]))
+        for u in self.new.uses:
+            api = f"{modules.get(u.qualifier, '')}.{u.name}"
+            if u.line in self.lines and u.kind == "qualified" and api in toolchain.PY_APIS:
+                newer.append((u.line, f"`{api}`", toolchain.PY_APIS[api]))
+        for line, what, since in newer:
+            if since > version:
+                self.say(line, f"uses Python {toolchain.shown(since)} {what} ({self.path}:{line}), the branch "
+                               f"declares Python >= {toolchain.shown(version)} ({where})")
+
+    # --- definitions the branch already has --------------------------------------------------------
+
+    def duplicates(self) -> None:
+        t = self.trees
+        had = {d.name for d in self.before.definitions} if self.before else set()
+        added = [d for d in self.new.definitions if d.line in self.lines and d.name not in had
+                 and (d.top or d.kind == "method")]
+        if not added:
+            return
+        lang = self.new.lang
+        if lang == "go":
+            directory = posixpath.dirname(self.path)
+            found = t.defined(t.target, {d.name for d in added}, "go", directory)
+            for d in added:
+                for where, other in found.get(d.name, []):
+                    same_package = (t.read(t.target, where) or Facts("go")).package == self.new.package
+                    if same_package and other.kind == d.kind and other.scope == d.scope and other.top == d.top:
+                        self.say(d.line, f"adds `{_shown(d)}` in {self.path}:{d.line}, already defined on "
+                                         f"{self.branch} in {where}:{other.line}")
+                        break
+        elif lang in ("c", "cpp"):
+            wanted = [d for d in added if d.kind == "macro" or d.kind == "function" and d.exported]
+            found = t.defined(t.target, {d.name for d in wanted}, lang)
+            included = {posixpath.basename(i.path) for i in (self.branch_file.imports if self.branch_file else [])}
+            for d in wanted:
+                for where, other in found.get(d.name, []):
+                    clash = (other.kind == "function" and other.exported if d.kind == "function"
+                             else other.kind == "macro" and (where == self.path
+                                                             or posixpath.basename(where) in included))
+                    if clash:
+                        self.say(d.line, f"adds `{_shown(d)}` in {self.path}:{d.line}, already defined on "
+                                         f"{self.branch} in {where}:{other.line}")
+                        break
+        elif lang == "python" and self.branch_file is not None:
+            for d in added:
+                same = next((o for o in self.branch_file.definitions if o.name == d.name and o.top
+                             and o.kind in ("function", "type")), None)
+                if same is not None and d.kind in ("function", "type"):
+                    self.say(d.line, f"adds `{_shown(d)}` in {self.path}:{d.line}, already defined on {self.branch} "
+                                     f"in {self.path}:{same.line}")
+
+
+def _shown(d: Definition) -> str:
+    name = f"{d.scope}.{d.name}" if d.scope and d.kind == "method" else d.name
+    return f"{name}()" if d.kind in ("function", "method") else name
+
+
+def _satisfies(use: Use, found: list[tuple[str, Definition]]) -> bool:
+    """Whether one of the definitions found can be what `use` means (a field for a field...)."""
+    if use.kind == "field":
+        return any(d.kind in ("field", "method") for _, d in found)
+    return any(d.kind not in ("field", "method") for _, d in found)

@@ -457,15 +457,15 @@ def _read_python(root: Any, facts: Facts) -> None:
                     facts.definitions.append(Definition(alias, "import", _line(node)))
         elif t == "import_from_statement":
             module = _text(node.child_by_field_name("module_name"))
-            names, bound = [], []
+            names, binds = [], []
             for name in node.children_by_field_name("name"):
                 real = name.child_by_field_name("name") if name.type == "aliased_import" else name
                 alias = name.child_by_field_name("alias") if name.type == "aliased_import" else name
                 names.append(_text(real))
-                bound.append(_text(alias))
+                binds.append(_text(alias))
                 if top:
                     facts.definitions.append(Definition(_text(alias), "import", _line(node)))
-            facts.imports.append(Import(module, _line(node), "", tuple(names), tuple(bound)))
+            facts.imports.append(Import(module, _line(node), "", tuple(names), tuple(binds)))
             modules.update(facts.imports[-1].modules())
             if any(c.type == "wildcard_import" for c in node.children) and top:
                 facts.definitions.append(Definition("*", "import", _line(node)))

@@ -12,6 +12,8 @@ from tests.fake_http import serve, stop
 
 # A script entry gets the request's data (the user message parsed as JSON when it is) and returns
 # the assistant's content, or a dict {"sleep": seconds} / {"status": code}.
+CHARS_PER_TOKEN = 4  # the stand-in's tokenizer
+
 Script = Callable[[dict[str, Any]], str | dict[str, Any]]
 
 
@@ -45,8 +47,13 @@ class FakeOpenAI:
         if status != 200:
             return status, {}, {"error": {"message": "boom", "type": "server_error"}}
         content = answer if isinstance(answer, str) else ""
+        # Like llama.cpp, vLLM and OpenAI: an answer longer than its bound stops there ("length").
+        bound = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if bound and len(content) > bound * CHARS_PER_TOKEN:
+            content, finish = content[:bound * CHARS_PER_TOKEN], "length"
         return 200, {}, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
                          "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
+                         "choices": [{"index": 0, "finish_reason": finish,
                                       "message": {"role": "assistant", "content": content}}],
                          "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}

@@ -136,7 +136,10 @@ def test_a_failed_build_gets_one_repair_which_waits_for_approval(tmp_path, data_
     assert prs(data_dir) == []
     number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval", out)
     assert number, out
-    converse(cfg, data_dir, [f"react {number.group(1)} ✅"])
+    out = converse(cfg, data_dir, [f"react {number.group(1)} ✅", "/backport stats"])
+    assert ("Model resolutions reviewed: 1 approved, 0 changed, 0 rejected by maintainers, 0 not reviewed yet; "
+            "1 hunks repaired after a failed build (llm-repair).") in out, out
+    assert "LLM use: 2 calls, 240 tokens" in out
     (pr,) = prs(data_dir)
     assert "ai-resolved" in json.loads(pr["labels"]) and ": llm-repair (after `build` failed" in pr["body"]
     assert "if (y >= 10) {" in pr["body"] and "`build` passed" in pr["body"]
@@ -163,3 +166,35 @@ def test_a_time_out_is_said_to_be_one(tmp_path, data_dir, model):
     model.script = [lambda d: {"sleep": 3}]
     out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
     assert "LLM timed out: the model did not answer within 1s" in out, out
+
+
+def test_a_repository_has_a_day_budget_of_model_tokens(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path)
+    cfg.write_text(cfg.read_text().replace("timeout = 1\n", "timeout = 1\nmax_tokens_per_day = 200\n"))
+    declined = lambda d: json.dumps({"window": None, "explanation": "cannot", "confidence": 0})  # noqa: E731
+    model.script = [declined, declined]
+    out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport retry 16 rel", "/backport retry 16 rel",
+                                   "/backport why 16 rel"])
+    # 120 tokens each (the stand-in's usage): the second attempt may still ask, the third may not
+    assert len(model.requests) == 2, out
+    assert "today's LLM budget for this repository is spent (240 of 200 tokens, UTC day)" in out, out
+
+
+def test_a_rambling_model_is_cut_at_the_bound_and_said_so(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path)
+    model.script = [lambda d: json.dumps({"window": d["before"] + "x();\n" * 3000, "explanation": "",
+                                          "confidence": 1})]
+    out = converse(cfg, data_dir, ["/backport 16 to rel", "/backport why 16 rel"])
+    bound = model.requests[0]["max_tokens"]
+    assert f"the model's answer was cut off at its limit of {bound} tokens" in out, out
+
+
+def test_stats_count_model_resolutions_maintainers_rejected(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path)
+    model.script = [correct]
+    out = converse(cfg, data_dir, ["/backport 16 to rel"])
+    number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval", out)
+    assert number, out
+    out = converse(cfg, data_dir, ["/backport stats", f"react {number.group(1)} ❌", "/backport stats"])
+    assert "Model resolutions reviewed: 0 approved, 0 changed, 0 rejected by maintainers, 1 not reviewed yet" in out
+    assert "Model resolutions reviewed: 0 approved, 0 changed, 1 rejected by maintainers, 0 not reviewed yet" in out

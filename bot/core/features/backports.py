@@ -43,9 +43,16 @@ def run_attempt(engine: Engine, workflow: Workflow, store: Store, attempt_id: in
     It picks the prerequisites too when its request asked for them."""
     with_deps = store.request(store.attempt(attempt_id).request_id).with_deps
     plan = _plan(repo, source, branch, attempt_id, target_ref, commands, with_deps)
-    plan = dataclasses.replace(plan, result_name=free_branch(repo, store, plan.result_branch))
+    plan = dataclasses.replace(plan, result_name=free_branch(repo, store, plan.result_branch),
+                               llm_tokens_today=tokens_today(store, repo.key))
     outcome = engine.run(plan, AttemptRecorder(workflow, attempt_id))
     return workflow.finish(attempt_id, outcome)
+
+
+def tokens_today(store: Store, repo_key: str, now: float | None = None) -> int:
+    """Model tokens the repository's attempts requested today (UTC) spent: its day budget's use."""
+    day = (time.time() if now is None else now) // 86400 * 86400
+    return sum(int(a.llm_usage.get("tokens", 0)) for a in store.attempts(repo_key) if a.created_at >= day)
 
 
 def verify_approved(engine: Engine, workflow: Workflow, attempt: Attempt, repo: Repo, source: Source) -> Attempt:

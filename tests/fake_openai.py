@@ -22,6 +22,8 @@ class FakeOpenAI:
     script: list[Script] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    # llama-cpp-python's server (0.3.x): json_schema refused with a 500 carrying its validation error
+    python_llamacpp: bool = False
 
     def __post_init__(self) -> None:
         self.server, base = serve(self._handle)
@@ -33,6 +35,15 @@ class FakeOpenAI:
     def _handle(self, verb: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
         body = json.loads(raw)
         self.requests.append(body)
+        kind = (body.get("response_format") or {}).get("type", "text")
+        if self.python_llamacpp and kind not in ("text", "json_object"):
+            return 500, {}, {"error": {"message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+                                                  "'response_format', 'type'), 'msg': \"Input should be 'text' or "
+                                                  f"'json_object'\", 'input': '{kind}', 'ctx': {{'expected': "
+                                                  "\"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py"
+                                                  "\", line 376, in create_chat_completion\n    POST /v1/chat/"
+                                                  "completions", "type": "internal_server_error", "param": None,
+                                       "code": None}}
         user = body["messages"][-1]["content"]
         try:
             data = json.loads(user)

@@ -198,3 +198,19 @@ def test_stats_count_model_resolutions_maintainers_rejected(tmp_path, data_dir, 
     out = converse(cfg, data_dir, ["/backport stats", f"react {number.group(1)} ❌", "/backport stats"])
     assert "Model resolutions reviewed: 0 approved, 0 changed, 0 rejected by maintainers, 1 not reviewed yet" in out
     assert "Model resolutions reviewed: 0 approved, 0 changed, 1 rejected by maintainers, 0 not reviewed yet" in out
+
+
+def test_llama_cpp_pythons_server_is_asked_for_json_mode_after_its_refusal(tmp_path, data_dir, monkeypatch):
+    """The server bench/llm_real.sh runs refuses json_schema (as it did on the real run): one refusal,
+    then JSON mode, and the hunk is resolved."""
+    fake = FakeOpenAI(python_llamacpp=True)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
+    try:
+        _, cfg = setup(tmp_path)
+        fake.script = [correct]
+        out = converse(cfg, data_dir, ["/backport 16 to rel"])
+        assert [(r.get("response_format") or {}).get("type") for r in fake.requests] == ["json_schema", "json_object"]
+        assert "1 conflict hunk was resolved by the LLM" in out, out
+    finally:
+        fake.close()

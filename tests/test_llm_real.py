@@ -67,3 +67,36 @@ def test_a_scenario_through_the_real_model(name: str, tmp_path: Path, data_dir: 
         assert usage.get("calls", 0) >= 1 and usage.get("tokens", 0) > 0 and usage.get("seconds", 0) > 0, out
     if resolved:  # used only after every check, and never without a maintainer
         assert "waiting for a maintainer's approval" in out and "resolved by the LLM" in out, out
+
+
+REPAIR_REASONS = re.compile(r"The LLM's repair was (timed out|not used: (the model proposed no repair|region \d+: .+|"
+                            r"it names a region \d+ it was not given))|the LLM repaired \d+ resolved region")
+
+
+def test_a_repair_request_through_the_real_model(tmp_path: Path, data_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule resolves the conflict, then a test fails: the real model gets the one repair request,
+    and its answer is used after the checks or refused for a stated reason."""
+    monkeypatch.setenv("OPENAI_BASE_URL", URL)
+    monkeypatch.setenv("OPENAI_API_KEY", os.environ.get("OPENAI_API_KEY") or "not-needed-locally")
+    work, remote, ref = published(tmp_path, scenarios.context_moved)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["ada"]\n\n[chat.console]\nuser = "ada"\n\n'
+                   f'[llm]\nenabled = true\nmodel = "{MODEL}"\ntimeout = {TIMEOUT}\n\n'
+                   f'[[repos]]\nname = "demo"\nurl = "{remote.as_uri()}"\nbranches = [{{ name = "rel" }}]\n\n'
+                   '[[repos.commands]]\nname = "test"\nrun = "echo \'FAIL: handle(6) returned 12, expected -1\'; '
+                   'grep -n \'if (y\' src/server.c; exit 1"\n')
+    number = ref.lstrip("#")
+    start = time.monotonic()
+    out = converse(cfg, data_dir, [f"/backport {number} to rel", f"/backport why {number} rel"])
+    store = Store(data_dir / "backportbot.db")
+    (attempt,) = store.all_attempts()
+    said = REPAIR_REASONS.search(out)
+    if REPORT:
+        with open(REPORT, "a") as f:
+            f.write(json.dumps({"scenario": "repair after a failed test (context_moved)",
+                                "usage": attempt.llm_usage, "seconds": round(time.monotonic() - start, 1),
+                                "reasons": [said.group(0) if said else None]}) + "\n")
+    assert "refused the request" not in out and "could not be reached" not in out, out
+    assert said, out
+    assert attempt.llm_usage.get("calls", 0) >= 1 and attempt.llm_usage.get("seconds", 0) > 0

@@ -420,7 +420,8 @@ class Engine:
         if repaired is None:
             said = "timed out" if answer.timed_out else f"not used: {problem}"
             recorder.note({"llm_repair": f"{said}. Model said: {answer.explanation}"})
-            failed.reason += f". The LLM's repair was {said}"
+            failed.reason += f". The LLM's repair was {said}" + (f" (it said: {answer.explanation[:300]})"
+                                                                 if answer.explanation else "")
             return False
         for p, text in repaired.items():
             (wt.cwd / p).write_text(text, errors="surrogateescape")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -70,10 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     gp = sub.add_parser("digest", help="print the candidate digest")
     gp.add_argument("--repo", required=False, help="a local repository path, or a configured repository name")
     gp.add_argument("--main", help="the main branch (default: guessed, or from config)")
-    gp.add_argument("--since", help="a date or a commit (default: 7 days ago)")
-    gp.add_argument("--json", action="store_true", help="one JSON object per candidate")
+    gp.add_argument("--since", help="a date (from its 00:00 in [digest] timezone) or a commit (default: the "
+                                    "previous digest's main-branch head, else 00:00 seven days ago)")
+    gp.add_argument("--json", action="store_true", help="one JSON object per candidate; [] when there is none")
+    gp.add_argument("--record", action="store_true", help="the next digest starts where this one ended")
 
-    ep = sub.add_parser("eval", help="replay the repository's own backport history and score the engine")
+    ep = sub.add_parser("eval", help="replay the repository's own backport history and score the engine; "
+                                     "`eval digest`: score the candidate digest on past weeks")
+    ep.add_argument("mode", nargs="?", choices=["digest"],
+                    help="digest: replay past weeks as of their end and score the digest against later backports")
     ep.add_argument("--repo", type=Path, required=True, help="a local clone with the main and release branches")
     ep.add_argument("--main", help="the main branch (default: main, master, unstable or trunk)")
     ep.add_argument("--branches", nargs="+", help="release branches (default: every other local branch)")
@@ -86,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--verify", action="append", default=[], metavar="COMMAND",
                     help="also run this build/test command on every replayed pair (repeatable)")
     ep.add_argument("--verify-timeout", type=int, default=1800, help="seconds per --verify command")
+    ep.add_argument("--weeks", type=_weeks, help="eval digest: the N weeks before --until (default 4)")
+    ep.add_argument("--until", help="eval digest: the last week ends at 00:00 of this date (default: the Monday "
+                                    "eight weeks ago); with --since DATE, the weeks between them")
+    ep.add_argument("--timezone", default="UTC", help="eval digest: where weeks start at 00:00 (default UTC)")
 
     dp = sub.add_parser("demo", help="build a small repository and backport three fixes in it")
     dp.add_argument("--dir", type=Path, help="where to create the demo repository (default: a temp dir)")
@@ -106,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             from bot import demo
 
             return demo.main(args.dir)
+        if args.command == "eval" and args.mode == "digest":
+            return app_mod.evaluate_digest(args)
         if args.command == "eval":
+            if args.weeks or args.until:
+                raise BadInput("--weeks and --until go with `eval digest`")
             return app_mod.evaluate(args)
         if args.command == "check-config":
             checked = config_mod.load(args.file)
@@ -169,18 +183,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("digest", "status"):
             shell.repo.require_branches()  # else nothing to say, and not why
         if args.command == "digest":
-            found = shell.digest(args.since)
+            window, found = shell.digest(args.since, cfg.digest.timezone if cfg else "UTC", args.record)
             if args.json:
                 for cand in found:
                     print(json.dumps(cand.as_json()))
+                if not found:
+                    print("[]")
             else:
-                print(reports.digest_header(found, shell.repo.key))
+                print(reports.digest_header(found, shell.repo.key, window=window))
                 for cand in found:
                     print("  " + cand.line())
+            sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
             return EXIT_OK
         if args.command == "status":
             print(reports.status(shell.store, shell.repo, shell.source(args.ref)))
             return EXIT_OK
+    except BrokenPipeError:  # the reader went away (`| head`): what it wanted, it has
+        # Python flushes stdout again at exit: point it at /dev/null so that raises nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -43,6 +43,7 @@ class FakeGitHub:
     repo: str = "server"
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     pull_commits: dict[int, list[str]] = field(default_factory=dict)  # number -> commit messages
+    issues: dict[int, list[str]] = field(default_factory=dict)  # issue number -> its labels
     permissions: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     failures: list[tuple[str, str, int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
@@ -86,9 +87,9 @@ class FakeGitHub:
     # --- state helpers ---------------------------------------------------------------------------
 
     def add_merged_pull(self, number: int, title: str, merge_sha: str, labels: list[str], author: str = "ada",
-                        commits: list[str] | None = None, merged: bool = True) -> None:
+                        commits: list[str] | None = None, merged: bool = True, body: str = "") -> None:
         self.pulls[number] = self._pull(number, title, "main", f"feature-{number}", labels, author, merged=merged,
-                                        merge_commit_sha=merge_sha, commits=len(commits or [title]))
+                                        merge_commit_sha=merge_sha, commits=len(commits or [title]), body=body)
         self.pull_commits[number] = commits or [title]
 
     def fail_once(self, method: str, path_prefix: str, status: int, headers: dict[str, str],
@@ -251,6 +252,15 @@ class FakeGitHub:
         if m := re.fullmatch(r"/commits/([^/]+)/status", rest):
             headers, combined = self._combined(path, query, m.group(1).removeprefix("sha-").replace("~", "/"))
             return 200, headers, combined
+        if (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "GET":
+            number = int(m.group(1))
+            if number in self.pulls:  # GitHub answers a PR's number on /issues too
+                return 200, {}, {**self.pulls[number], "pull_request": {"url": self.pulls[number]["url"]}}
+            if number not in self.issues:
+                return 404, {}, {"message": "Not Found"}
+            return 200, {}, {"number": number, "title": f"issue {number}", "state": "closed", "body": "",
+                             "labels": [{"id": i, "name": n, "color": "ededed", "default": False}
+                                        for i, n in enumerate(self.issues[number])]}
         if m := re.fullmatch(r"/issues/(\d+)/labels", rest):
             pr = self.pulls[int(m.group(1))]
             pr["labels"] += [{"id": 9, "name": n, "color": "ededed", "default": False} for n in body["labels"]]

@@ -56,12 +56,14 @@ def history(repo: GitRepo) -> dict[str, str]:
 def test_candidates_are_fixes_missing_somewhere_with_their_outlook(repo, data_dir):
     history(repo)
     found = from_path(repo.path, data_dir).candidates("2000-01-01", dismissed={"#5"})
-    assert [c.key for c in found] == ["#4", "#1", "#3", "#6"]  # security first, then by risk
+    # security, then crash or data loss, then bugs (the easiest first)
+    assert [(c.key, c.category) for c in found] == [("#4", "security"), ("#1", "crash"), ("#3", "bug"),
+                                                    ("#6", "bug")]
     outlook = {c.key: c.outlook for c in found}
     assert outlook["#1"] == {"1.0": "clean", "1.1": "clean"}
     assert outlook["#3"] == {"1.0": "present", "1.1": "clean"}
     assert outlook["#6"] == {"1.0": "clean", "1.1": "conflicts in 1 file (f.c)"}
-    assert found[0].security and "security" in found[0].reasons
+    assert found[0].security and "subject says 'cve-2026-1111'" in found[0].reasons
     assert next(c for c in found if c.key == "#3").suggested == ["1.1"]
 
 

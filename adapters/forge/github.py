@@ -37,6 +37,7 @@ from bot.core import people
 from bot.core.ports import Checks, MessageRef, PullRequest, PullRequestDraft, SourceInfo, Unavailable
 from bot.core.reports import outside_code
 from bot.core.repos import Repo
+from bot.engine.candidates import PullInfo
 from bot.engine.errors import BadInput, NotFound, NotMerged, PushFailed
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, read_commits
@@ -48,6 +49,8 @@ PASSING = {"success", "neutral", "skipped"}  # check run conclusions that pass
 STATUS_FAILED = {"failure", "error"}  # commit status states that fail (the others: pending, success)
 TOKEN_MARGIN = 300  # refresh an App installation token five minutes before it expires
 PER_PAGE = 100  # GitHub's largest page
+PULL_INFO_MAX = 200  # pull requests a digest asks about, at most (one call each)
+CLOSES = re.compile(r"\b(?:fix(?:es|ed)?|close[sd]?|resolve[sd]?)\b:?\s+#(\d+)", re.I)  # GitHub's closing keywords
 MAX_PAGES = 30  # at most 3,000 check runs (and as many statuses) per commit: a bound, never reached in practice
 
 # Rate limits (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api): wait
@@ -323,6 +326,31 @@ class GitHubForge:
 
     def source_info(self, repo: Repo, source: Source) -> SourceInfo:
         return SourceInfo(source.labels, source.author)
+
+    def pull_info(self, repo: Repo, numbers: list[int]) -> dict[int, PullInfo]:
+        """Each pull request's labels and body, and the labels of the issues its body says it closes
+        (one call a PR and one an issue; a PR or issue that cannot be read is left out)."""
+        slug = self._slug(repo)
+        found: dict[int, PullInfo] = {}
+        issues: dict[int, tuple[str, ...]] = {}
+        for number in numbers[:PULL_INFO_MAX]:
+            try:
+                pr = self._call("GET", f"/repos/{slug}/pulls/{number}", expect=(404,))
+            except (RequestFailed, Unavailable):
+                continue
+            body = pr.get("body") or ""
+            linked = []
+            for m in CLOSES.finditer(body):
+                issue = int(m.group(1))
+                if issue not in issues:
+                    try:
+                        data = self._call("GET", f"/repos/{slug}/issues/{issue}", expect=(404, 410))
+                        issues[issue] = tuple(label["name"] for label in data.get("labels", []))
+                    except (RequestFailed, Unavailable):
+                        issues[issue] = ()
+                linked.append((issue, issues[issue]))
+            found[number] = PullInfo(tuple(label["name"] for label in pr.get("labels", [])), body, tuple(linked))
+        return found
 
     def find_open(self, repo: Repo, head: str) -> PullRequest | None:
         slug = self._slug(repo)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from adapters.store.sqlite import LocalPullRequest, SQLiteStore
 from bot.core.ports import Checks, PullRequest, PullRequestDraft, SourceInfo
 from bot.core.repos import Repo
+from bot.engine.candidates import PullInfo
 from bot.engine.errors import PushFailed
 from bot.engine.git import GitError, brief
 from bot.engine.source import Source, message_labels
@@ -30,6 +31,9 @@ class LocalForge:
         found = [label for c in source.commits for label in message_labels(c.body)]
         author = source.commits[-1].author_name if source.commits else None
         return SourceInfo(tuple(dict.fromkeys(found)) if found else None, author)
+
+    def pull_info(self, repo: Repo, numbers: list[int]) -> dict[int, PullInfo]:
+        return {}  # labels come from `Labels:` lines, which the digest reads in git
 
     def checks(self, repo: Repo, number: int) -> Checks:
         return Checks((), (), ())  # no CI here (config refuses verify = "ci" with this forge)

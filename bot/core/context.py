@@ -26,6 +26,7 @@ class Settings:
     ci_poll_seconds: float = 60
     alert_channel: str | None = None  # where security fixes are proposed at once
     batching: bool = False  # ✅ on a non-security candidate adds it to its branches' batch
+    timezone: str = "UTC"  # the digest's: `--since DATE` and a first digest's window start at 00:00 there
 
 
 @dataclass

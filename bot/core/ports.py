@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.lease import LeaseStore
 from bot.core.workflow import Attempt, AttemptStore, Event
+from bot.engine.candidates import PullInfo
 from bot.engine.ports import HunkRecord, HunkResolver, Usage
 from bot.engine.source import Source
 
@@ -210,6 +211,11 @@ class Forge(Protocol):
     def source_info(self, repo: Repo, source: Source) -> SourceInfo: ...
 
     def find_open(self, repo: Repo, head: str) -> PullRequest | None: ...
+
+    def pull_info(self, repo: Repo, numbers: list[int]) -> dict[int, PullInfo]:
+        """What the forge says of merged pull requests (labels, body, the issues they close and
+        their labels), for the digest's classification; those it cannot read are left out."""
+        ...
 
     def open_pull_request(self, repo: Repo, draft: PullRequestDraft) -> PullRequest: ...
 

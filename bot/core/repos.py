@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine.candidates import Candidate
+from bot.engine.candidates import PROPOSED, Candidate, Evidence
 from bot.engine.candidates import find as find_candidates
 from bot.engine.errors import BadInput
 from bot.engine.git import excerpt
@@ -35,6 +35,7 @@ class Repo:
     push_url: str | None = None  # git URL to push to (default: the clone's origin)
     verify: str = "local"  # local: run `commands` here; ci: a draft PR whose checks decide
     ci_timeout_minutes: float = 60  # with verify = "ci": how long the bot waits for any CI to report
+    digest_include: tuple[str, ...] = PROPOSED  # the categories the digest proposes
 
     @property
     def main_ref(self) -> str:
@@ -61,10 +62,12 @@ class Repo:
         """The name people use -> its full ref, for every release branch (BadInput when one is missing)."""
         return {name: self.branch(name)[1] for name in self.release_branches()}
 
-    def candidates(self, since: str | None, dismissed: set[str] | None = None) -> list[Candidate]:
-        """The digest's candidates merged on the main branch since `since` (a date or a commit)."""
+    def candidates(self, since: str | None, dismissed: set[str] | None = None, evidence: Evidence | None = None,
+                   timezone: str = "UTC") -> list[Candidate]:
+        """The digest's candidates merged on the main branch since `since` (a commit, or a date: its
+        00:00 in `timezone`); `evidence`: what the forge says of their pull requests."""
         return find_candidates(self.workspace.git, self.main_ref, self.release_refs(), self.fix_labels, since,
-                               dismissed)
+                               dismissed, include=self.digest_include, evidence=evidence, timezone=timezone)
 
     def branch(self, name: str) -> tuple[str, str]:
         """(display name, full ref) of a release branch; BadInput lists the valid ones."""

@@ -206,6 +206,18 @@ def _absent(git: Git, target_ref: str, path: str, hunk: Hunk | None) -> bool:
     return len(lines & there) * 5 <= len(lines)
 
 
+def _absent_change(git: Git, commit: str, target_ref: str, path: str) -> bool:
+    """Whether the code the fix changes in `path` is nowhere on the target (a predicted conflict
+    has no hunks: the fix's own hunks are judged): the file is missing, or every hunk that says
+    enough finds (almost) none of the lines it removes there."""
+    if not git.ok("cat-file", "-e", f"{target_ref}:{path}"):
+        return True
+    judged = [_absent(git, target_ref, path, Hunk(0, (), tuple(removed), (), 0, (), ()))
+              for removed, _ in _diff(git, commit, {path}).get(path, [])
+              if sum(_meaningful(line) for line in removed) >= 2]
+    return bool(judged) and all(judged)
+
+
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
          unresolved: list[tuple[str, Hunk | None]], predicted: bool = False,
          base: str | None = None, *, index: BranchIndex | None = None,
@@ -215,7 +227,9 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
     not exist on the target): then the commit that added the file is the prerequisite.
     `predicted`: the conflicts come from an in-memory pick (no hunks): blame the fix's own hunks,
-    and skip the look for copies on the branch under other SHAs (a digest's quick look).
+    and skip the look for copies on the branch under other SHAs and the empty picks (a digest's
+    quick look: a copy is found by its lines); whether the code is on the target is then judged
+    by the lines the fix's own hunks remove.
     `is_fix`: with it, when the code the fix changes is nowhere on the target and came with one
     commit that is no fix and that added it (not one that reshaped older code: a refactor's fix
     can be adapted), that commit is marked `feature`: the fix probably does not apply.
@@ -241,14 +255,16 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
         for sha, n in blamed.items():
             touched.setdefault(sha, set()).add(path)
             explains[sha] += n
-        if is_fix is not None and not predicted and _absent(git, target_ref, path, hunk):
+        if is_fix is not None and (_absent_change(git, commit, target_ref, path) if predicted and hunk is None
+                                   else _absent(git, target_ref, path, hunk)):
             absent_by.update(blamed)
         else:
             every_absent = False
     if not touched:
         return []
     commits = sorted(read_commits(git, *touched), key=lambda c: int(c.author_date.split()[0]))  # oldest first
-    commits = [c for c in commits if not git.is_ancestor(c.sha, target_ref)]
+    if not predicted:  # predicted: blamed in merge-base..parent, so none is an ancestor of the target
+        commits = [c for c in commits if not git.is_ancestor(c.sha, target_ref)]
     if index is not None and commits:
         there = index.presence(commits, own_pr=True)
         commits = [c for c in commits if c.sha not in there]
@@ -266,7 +282,7 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
         added = sum(_meaningful(line) for hs in hunks.values() for h in hs for line in h[1])
         if added and added >= 3 * removed:
             grew.add(c.sha)
-    empty = _empty_picks(git, kept, target_ref) if kept else set()
+    empty = _empty_picks(git, kept, target_ref) if kept and not predicted else set()  # the digest: lines only
     kept = [c for c in kept if c.sha not in empty]
     # The code the fix changes came with one commit the branch never got, and it is no fix.
     brought = absent_by.most_common(1)[0][0] if every_absent and absent_by else None

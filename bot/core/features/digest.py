@@ -17,7 +17,7 @@ from bot.core.repos import Repo
 from bot.engine import candidates as candidates_mod
 from bot.engine.source import raw_message
 
-DIGEST_WINDOW = "7 days ago"  # the first digest of a repository looks this far back
+FIRST_WINDOW_DAYS = 7  # the first digest of a repository looks back to 00:00 this many days ago
 
 
 class Digest(Feature):
@@ -42,14 +42,19 @@ class Digest(Feature):
         the next digest starts where this one ended."""
         last = self.ctx.store.last_digest(repo.key)
         await asyncio.to_thread(repo.workspace.fetch)
-        head = repo.workspace.git.out("rev-parse", repo.main_ref)
-        found = await asyncio.to_thread(repo.candidates, last.head if last else DIGEST_WINDOW,
-                                        self.ctx.store.dismissed(repo.key))
+        git, tz = repo.workspace.git, self.ctx.settings.timezone
+        since = last.head if last and git.rev(f"{last.head}^{{commit}}") else \
+            candidates_mod.days_back(FIRST_WINDOW_DAYS, tz)
+        window = candidates_mod.window(git, repo.main_ref, since, tz)
+        found = await asyncio.to_thread(repo.candidates, since, self.ctx.store.dismissed(repo.key),
+                                        self._evidence(repo), tz)
         if self.ctx.llm is not None:  # the model only re-ranks; the rules decided what is a candidate
             found = await asyncio.to_thread(self._rank_with_llm, repo, found)
         missing = await asyncio.to_thread(lambda: sum(len(self._missing(repo, b)) for b in repo.release_branches()))
+        head = window.head
+        header = reports.digest_header(found, repo.key, missing, window.describe(git, tz))
         root = None
-        for part in reports.split(reports.digest_header(found, repo.key, missing), CHAT_LIMIT):
+        for part in reports.split(header, CHAT_LIMIT):
             posted = await self.ctx.chat.post(channel, part, thread)
             root = root or posted
         assert root is not None
@@ -62,7 +67,13 @@ class Digest(Feature):
             self.ctx.store.add_digest(repo.key, head, channel, root.id, len(found))
         return len(found)
 
+    def _evidence(self, repo: Repo) -> candidates_mod.Evidence:
+        """What the forge says of the window's pull requests (labels, body, linked issues)."""
+        return lambda numbers: self.ctx.forge.pull_info(repo, numbers)
+
     def _rank_with_llm(self, repo: Repo, found: list[candidates_mod.Candidate]) -> list[candidates_mod.Candidate]:
+        """The model explains each candidate and may move the ones it finds security-relevant up
+        within their category; it never adds or drops one."""
         assert self.ctx.llm is not None
         flagged: set[str] = set()
         for cand in found:
@@ -71,7 +82,8 @@ class Digest(Feature):
             cand.reasons.append(f"LLM: {verdict.reason}")
             if verdict.is_security:
                 flagged.add(cand.key)
-        return sorted(found, key=lambda c: (not c.security, c.key not in flagged, c.risk))
+        severity = list(candidates_mod.CATEGORIES)
+        return sorted(found, key=lambda c: (severity.index(c.category), c.key not in flagged, c.risk))
 
     async def merged(self, repo_key: str, number: int, title: str, labels: list[str]) -> None:
         """The security fast path: a merged security fix is proposed at once, not at the next digest."""
@@ -85,7 +97,8 @@ class Digest(Feature):
         await asyncio.to_thread(repo.workspace.fetch)
         source = await asyncio.to_thread(self.ctx.resolve, repo, f"#{number}")
         commit = source.commits[-1].sha
-        found = await asyncio.to_thread(repo.candidates, f"{commit}~1" if git.rev(f"{commit}~1") else None)
+        found = await asyncio.to_thread(repo.candidates, f"{commit}~1" if git.rev(f"{commit}~1") else None, None,
+                                        self._evidence(repo))
         cand = next((c for c in found if c.commit == commit), None)
         if cand is None:
             return
@@ -112,7 +125,7 @@ class Digest(Feature):
             await self.ctx.chat.post(cand.channel, f"{cand.key} dismissed by {mention(reaction.user)}; it will not be "
                                                    "proposed again.", cand.thread)
         else:
-            found = await asyncio.to_thread(repo.candidates, f"{cand.commit}~1")
+            found = await asyncio.to_thread(repo.candidates, f"{cand.commit}~1", None, self._evidence(repo))
             fresh = next((c for c in found if c.commit == cand.commit), None)
             text = fresh.line() if fresh else f"{cand.key}: every release branch has it now."
             await self.ctx.chat.update(MessageRef(cand.channel, reaction.message.id, cand.thread), text)

@@ -214,3 +214,30 @@ def test_llama_cpp_pythons_server_is_asked_for_json_mode_after_its_refusal(tmp_p
         assert "1 conflict hunk was resolved by the LLM" in out, out
     finally:
         fake.close()
+
+
+def test_stats_count_a_model_resolution_a_maintainer_changed(repo, tmp_path, data_dir, model):
+    """Rejected, then resolved by hand (git records it: rerere) and retried: the model's resolution
+    counts as changed by a maintainer, not as rejected."""
+    scenarios.prerequisite(repo)
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmaintainers = ["ada"]\n\n[chat.console]\nuser = "ada"\n\n'
+                   f'[llm]\nenabled = true\nmodel = "local-model"\ntimeout = 5\n\n'
+                   f'[[repos]]\nname = "demo"\npath = "{repo.path}"\nbranches = [{{ name = "rel" }}]\n')
+    model.script = [correct]
+    out = converse(cfg, data_dir, ["/backport 16 to rel"])
+    number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval", out)
+    assert number, out
+    converse(cfg, data_dir, [f"react {number.group(1)} ❌"])
+    wt = tmp_path / "by-hand"
+    repo.git("worktree", "add", "-q", "--detach", str(wt), "rel")
+    subprocess.run(["git", "-c", "rerere.enabled=true", "cherry-pick", "-x", repo.head("main")], cwd=wt,
+                   capture_output=True)
+    (wt / "src/server.c").write_text(scenarios.SERVER.replace("if (y > 10)", "if (y >= 11)"))
+    subprocess.run(["git", "add", "src/server.c"], cwd=wt, check=True)
+    subprocess.run(["git", "-c", "rerere.enabled=true", "-c", "core.editor=true", "cherry-pick", "--continue"],
+                   cwd=wt, check=True, capture_output=True)
+    repo.git("worktree", "remove", "--force", str(wt))
+    out = converse(cfg, data_dir, ["/backport retry 16 rel", "/backport stats"])
+    assert "rerere" in out and len(model.requests) == 1, out
+    assert "Model resolutions reviewed: 0 approved, 1 changed, 0 rejected by maintainers" in out, out

@@ -3,6 +3,7 @@ own hunks, code moved or split on main (relocated), and tests that exist only on
 
 from __future__ import annotations
 
+from bot.engine import ladder
 from tests import scenarios
 from tests.gitrepo import GitRepo, lines
 from tests.test_backport_cli import backport, why
@@ -93,3 +94,22 @@ def test_the_bot_never_replays_its_own_resolution_as_recorded(repo: GitRepo, cap
     assert code == 0 and outs[0]["conflicts"][0]["resolved_by"] == ["context-moved"]
     code, outs = backport(repo, ref, "rel2", capsys=capsys)
     assert code == 0 and outs[0]["conflicts"][0]["resolved_by"] == ["context-moved"]  # not "rerere"
+
+
+
+def test_a_struct_field_is_never_placed_inside_a_function():
+    # In a held-out Go history the context-moved rule put a struct field into a method, after its
+    # return: the lines around the new field were found there. Every rule's result is checked.
+    main = "package conf\n\ntype Conf struct {\n\tCount int\n\tTotal int\n}\n"
+    fixed = main.replace("\tTotal int\n", "\tTotal int\n\tLimit int\n")
+    wrong = ("package conf\n\ntype Conf struct {\n\tN int\n}\n\nfunc (c *Conf) Sum() int {\n\treturn c.N\n"
+             "\tLimit int\n}\n")
+    assert ladder.moved_construct("conf/conf.go", main, fixed, wrong) == (
+        "`Limit int` into a function body (on main it is in a type body)")
+    right = wrong.replace("\tN int\n}", "\tN int\n\tLimit int\n}")
+    right = right.replace("\treturn c.N\n\tLimit int\n", "\treturn c.N\n")
+    assert ladder.moved_construct("conf/conf.go", main, fixed, right) is None
+    c_main = "struct conf {\n        int count;\n        int total;\n};\n"
+    c_fixed = c_main.replace("        int total;\n", "        int total;\n        int limit;\n")
+    c_wrong = "struct conf {\n        int n;\n};\nint run(void) {\n        int total;\n        int limit;\n}\n"
+    assert "`int limit;` into a function body" in (ladder.moved_construct("conf.c", c_main, c_fixed, c_wrong) or "")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -154,6 +155,7 @@ class Ladder:
             if o.hunk is not None and o.resolution is not None and not parses_no_worse(
                     path, parsed, o.hunk, o.resolution, judge_broken=False):
                 outcomes[n] = HunkOutcome(o.hunk, UNRESOLVED, note=f"the {o.resolved_by} rule's result does not parse")
+        self._keep_constructs(wt, path, parsed, outcomes)
         if self.llm is not None:
             for n, outcome in enumerate(outcomes):
                 if outcome.resolved_by == UNRESOLVED and outcome.hunk is not None:
@@ -161,11 +163,27 @@ class Ladder:
         elif any(o.resolved_by == UNRESOLVED for o in outcomes):
             for o in outcomes:
                 if o.resolved_by == UNRESOLVED:
-                    o.note = "no deterministic rule applies (no LLM configured)"
+                    o.note = f"{o.note or 'no deterministic rule applies'} (no LLM configured)"
         resolutions = {o.hunk.index: o.resolution for o in outcomes if o.hunk and o.resolution is not None}
         if resolutions:
             file.write_text(parsed.render(resolutions))
         return FileOutcome(path, "content", outcomes)
+
+    @staticmethod
+    def _keep_constructs(wt: Git, path: str, parsed: conflicts.ConflictedFile, outcomes: list[HunkOutcome]) -> None:
+        """The rules' results, together, must keep each new line of the fix in the kind of construct
+        it has on main (a field in a struct, a statement in a function); else none of them stands."""
+        ruled = [o for o in outcomes if o.hunk is not None and o.resolution is not None]
+        if not ruled or syntax.language(path) is None:
+            return
+        base, theirs = (wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape") for n in (1, 3))
+        result = parsed.render({**{h.index: list(h.ours) for h in parsed.hunks},
+                                **{o.hunk.index: list(o.resolution) for o in ruled if o.hunk and o.resolution}})
+        if (moved := moved_construct(path, base, theirs, result)) is None:
+            return
+        for n, o in enumerate(outcomes):
+            if o in ruled and o.hunk is not None:
+                outcomes[n] = HunkOutcome(o.hunk, UNRESOLVED, note=f"the {o.resolved_by} rule's result moves {moved}")
 
     def _rules(self, path: str, h: Hunk) -> HunkOutcome:
         for name, rule in rules.RULES:
@@ -240,6 +258,25 @@ def check_llm_answer(path: str, parsed: conflicts.ConflictedFile, h: Hunk,
     if not parses_no_worse(path, parsed, h, region):
         return None, "the file no longer parses"
     return region, ""
+
+
+def moved_construct(path: str, base: str, theirs: str, result: str) -> str | None:
+    """The first new line of the fix (base -> theirs) that sits in `result` inside another kind of
+    construct than in `theirs`, said in words; None when every one kept its kind (or no parser
+    knows the file)."""
+    b, t, r = base.splitlines(), theirs.splitlines(), result.splitlines()
+    added = [j for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(a=b, b=t).get_opcodes() if tag != "equal"
+             for j in range(j1, j2) if t[j].strip() not in ("", "{", "}", "};", ")", "),")]
+    where = {m.a + k: m.b + k for m in difflib.SequenceMatcher(a=t, b=r).get_matching_blocks() for k in range(m.size)}
+    pairs = [(j, where[j]) for j in added if j in where]
+    if not pairs:
+        return None
+    on_main = syntax.enclosing_kinds(path, theirs, [j + 1 for j, _ in pairs])
+    here = syntax.enclosing_kinds(path, result, [k + 1 for _, k in pairs])
+    for (j, _), was, now in zip(pairs, on_main, here, strict=True):
+        if was and now and was != now:
+            return f"`{t[j].strip()[:60]}` into a {now} body (on main it is in a {was} body)"
+    return None
 
 
 def parses_no_worse(path: str, parsed: conflicts.ConflictedFile, h: Hunk, region: list[str],

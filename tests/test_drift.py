@@ -113,3 +113,16 @@ def test_a_struct_field_is_never_placed_inside_a_function():
     c_fixed = c_main.replace("        int total;\n", "        int total;\n        int limit;\n")
     c_wrong = "struct conf {\n        int n;\n};\nint run(void) {\n        int total;\n        int limit;\n}\n"
     assert "`int limit;` into a function body" in (ladder.moved_construct("conf.c", c_main, c_fixed, c_wrong) or "")
+
+
+def test_a_fix_made_right_after_the_branch_point_names_no_prerequisite(repo: GitRepo, capsys):
+    # The conflict comes from the branch alone: nothing on main lies between the branch point and
+    # the fix's parent (blame of an empty range once named the fix itself as its prerequisite).
+    repo.commit("Initial", {"src/conf.c": "struct conf {\n        int count;\n        int total;\n};\n"})
+    repo.branch("rel")
+    repo.commit("conf: fewer fields", {"src/conf.c": "struct conf {\n        int n;\n};\n"}, on="rel")
+    repo.checkout("main")
+    repo.commit("conf: a limit (#71)", {"src/conf.c": "struct conf {\n        int count;\n        int total;\n"
+                                                      "        int limit;\n};\n"})
+    code, (out,) = backport(repo, "#71", capsys=capsys)
+    assert code == 1 and out["prerequisites"] == [] and "prerequisite" not in out["reason"]

@@ -69,7 +69,8 @@ def _ranges(git: Git, parent: str, commit: str, path: str, hunk: Hunk | None) ->
 
 def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]]) -> Counter[str]:
     """The commits since `base` that last touched those lines, with how many lines each."""
-    if not ranges:
+    if not ranges or git.rev(base) == git.rev(parent):
+        # No main commit in between. (`blame X..X` blames the work tree's file: "Not Committed Yet".)
         return Counter()
     args = ["blame", "--porcelain"]
     for start, end in ranges:

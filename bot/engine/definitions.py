@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
@@ -79,18 +80,32 @@ _GO_PREDECLARED = set("""bool byte complex64 complex128 error float32 float64 in
     uint uint8 uint16 uint32 uint64 uintptr any comparable true false iota nil append cap clear close complex copy
     delete imag len make max min new panic print println real recover _""".split())
 _PY_BUILTINS = set(dir(builtins)) | {"self", "cls", "__file__", "__name__", "__doc__", "__all__", "__spec__"}
-_C_IDENT = re.compile(r"^[A-Za-z_]\w*$")
+# Words tree-sitter may read as identifiers when a macro hides the syntax around them.
+_C_WORDS = set("""auto bool break case char const continue default do double else enum extern float for goto if
+    inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+    volatile while true false NULL nullptr this class new delete typename template public private protected virtual
+    operator using namespace size_t ssize_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
+    uintptr_t intptr_t""".split())
 
 
-def read(path: str, text: str) -> Facts | None:
-    """The facts of one file; None when no grammar reads it."""
+def read(path: str, text: str, lines: set[int] | frozenset[int] = frozenset()) -> Facts | None:
+    """The facts of one file, its uses only on `lines` (1-based); None when no grammar reads it."""
     lang = syntax.language(path)
     parsed = syntax.tree(path, text)
     if parsed is None or lang is None:
         return None
     facts = Facts(lang)
-    {"c": _read_c, "cpp": _read_c, "go": _read_go, "python": _read_python}[lang](parsed.root_node, facts)
+    _local.parents, _local.lines = _parents(parsed.root_node), lines
+    try:
+        {"c": _read_c, "cpp": _read_c, "go": _read_go, "python": _read_python}[lang](parsed.root_node, facts)
+    finally:
+        _local.parents, _local.lines = {}, frozenset()
     return facts
+
+
+def _wanted(node: Any) -> bool:
+    """Whether uses are asked for on this node's line."""
+    return _line(node) in _local.lines
 
 
 _cache: OrderedDict[tuple[str, str], Facts | None] = OrderedDict()
@@ -99,7 +114,8 @@ CACHE_SIZE = 8192
 
 
 def cached(blob: str, path: str, text: str) -> Facts | None:
-    """`read`, remembered by blob id (a blob's facts never change; branches share most blobs)."""
+    """`read` without uses, remembered by blob id (a blob's facts never change; branches share
+    most blobs)."""
     key = (blob, syntax.language(path) or "")
     with _cache_lock:
         if key in _cache:
@@ -114,8 +130,8 @@ def cached(blob: str, path: str, text: str) -> Facts | None:
 
 
 def _called(node: Any) -> bool:
-    return node.parent is not None and node.parent.type in ("call_expression", "call") \
-        and node.parent.child_by_field_name("function") == node
+    return _up(node) is not None and _up(node).type in ("call_expression", "call") \
+        and _up(node).child_by_field_name("function") == node
 
 
 def _text(node: Any) -> str:
@@ -132,6 +148,24 @@ def _walk(node: Any) -> Any:
         n = stack.pop()
         yield n
         stack.extend(reversed(n.children))
+
+
+_local = threading.local()  # the parse being read: node id -> parent (tree-sitter's own is slow)
+
+
+def _up(node: Any) -> Any:  # None at the root
+    return _local.parents.get(node.id)
+
+
+def _parents(root: Any) -> dict[int, Any]:
+    parents: dict[int, Any] = {}
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        for c in n.children:
+            parents[c.id] = n
+            stack.append(c)
+    return parents
 
 
 # --- C and C++ -------------------------------------------------------------------------------------
@@ -153,7 +187,7 @@ def _declared(node: Any) -> Any | None:
 
 def _in_declarator(node: Any) -> bool:
     """Whether an identifier is the name a declaration declares (not a use)."""
-    child, parent = node, node.parent
+    child, parent = node, _up(node)
     while parent is not None and parent.type in _C_DECLARATORS | {"qualified_identifier"}:
         if parent.type == "init_declarator" and parent.child_by_field_name("declarator") != child:
             return False
@@ -161,7 +195,7 @@ def _in_declarator(node: Any) -> bool:
             return False
         if parent.type == "function_declarator" and parent.child_by_field_name("declarator") != child:
             return False
-        child, parent = parent, parent.parent
+        child, parent = parent, _up(parent)
     return parent is not None and parent.type in {"declaration", "parameter_declaration", "field_declaration",
                                                   "function_definition", "type_definition",
                                                   "optional_parameter_declaration"} \
@@ -175,15 +209,12 @@ def _read_c(root: Any, facts: Facts) -> None:
         if t in ("identifier", "field_identifier", "type_identifier"):
             facts.words.add(_text(node))
         if t == "function_definition":
-            names = {_text(n) for n in _walk(node) if n.type == "identifier" and _in_declarator(n)}
             declared = _declared(node.child_by_field_name("declarator"))
             if declared is not None:
-                names.discard(_text(declared))
                 static = any(c.type == "storage_class_specifier" and _text(c) == "static" for c in node.children)
                 kind = "method" if declared.type == "field_identifier" else "function"
-                in_type = node.parent is not None and node.parent.type == "field_declaration_list"
+                in_type = _up(node) is not None and _up(node).type == "field_declaration_list"
                 facts.definitions.append(Definition(_text(declared), kind, _line(node), not static, not in_type))
-            locals_of[node.id] = names
         elif t in ("preproc_def", "preproc_function_def"):
             name = node.child_by_field_name("name")
             if name is not None:
@@ -219,26 +250,29 @@ def _read_c(root: Any, facts: Facts) -> None:
             name = node.child_by_field_name("name")
             if name is not None:
                 facts.definitions.append(Definition(_text(name), "namespace", _line(node)))
-    for node in _walk(root):
-        use = _c_use(node, locals_of)
-        if use is not None:
-            facts.uses.append(use)
+    if _local.lines:
+        for node in _walk(root):
+            use = _c_use(node, locals_of) if _wanted(node) else None
+            if use is not None:
+                facts.uses.append(use)
 
 
 def _enclosing_function(node: Any) -> Any | None:
     while node is not None and node.type != "function_definition":
-        node = node.parent
+        node = _up(node)
     return node
 
 
 def _c_use(node: Any, locals_of: dict[int, set[str]]) -> Use | None:
-    t, parent = node.type, node.parent
+    t, parent = node.type, _up(node)
     if parent is None or t not in ("identifier", "type_identifier", "field_identifier"):
         return None
     if parent.type in ("preproc_ifdef", "preproc_defined", "preproc_def", "preproc_function_def", "preproc_params",
                        "goto_statement", "labeled_statement", "namespace_definition", "using_declaration"):
         return None
     name = _text(node)
+    if name in _C_WORDS:
+        return None
     if t == "field_identifier":
         if parent.type in ("field_expression", "field_designator"):
             return Use("field", name, _line(node))
@@ -253,7 +287,11 @@ def _c_use(node: Any, locals_of: dict[int, set[str]]) -> Use | None:
     if _in_declarator(node) or parent.type in ("enumerator",) and parent.child_by_field_name("name") == node:
         return None
     function = _enclosing_function(node)
-    if function is not None and name in locals_of.get(function.id, set()):
+    if function is not None and function.id not in locals_of:
+        declared = _declared(function.child_by_field_name("declarator"))
+        locals_of[function.id] = {_text(n) for n in _walk(function) if n.type == "identifier" and _in_declarator(n)
+                                  and (declared is None or n.id != declared.id)}
+    if function is not None and name in locals_of[function.id]:
         return None
     if parent.type == "call_expression" and parent.child_by_field_name("function") == node:
         return Use("call", name, _line(node))
@@ -322,19 +360,21 @@ def _read_go(root: Any, facts: Facts) -> None:
             if right is not None and right.type == "int_literal":
                 facts.features.append(("go-range-int", _line(node)))
     facts.imports.sort(key=lambda i: i.line)
-    for function in (n for n in _walk(root) if n.type in _GO_FUNCS and not _inside(n.parent, _GO_FUNCS)):
+    for function in (n for n in _walk(root) if _local.lines and n.type in _GO_FUNCS
+                     and not _inside(_up(n), _GO_FUNCS)
+                     and any(line in _local.lines for line in range(_line(n), n.end_point[0] + 2))):
         declared = _go_locals(function)
         testing = {_text(n) for p in _walk(function) if p.type == "parameter_declaration"
                    and _text(p.child_by_field_name("type")) in ("*testing.T", "*testing.B", "*testing.F", "testing.TB")
                    for n in p.children_by_field_name("name")}
         for node in _walk(function):
-            use = _go_use(node, declared, aliases, testing)
+            use = _go_use(node, declared, aliases, testing) if _wanted(node) else None
             if use is not None:
                 facts.uses.append(use)
-    for node in _walk(root):  # package-level declarations: types and values they name
-        if node.type in ("type_identifier", "qualified_type", "selector_expression") \
-                and not _inside(node, _GO_FUNCS) and node.parent is not None \
-                and node.parent.type not in ("type_spec", "qualified_type", "selector_expression"):
+    for node in _walk(root) if _local.lines else ():  # package-level declarations: the types they name
+        if _wanted(node) and node.type in ("type_identifier", "qualified_type", "selector_expression") \
+                and not _inside(node, _GO_FUNCS) and _up(node) is not None \
+                and _up(node).type not in ("type_spec", "qualified_type", "selector_expression"):
             use = _go_use(node, set(), aliases)
             if use is not None:
                 facts.uses.append(use)
@@ -344,7 +384,7 @@ def _inside(node: Any, types: tuple[str, ...]) -> bool:
     while node is not None:
         if node.type in types:
             return True
-        node = node.parent
+        node = _up(node)
     return False
 
 
@@ -373,7 +413,7 @@ def _go_use(node: Any, declared: set[str], aliases: dict[str, str], testing: fro
             ) -> Use | None:
     """A use; kinds beyond the common ones: "builtin" (min, max, clear: dated by the toolchain
     table) and "testing" (a method of a *testing.T or *testing.B parameter)."""
-    t, parent = node.type, node.parent
+    t, parent = node.type, _up(node)
     if parent is None:
         return None
     if t == "selector_expression":
@@ -402,8 +442,8 @@ def _go_use(node: Any, declared: set[str], aliases: dict[str, str], testing: fro
         return None
     if parent.type == "selector_expression":
         return None  # its operand: seen with the selector
-    if parent.type == "literal_element" and parent.parent is not None and parent.parent.type == "keyed_element" \
-            and parent.parent.child_by_field_name("key") == parent:
+    if parent.type == "literal_element" and _up(parent) is not None and _up(parent).type == "keyed_element" \
+            and _up(parent).child_by_field_name("key") == parent:
         return Use("field", name, _line(node))  # T{Name: x}
     if parent.type in ("parameter_declaration", "variadic_parameter_declaration", "var_spec", "const_spec",
                        "function_declaration", "method_declaration", "labeled_statement", "label_name"):
@@ -426,23 +466,23 @@ def _read_python(root: Any, facts: Facts) -> None:
         t = node.type
         if t == "identifier":
             facts.words.add(_text(node))
-        top = node.parent is not None and (node.parent.type == "module" or node.parent.type == "decorated_definition"
-                                           and node.parent.parent is not None
-                                           and node.parent.parent.type == "module")
+        top = _up(node) is not None and (_up(node).type == "module" or _up(node).type == "decorated_definition"
+                                           and _up(_up(node)) is not None
+                                           and _up(_up(node)).type == "module")
         if t in ("function_definition", "class_definition"):
-            in_class = _inside(node.parent, ("class_definition",)) \
-                and not _inside(node.parent, ("function_definition",))
+            in_class = _inside(_up(node), ("class_definition",)) \
+                and not _inside(_up(node), ("function_definition",))
             facts.definitions.append(Definition(_text(node.child_by_field_name("name")),
                                                 "function" if t == "function_definition" else "type", _line(node),
                                                 top=top, scope="class" if in_class else ""))
             if node.child_by_field_name("type_parameters") is not None:
                 facts.features.append(("py-type-params", _line(node)))
-        elif t == "expression_statement" and node.parent is not None and node.parent.type == "module":
+        elif t == "expression_statement" and _up(node) is not None and _up(node).type == "module":
             for a in node.children:
                 if a.type == "assignment":
                     left = a.child_by_field_name("left")
                     for n in _walk(left) if left is not None else ():
-                        if n.type == "identifier" and (n.parent is None or n.parent.type != "attribute"):
+                        if n.type == "identifier" and (_up(n) is None or _up(n).type != "attribute"):
                             facts.definitions.append(Definition(_text(n), "variable", _line(n)))
         elif t == "import_statement":
             for name in node.children_by_field_name("name"):
@@ -479,9 +519,9 @@ def _read_python(root: Any, facts: Facts) -> None:
             facts.features.append(("py-type-alias", _line(node)))
         elif t == "positional_separator":
             facts.features.append(("py-positional-only", _line(node)))
-    bound = _py_bound(root)
-    for node in _walk(root):
-        use = _py_use(node, bound, modules)
+    bound = _py_bound(root) if _local.lines else set()
+    for node in _walk(root) if _local.lines else ():
+        use = _py_use(node, bound, modules) if _wanted(node) else None
         if use is not None:
             facts.uses.append(use)
 
@@ -492,7 +532,7 @@ def _py_bound(root: Any) -> set[str]:
     names: set[str] = set()
     for node in _walk(root):
         t = node.type
-        inner = _inside(node.parent, ("function_definition", "class_definition", "lambda"))
+        inner = _inside(_up(node), ("function_definition", "class_definition", "lambda"))
         if t in _PY_BINDERS:
             names.update(_text(n) for n in node.children if n.type == "identifier")
         elif t in ("assignment", "augmented_assignment", "for_statement", "for_in_clause") \
@@ -500,7 +540,7 @@ def _py_bound(root: Any) -> set[str]:
             left = node.child_by_field_name("left")
             if left is not None:
                 names.update(_text(n) for n in _walk(left) if n.type == "identifier"
-                             and (n.parent is None or n.parent.type != "attribute"))
+                             and (_up(n) is None or _up(n).type != "attribute"))
         elif t == "named_expression":
             names.add(_text(node.child_by_field_name("name")))
         elif t in ("as_pattern", "with_item"):
@@ -515,7 +555,7 @@ def _py_bound(root: Any) -> set[str]:
 
 
 def _py_use(node: Any, bound: set[str], modules: dict[str, str]) -> Use | None:
-    t, parent = node.type, node.parent
+    t, parent = node.type, _up(node)
     if parent is None:
         return None
     if t == "attribute":

@@ -28,6 +28,8 @@ CODE = re.compile(r"\.(c|h|cc|cpp|cxx|hpp|go|rs|py|pyx|pxd|js|ts|java|rb|tcl|lua
 _PATHSPECS = {"c": ["*.c", "*.h", "*.cc", "*.cpp", "*.cxx", "*.hh", "*.hpp", "*.hxx"],
               "go": ["*.go"], "python": ["*.py", "*.pyi"]}
 _PATHSPECS["cpp"] = _PATHSPECS["c"]
+_HEADERS = ["*.h", "*.hh", "*.hpp", "*.hxx"]
+_SOURCES = ["*.c", "*.cc", "*.cpp", "*.cxx"]
 SHOWN = 8  # findings said per commit; the rest are counted
 
 
@@ -46,12 +48,21 @@ def check(git: Git, commit: str, parent: str, target: str, branch: str = "the br
     trees = _Trees(git, parent, target)
     out: list[Finding] = []
     blobs = _blobs(git, [f"{rev}:{p}" for p in added for rev in (commit, parent, target)])
+    checks = []
     for path, lines in added.items():
-        new = _facts(path, blobs.get(f"{commit}:{path}"))
-        if new is None:
-            continue
-        here = _Check(trees, path, lines, new, _facts(path, blobs.get(f"{parent}:{path}")),
-                      _facts(path, blobs.get(f"{target}:{path}")), branch)
+        blob = blobs.get(f"{commit}:{path}")
+        new = definitions.read(path, blob[1], lines) if blob else None
+        if new is not None:
+            checks.append(_Check(trees, path, lines, new, _facts(path, blobs.get(f"{parent}:{path}")),
+                                 _facts(path, blobs.get(f"{target}:{path}")), branch))
+    # C's names are global: one search of each tree for every file's (a search reads the whole tree).
+    c_uses = [u for c in checks if c.new.lang in ("c", "cpp") for u in c.open_uses]
+    if c_uses:
+        fields = {u.name for u in c_uses if u.kind == "field"}
+        on_branch = trees.defined(trees.target, {u.name for u in c_uses}, "c", None, fields)
+        trees.defined(trees.parent, {u.name for u in c_uses if not _satisfies(u, on_branch.get(u.name, []))},
+                      "c", None, fields)
+    for here in checks:
         out += here.run()
     return sorted(set(out), key=lambda f: (f.path, f.line, f.text))
 
@@ -105,16 +116,22 @@ def _facts(path: str, blob: tuple[str, str] | None) -> Facts | None:
     return None if blob is None else definitions.cached(blob[0], path, blob[1])
 
 
+_COMMENT = re.compile(r"/\*.*?(\*/|$)|//.*$|^\s*\*.*$|^\s*#(?!\s*define).*$")
+
+
 def _may_define(name: str) -> re.Pattern[str]:
-    """Lines that could define `name` in C, C++, Go or Python: what is parsed to find out."""
+    """Lines (comments taken out) that could define `name` in C, C++, Go or Python: only the
+    files with one are parsed. Loose enough for every style of definition the parsers know (a
+    miss on one side is a miss on the other: only main-side definitions are ever flagged)."""
     n = re.escape(name)
     return re.compile(
-        rf"#\s*define\s+{n}\b"
-        rf"|\b(struct|union|enum|class|type|func|def|var|const|typedef|interface|namespace|import)\b.*\b{n}\b"
-        rf"|^(?!\s*(return|else|case|goto|if|while|for|switch|do)\b)\s*[A-Za-z_][\w\s*&:<>,]*[\s*&]{n}\s*\("
-        rf"|^{n}\s*\(|^\s*{n}\s*(=|,|;|:|\[|$|\s+[\w*\[(])"
-        rf"|[\w*]\s+\**{n}\s*(\[[^\]]*\]\s*)*(:\s*\w+\s*)?[;,=)]"
-        rf"|}}\s*{n}\s*;")
+        rf"#\s*define\s+{n}\b"  # a macro
+        rf"|\b(struct|union|enum|class|namespace)\s+{n}\s*(\{{|:|$)|\btypedef\b.*\b{n}\b|}}\s*{n}\s*[;,]"
+        rf"|^\s*(func\s+(\([^)]*\)\s*)?|type\s+|var\s+|const\s+|(async\s+)?def\s+|class\s+){n}\b"  # Go, Python
+        rf"|^(?!\s*(return|else|case|goto|if|while|for|switch|do|sizeof)\b)\s*[A-Za-z_][\w\s*&:<>,]*[\s*&]{n}\s*\("
+        rf"|^{n}\s*\("  # a function (its type on the line before)
+        rf"|^\s*{n}\s*(=[^=]|,|;|:|\[|$|\s+[\w*\[(])"  # enum constants, Go fields and const blocks
+        rf"|\b(?!return\b|case\b|goto\b|else\b|sizeof\b)[A-Za-z_]\w*[\s*]+{n}\s*(\[[^\]]*\]\s*)*(:\s*\w+\s*)?[;,=)]")
 
 
 class _Trees:
@@ -123,6 +140,7 @@ class _Trees:
     def __init__(self, git: Git, parent: str, target: str) -> None:
         self.git = git
         self.parent, self.target = git.out("rev-parse", f"{parent}^{{tree}}", f"{target}^{{tree}}").split()
+        self._memo: dict[tuple[str, str, str | None, str, bool], list[tuple[str, Definition]]] = {}
 
     def files(self, tree: str) -> frozenset[str]:
         return _ls_tree(self.git, tree)
@@ -130,13 +148,39 @@ class _Trees:
     def read(self, tree: str, path: str) -> Facts | None:
         return _facts(path, _blobs(self.git, [f"{tree}:{path}"]).get(f"{tree}:{path}"))
 
-    def defined(self, tree: str, names: set[str], lang: str, directory: str | None = None
+    def defined(self, tree: str, names: set[str], lang: str, directory: str | None = None,
+                fields: frozenset[str] | set[str] = frozenset()) -> dict[str, list[tuple[str, Definition]]]:
+        """Where `tree` defines each of `names` (in `directory` only, for Go's packages): the first
+        definition of the kind asked for (a field or method for `fields`, else another kind), and
+        whatever else was found on the way. C looks in headers first, then in sources; answers
+        are remembered (one check asks the same tree about many files' names)."""
+        family = "c" if lang in ("c", "cpp") else lang
+        out: dict[str, list[tuple[str, Definition]]] = {}
+        todo: set[str] = set()
+        for name in names:
+            known = self._memo.get((tree, family, directory, name, name in fields))
+            if known is None:
+                todo.add(name)
+            elif known:
+                out[name] = known
+        asked = set(todo)
+        stages = [_HEADERS, _SOURCES] if family == "c" and directory is None else [_PATHSPECS[family]]
+        for specs in stages:
+            if not todo:
+                break
+            if directory is not None:
+                specs = [f":(glob){directory + '/' if directory else ''}{s}" for s in specs]
+            found = self._search(tree, todo, specs, fields)
+            for name, where in found.items():
+                out.setdefault(name, []).extend(where)
+            todo = {n for n in todo if not any((d.kind in ("field", "method")) == (n in fields)
+                                               for _, d in found.get(n, []))}
+        for name in asked:
+            self._memo[(tree, family, directory, name, name in fields)] = out.get(name, [])
+        return out
+
+    def _search(self, tree: str, names: set[str], specs: list[str], fields: frozenset[str] | set[str]
                 ) -> dict[str, list[tuple[str, Definition]]]:
-        """Where `tree` defines each of `names` (in `directory` only, for Go's packages)."""
-        if not names:
-            return {}
-        specs = ([f":(glob){directory + '/' if directory else ''}{s}" for s in _PATHSPECS[lang]]
-                 if directory is not None else _PATHSPECS[lang])
         args = ["grep", "-n", "-w", "-F", "-I", "--null", "--no-color"]
         for name in sorted(names):
             args += ["-e", name]
@@ -148,17 +192,28 @@ class _Trees:
             parts = hit.split("\0", 2)
             if len(parts) != 3:
                 continue
-            path = parts[0].split(":", 1)[1]
-            for name in set(words.findall(parts[2])):
-                if patterns[name].search(parts[2]):
+            path, code = parts[0].split(":", 1)[1], _COMMENT.sub("", parts[2])
+            for name in set(words.findall(code)):
+                if patterns[name].search(code):
                     candidates[path].add(name)
-        blobs = _blobs(self.git, [f"{tree}:{p}" for p in candidates])
+        # Short paths first; a name is looked for until a definition of the kind asked for is
+        # found (a used name is mostly defined, and once is enough).
+        order = sorted(candidates, key=lambda p: (len(p), p))
+        blobs = _blobs(self.git, [f"{tree}:{p}" for p in order])
         found: dict[str, list[tuple[str, Definition]]] = defaultdict(list)
-        for path, maybe in candidates.items():
+        pending = set(names)
+        for path in order:
+            maybe = candidates[path] & pending
+            if not maybe:
+                continue
             facts = _facts(path, blobs.get(f"{tree}:{path}"))
             for d in facts.definitions if facts else ():
                 if d.name in maybe:
                     found[d.name].append((path, d))
+                    if (d.kind in ("field", "method")) == (d.name in fields):
+                        pending.discard(d.name)
+            if not pending:
+                break
         return found
 
     @functools.cached_property
@@ -223,17 +278,18 @@ class _Check:
         self.trees, self.path, self.lines, self.new = trees, path, lines, new
         self.before, self.branch_file, self.branch = before, branch_file, branch
         self.found: list[Finding] = []
+        self.uses = [u for u in new.uses if u.line in lines]
+        brought = {d.name for d in new.definitions if d.line in lines}
+        known = branch_file.words if branch_file else set()
+        # Names the branch's own file already uses in code are there; so are the fix's own.
+        self.open_uses = [u for u in self.uses if u.name not in brought
+                          and (u.kind == "qualified" or u.name not in known)]
 
     def say(self, line: int, text: str) -> None:
         self.found.append(Finding(self.path, line, text))
 
     def run(self) -> list[Finding]:
-        uses = [u for u in self.new.uses if u.line in self.lines]
-        brought = {d.name for d in self.new.definitions if d.line in self.lines}
-        known = self.branch_file.words if self.branch_file else set()
-        # Names the branch's own file already uses in code are there; so are the fix's own.
-        open_uses = [u for u in uses if u.name not in brought
-                     and (u.kind == "qualified" or u.name not in known)]
+        uses, open_uses = self.uses, self.open_uses
         lang = self.new.lang
         if lang in ("c", "cpp"):
             self.names(open_uses, lang, None)
@@ -250,10 +306,11 @@ class _Check:
     def names(self, uses: list[Use], lang: str, directory: str | None, label: str = "") -> None:
         """Flag the uses main's side defines (in `directory`, or the whole tree) and the branch does not."""
         wanted = {u.name for u in uses}
+        fields = {u.name for u in uses if u.kind == "field"}
         t = self.trees
-        on_branch = t.defined(t.target, wanted, lang, directory)
+        on_branch = t.defined(t.target, wanted, lang, directory, fields)
         absent = {u.name for u in uses if not _satisfies(u, on_branch.get(u.name, []))}
-        on_main = t.defined(t.parent, absent, lang, directory)
+        on_main = t.defined(t.parent, absent, lang, directory, fields)
         said: set[str] = set()
         for u in uses:
             if u.name in absent and u.name not in said and _satisfies(u, on_main.get(u.name, [])):

@@ -59,7 +59,7 @@ def mixed(repo: GitRepo) -> dict[str, str]:
         "crash": repo.commit("server: avoid a NULL dereference on start (#4)",
                              {"src/server.c": fixed(fixed(SERVER, "return -1;", "return 0;"), "return a + b;",
                                                     "return a + b + 0;")}),
-        "build": repo.commit("build: link with -lm (#5)", {"Makefile": "all:\n\tcc -c x.c -lm\n"}),
+        "build": repo.commit("build: fix the link, it needs -lm (#5)", {"Makefile": "all:\n\tcc -c x.c -lm\n"}),
         "feature": repo.commit("Add a shiny option (#6)", {"src/opt.c": "int opt;\n"}),
     }
 

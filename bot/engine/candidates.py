@@ -5,6 +5,8 @@ decided in batches (one git pass per branch, one in-memory merge batch for all p
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ CRASH = re.compile(r"\b(crash\w*|segfault\w*|SIGSEGV|SIGABRT|use[- ]after[- ]fre
                    r"assert(?:ion)? fail\w*|abort(?:s|ed)?|panic\w*)\b", re.I)
 FIX_WORDS = re.compile(r"\b(fix(?:es|ed|ing)?|bug|leak\w*|race|regression|wrong\w*|incorrect\w*|broken|"
                        r"invalid|mishandl\w*|erroneous\w*|overflow\w*|underflow|mistake\w*)\b", re.I)
+BROKEN = re.compile(r"\b(fix\w*|fail\w*|errors?|broken|break\w*|warnings?|unbreak\w*|regression)\b", re.I)
 TYPO = re.compile(r"\b(typos?|spelling|misspell\w*|grammar|wording)\b", re.I)
 BUILD_WORDS = re.compile(r"\b(build(?:ing|s)?|compil\w*|warnings?|linker|link error|cmake|meson|makefile|"
                          r"configure|toolchain)\b", re.I)
@@ -73,6 +76,9 @@ BUILD_PATH = re.compile(r"(^|/)(Makefile[^/]*|[^/]*\.(am|ac|m4|mk|cmake)|CMakeLi
 # "charris/backport-25050", mergify's "mergify/bp/stable/9.0/pr-12345".
 BACKPORT_HEAD = re.compile(r"(?:backport[-_/]|/pr-|\(backport #)(\d+)", re.I)
 MEMBERS = 50  # a merged PR's own commits read for evidence and trailers, at most
+# Prerequisites and applicability of conflicting pairs are looked for this long (blame is slow on
+# long histories); past it a conflict is said without them.
+PREREQ_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -161,9 +167,9 @@ def categorize(subject: str, body: str, paths: Sequence[str], fix_labels: Collec
     prefix = None
     rest = subject
     if m := PREFIX.match(subject):
-        word = m.group(1).lower()
-        if word in TYPES:
-            prefix = TYPES[word]
+        words = [w.strip().lower() for w in m.group(1).split(",")]
+        if known := next((w for w in words if w in TYPES), None):
+            prefix = TYPES[known]
             ev[prefix].append(f"prefix {m.group(1)}:")
         rest = subject[m.end():]
     for label in [*message_labels(body), *pull.labels]:
@@ -197,17 +203,30 @@ def categorize(subject: str, body: str, paths: Sequence[str], fix_labels: Collec
         return Classification("test-only", ("touches only tests and docs", *ev["test-only"], *ev["bug"]))
     if ev["security"]:
         return Classification("security", tuple(ev["security"] + ev["crash"] + ev["bug"]))
-    subject_crash = any(e.startswith(("subject", "commit", "label", "issue")) for e in ev["crash"])
-    if (prefix == "docs" or any(e.startswith("subject") for e in ev["docs"])) and not subject_crash:
+    said = ("subject", "label", "issue")  # what the PR itself says, or is labelled
+    crash_said = [e for e in ev["crash"] if e.startswith(said)]
+    if (prefix == "docs" or any(e.startswith("subject") for e in ev["docs"])) and not crash_said:
         return Classification("docs", tuple(ev["docs"]))
-    strong_bug = [e for e in ev["bug"] if not e.startswith(("commit body describes", "PR body describes"))]
-    if ev["crash"] and (prefix != "other" or subject_crash):
+    if prefix == "other":  # a feature, refactor or chore: only what the PR says or is labelled overrides it
+        if crash_said:
+            return Classification("crash", tuple(crash_said))
+        if labelled := [e for e in ev["bug"] if e.startswith(("label", "issue"))]:
+            return Classification("bug", tuple(labelled))
+        return Classification("other", tuple(ev["other"]))
+    build_only = bool(paths) and all(BUILD_PATH.search(p) for p in paths)
+    if prefix == "build" or build_only and not ev["crash"]:
+        # A build or CI change is a fix when it says something was broken (a version bump is not).
+        broken = [f"{where} says {m.group(0).lower()!r}" for where, text in subjects if (m := BROKEN.search(text))]
+        if broken:
+            return Classification("build", tuple(ev["build"] + broken or ["touches only build files"]))
+        return Classification("other", tuple(ev["build"] or ["touches only build files"]))
+    if ev["crash"]:
         return Classification("crash", tuple(ev["crash"] + ev["bug"]))
-    if strong_bug or (ev["bug"] and prefix != "other"):
+    if ev["bug"]:
         return Classification("bug", tuple(ev["bug"]))
-    if ev["build"] or all(BUILD_PATH.search(p) for p in paths) and paths:
-        return Classification("build", tuple(ev["build"] or ["touches only build files"]))
-    return Classification("other", tuple(ev["other"] + ev["crash"] + ev["bug"]))
+    if ev["build"] and any(BROKEN.search(text) for _, text in subjects):
+        return Classification("build", tuple(ev["build"]))
+    return Classification("other", tuple(ev["other"]))
 
 
 def classify(subject: str, body: str, fix_labels: Sequence[str]) -> tuple[bool, bool, list[str]]:
@@ -297,10 +316,14 @@ def members(git: Git, merge: Commit) -> list[Commit]:
     return log_commits(git, "-n", str(MEMBERS), f"{merge.parents[0]}..{merge.parents[1]}")
 
 
-def title(c: Commit) -> str:
-    """The PR's title: the squash commit's subject, or a merge's first body line."""
-    if MERGE_PR.match(c.subject) and c.body.strip():
-        return c.body.strip().splitlines()[0]
+def title(c: Commit, own: Sequence[Commit] = ()) -> str:
+    """The PR's title: the squash commit's subject, or a merge's first body line (without one,
+    its first commit's subject)."""
+    if MERGE_PR.match(c.subject):
+        if c.body.strip():
+            return c.body.strip().splitlines()[0]
+        if own:
+            return own[-1].subject
     return PR_SUFFIX.sub("", c.subject).strip()
 
 
@@ -313,7 +336,9 @@ def classify_commits(git: Git, commits: list[Commit], fix_labels: Sequence[str],
     found = {}
     for c in commits:
         body = "\n".join([c.body, *(m.body for m in own.get(c.sha, []))])
-        found[c.sha] = categorize(title(c), body, paths.get(c.sha, []), fix_labels,
+        # a merge's own subject names a head branch ("from someone/fix-x"): no evidence
+        subject = title(c) if not MERGE_PR.match(title(c)) else ""
+        found[c.sha] = categorize(subject, body, paths.get(c.sha, []), fix_labels,
                                   pulls.get(c.pr_number) if c.pr_number else None,
                                   [m.subject for m in own.get(c.sha, [])])
     return found, paths, own
@@ -349,7 +374,8 @@ def find(git: Git, main_ref: str, branches: dict[str, str], fix_labels: Sequence
         cls = classes[c.sha]
         key = f"#{c.pr_number}" if c.pr_number else c.sha
         if cls.category in include and key not in dismissed and c.sha not in dismissed:
-            candidates.append(Candidate(c.sha, key, title(c), cls.security, list(cls.evidence), category=cls.category))
+            candidates.append(Candidate(c.sha, key, title(c, own.get(c.sha, ())), cls.security, list(cls.evidence),
+                                        category=cls.category))
         if limit and len(candidates) >= limit:
             break
     if not candidates:
@@ -435,18 +461,32 @@ def find(git: Git, main_ref: str, branches: dict[str, str], fix_labels: Sequence
         return classes[c.sha].category in FIX_CATEGORIES if c.sha in classes else \
             classify(c.subject, c.body, fix_labels)[0]
 
-    def needs(item: tuple[Candidate, str, Pick, tuple[str, ...]]) -> tuple[list[prereq.Prerequisite], list[str]]:
-        """The prerequisites, and the conflicting test files the branch lacks (left out, as a backport does)."""
+    deadline = time.monotonic() + PREREQ_SECONDS
+
+    def needs(item: tuple[Candidate, str, Pick, tuple[str, ...]]) -> tuple[list[prereq.Prerequisite], list[str]] | None:
+        """The prerequisites, and the conflicting test files the branch lacks (left out, as a backport
+        does); None past the deadline."""
         cand, branch, pick, paths = item
         assert pick.parent is not None
+        if time.monotonic() > deadline:
+            return None
         code = [p for p in paths if not is_test(p)]
         gone = [p for p in paths if is_test(p) and not git.ok("cat-file", "-e", f"{pick.onto}:{p}")] if code else []
         asked = [p for p in paths if p not in gone][:3]
-        return prereq.find(git, pick.commit, pick.parent, pick.onto, main_ref, [(p, None) for p in asked],
-                           predicted=True, base=bases[branch], is_fix=is_fix), gone
+        try:
+            return prereq.find(git, pick.commit, pick.parent, pick.onto, main_ref, [(p, None) for p in asked],
+                               predicted=True, base=bases[branch], is_fix=is_fix, deadline=deadline), gone
+        except subprocess.TimeoutExpired:
+            return None
 
+    # The most severe first, each on its branches newest first, while the time lasts.
+    rank = list(CATEGORIES)
+    conflicted.sort(key=lambda item: (rank.index(item[0].category), -list(branches).index(item[1])))
     with ThreadPoolExecutor(max_workers=2) as pool:  # blame is the slow part; git runs outside the GIL
-        for (cand, branch, _, _), (found, gone) in zip(conflicted, pool.map(needs, conflicted), strict=True):
+        for (cand, branch, _, _), answer in zip(conflicted, pool.map(needs, conflicted), strict=True):
+            if answer is None:
+                continue
+            found, gone = answer
             if feature := next((p for p in found if p.feature), None):
                 cand.outlook[branch] = f"does not apply: the code it changes came with {_name(feature)}"
                 continue

@@ -100,7 +100,8 @@ def _backported(git: Git, commits: list[Commit], own: dict[str, list[Commit]], f
 
 def _real_pick(wt: Git, onto: str, commit: Commit) -> str:
     """clean, conflicts or empty: a real `git cherry-pick` in the scratch worktree."""
-    wt.run("checkout", "-q", "-f", "--detach", onto)
+    if wt.out("rev-parse", "HEAD") != onto:
+        wt.run("checkout", "-q", "-f", "--detach", onto)
     mainline = ["-m", "1"] if len(commit.parents) > 1 else []
     res = wt.run("cherry-pick", "--no-commit", *mainline, commit.sha, check=False)
     if res.returncode != 0:
@@ -185,13 +186,14 @@ def replay_week(git: Git, wt: Git | None, main: str, branches: Sequence[str], st
                                 for p in files.get(c.sha, []))
     week.proposed = [key(by_sha[s]) for s in proposed]
     week.backported = [key(c) for c in commits if c.sha in backported]
-    week.misses = [f"{key(c)} [{classes[c.sha].category}] {cands.title(c)}" for c in commits
+    week.misses = [f"{key(c)} [{classes[c.sha].category}] {cands.title(c, own.get(c.sha, ()))}" for c in commits
                    if c.sha in backported and c.sha not in proposed]
     week.false_positives = [f"{key(by_sha[s])} [{cand.category}] {cand.title} ({'; '.join(cand.reasons)})"
                             for s, cand in proposed.items() if s not in backported]
-    if wt is not None:
-        for sha, cand in proposed.items():
-            for b, outlook in cand.outlook.items():
+    if wt is not None:  # branch by branch: one checkout each
+        for b in refs:
+            for sha, cand in proposed.items():
+                outlook = cand.outlook.get(b, "present")
                 if outlook == "present":  # by history (ancestor, trailer, PR number, patch-id): nothing to pick
                     continue
                 real = _real_pick(wt, refs[b], by_sha[sha])

@@ -4,6 +4,7 @@ the target that last touched those lines ("backport #1200 first")."""
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,15 +68,18 @@ def _ranges(git: Git, parent: str, commit: str, path: str, hunk: Hunk | None) ->
     return out
 
 
-def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]]) -> Counter[str]:
-    """The commits since `base` that last touched those lines, with how many lines each."""
+def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]],
+           deadline: float | None = None) -> Counter[str]:
+    """The commits since `base` that last touched those lines, with how many lines each.
+    subprocess.TimeoutExpired past `deadline` (a time.monotonic() value)."""
     if not ranges or git.rev(base) == git.rev(parent):
         # No main commit in between. (`blame X..X` blames the work tree's file: "Not Committed Yet".)
         return Counter()
     args = ["blame", "--porcelain"]
     for start, end in ranges:
         args += ["-L", f"{start},{end}"]
-    res = git.run(*args, f"{base}..{parent}", "--", path, check=False)
+    timeout = None if deadline is None else max(0.01, deadline - time.monotonic())
+    res = git.run(*args, f"{base}..{parent}", "--", path, check=False, timeout=timeout)
     found: Counter[str] = Counter()
     boundary: set[str] = set()
     current = None
@@ -222,7 +226,7 @@ def _absent_change(git: Git, commit: str, target_ref: str, path: str) -> bool:
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
          unresolved: list[tuple[str, Hunk | None]], predicted: bool = False,
          base: str | None = None, *, index: BranchIndex | None = None,
-         is_fix: Callable[[Commit], bool] | None = None) -> list[Prerequisite]:
+         is_fix: Callable[[Commit], bool] | None = None, deadline: float | None = None) -> list[Prerequisite]:
     """Commits on the main branch, missing on the target, that last touched the conflicting lines.
 
     `unresolved` lists (path, hunk) pairs; a None hunk is a whole-file conflict (the file does
@@ -231,6 +235,7 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     and skip the look for copies on the branch under other SHAs and the empty picks (a digest's
     quick look: a copy is found by its lines); whether the code is on the target is then judged
     by the lines the fix's own hunks remove.
+    `deadline` (a time.monotonic() value): blame stops there with subprocess.TimeoutExpired.
     `is_fix`: with it, when the code the fix changes is nowhere on the target and came with one
     commit that is no fix and that added it (not one that reshaped older code: a refactor's fix
     can be adapted), that commit is marked `feature`: the fix probably does not apply.
@@ -252,7 +257,7 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
             shas = git.out("log", "--format=%H", "--diff-filter=A", f"{base}..{parent}", "--", path).split()
             blamed = Counter({sha: 1 for sha in shas[-1:]})  # the first time it was added
         else:
-            blamed = _blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk))
+            blamed = _blame(git, base, parent, path, _ranges(git, parent, commit, path, hunk), deadline)
         for sha, n in blamed.items():
             touched.setdefault(sha, set()).add(path)
             explains[sha] += n

@@ -65,7 +65,7 @@ TYPES = {
     **dict.fromkeys(("test", "tests", "tst", "topotests", "testing"), "test-only"),
     **dict.fromkeys(("build", "bld", "ci", "packaging", "redhat", "debian"), "build"),
     **dict.fromkeys(("feat", "feature", "enh", "refactor", "maint", "chore", "style", "sty", "perf", "api", "dep",
-                     "rel", "release", "bench", "typ", "rev", "revert", "simd"), "other"),
+                     "depr", "rel", "release", "bench", "typ", "rev", "revert", "simd"), "other"),
 }
 DOC_PATH = re.compile(r"(^|/)(docs?|documentation|man)/|\.(md|rst|adoc|texi|txt)$|"
                       r"(^|/)(README|NEWS|CHANGES|CHANGELOG|AUTHORS|COPYING|LICENSE)[^/]*$", re.I)
@@ -337,7 +337,8 @@ def classify_commits(git: Git, commits: list[Commit], fix_labels: Sequence[str],
     for c in commits:
         body = "\n".join([c.body, *(m.body for m in own.get(c.sha, []))])
         # a merge's own subject names a head branch ("from someone/fix-x"): no evidence
-        subject = title(c) if not MERGE_PR.match(title(c)) else ""
+        subject = title(c, own.get(c.sha, ()))
+        subject = "" if MERGE_PR.match(subject) else subject
         found[c.sha] = categorize(subject, body, paths.get(c.sha, []), fix_labels,
                                   pulls.get(c.pr_number) if c.pr_number else None,
                                   [m.subject for m in own.get(c.sha, [])])

@@ -65,7 +65,7 @@ TYPES = {
     **dict.fromkeys(("test", "tests", "tst", "topotests", "testing"), "test-only"),
     **dict.fromkeys(("build", "bld", "ci", "packaging", "redhat", "debian"), "build"),
     **dict.fromkeys(("feat", "feature", "enh", "refactor", "maint", "chore", "style", "sty", "perf", "api", "dep",
-                     "depr", "rel", "release", "bench", "typ", "rev", "revert", "simd"), "other"),
+                     "depr", "rel", "release", "bench", "rev", "revert", "simd"), "other"),
 }
 DOC_PATH = re.compile(r"(^|/)(docs?|documentation|man)/|\.(md|rst|adoc|texi|txt)$|"
                       r"(^|/)(README|NEWS|CHANGES|CHANGELOG|AUTHORS|COPYING|LICENSE)[^/]*$", re.I)

@@ -105,8 +105,9 @@ def _real_pick(wt: Git, onto: str, commit: Commit) -> str:
     mainline = ["-m", "1"] if len(commit.parents) > 1 else []
     res = wt.run("cherry-pick", "--no-commit", *mainline, commit.sha, check=False)
     if res.returncode != 0:
+        # Neither a conflict nor an empty pick: git refused (e.g. a file the clone lacks): not scored.
         out = "conflicts" if wt.run("diff", "--name-only", "--diff-filter=U", check=False).stdout.strip() \
-            else ("empty" if "empty" in (res.stderr + res.stdout) else "conflicts")
+            else ("empty" if "empty" in (res.stderr + res.stdout) else "skipped")
     else:
         out = "empty" if wt.ok("diff", "--cached", "--quiet", "HEAD") else "clean"
     wt.run("cherry-pick", "--abort", check=False)
@@ -197,7 +198,8 @@ def replay_week(git: Git, wt: Git | None, main: str, branches: Sequence[str], st
                 if outlook == "present":  # by history (ancestor, trailer, PR number, patch-id): nothing to pick
                     continue
                 real = _real_pick(wt, refs[b], by_sha[sha])
-                week.pairs.append(Pair(cand.key, b, outlook, real, _right(outlook, real)))
+                if real != "skipped":
+                    week.pairs.append(Pair(cand.key, b, outlook, real, _right(outlook, real)))
     return week
 
 

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.engine import symbols
 from bot.engine.backport import Engine, Plan
 from bot.engine.errors import BackportFailure
 from bot.engine.git import Git
-from bot.engine.policy import patch_ids
+from bot.engine.policy import branch_index, patch_ids
 from bot.engine.ports import Command, HunkResolver, Sandbox, Silent
 from bot.engine.predict import Pick, Predictor
 from bot.engine.source import PR_SUFFIX, log_commits, read_commits, resolve
@@ -30,6 +31,10 @@ from bot.engine.workspace import Workspace
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
 BACKPORT_OF = re.compile(r"Backport of ([0-9a-f]{7,40})\b")
+# A release prefix on a backport's subject: [release-1.2], [1.2], [v255-stable], [backport 1.2],
+# [Backport x], Backport:, (backport); and a trailing (#N), the backport's own PR or the original's.
+RELEASE_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]|\((?:backport|cherry[- ]pick)[^)]*\)|backport:)\s*", re.I)
+TRAILING_PR = re.compile(r"\s*\(#\d+\)\s*$")
 
 CLASSES = ("reproduced", "clean-different", "resolved-equal", "resolved-different",
            "unresolved-prereq-confirmed", "unresolved-prereq-named", "unresolved", "other")
@@ -41,7 +46,7 @@ class Pair:
     human: str  # the human backport on the release branch
     target: str  # the human backport's first parent: where the replay starts
     branch: str
-    method: str  # trailer | backport-of | subject | patch-id
+    method: str  # trailer | backport-of | subject | patch-id | subject-prefix
 
 
 @dataclass
@@ -53,10 +58,14 @@ class Result:
     reason: str | None = None
     flagged: bool = False  # the names check asked for approval
     llm_rejected: int = 0  # hunks where the LLM's answer failed a check (or it declined)
+    warnings: list[str] = field(default_factory=list)  # why the engine would ask for approval
+    kept: bool | None = None  # conflicting pairs: the human kept the fix's +/- lines (only context drifted)
+    prereqs_present: list[str] = field(default_factory=list)  # named prerequisites the target already carries
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self.pair), "class": self.cls, "rungs": self.rungs, "prerequisites": self.prerequisites,
-                "reason": self.reason, "flagged": self.flagged}
+                "reason": self.reason, "flagged": self.flagged, "warnings": self.warnings,
+                "human_kept_lines": self.kept, "prerequisites_present": self.prereqs_present}
 
 
 # --- mining ---------------------------------------------------------------------------------------
@@ -100,7 +109,33 @@ def mine(git: Git, main: str, branches: list[str], since: str | None = None) -> 
                 if (pid := ids.get(human)) and pid in by_id and (by_id[pid], human) not in found:
                     found[(by_id[pid], human)] = Pair(by_id[pid], human, target, branch, "patch-id")
                     counts["patch-id"] += 1
+    # The rest by subject, release prefix and (#N) removed, when exactly one main commit since the
+    # branch point has it: backports that changed the patch and carry no trailer.
+    matched = {p.human for p in found.values()}
+    for branch, commits in unmatched.items():
+        rest = [(h, t) for h, t in commits if h not in matched]
+        if not rest:
+            continue
+        base = git.out("merge-base", main, branch)
+        by_subject: dict[str, list[str]] = defaultdict(list)
+        for c in log_commits(git, "--no-merges", *since_args, f"{base}..{main}"):
+            by_subject[bare_subject(c.subject)].append(c.sha)
+        subjects = dict(line.split(" ", 1) for line in git.out(
+            "log", "--no-walk=unsorted", "--format=%H %s", *(h for h, _ in rest)).splitlines() if " " in line)
+        for human, target in rest:
+            key = bare_subject(subjects.get(human, ""))
+            if key and len(shas := by_subject.get(key, [])) == 1 and (shas[0], human) not in found:
+                found[(shas[0], human)] = Pair(shas[0], human, target, branch, "subject-prefix")
+                counts["subject-prefix"] += 1
     return sorted(found.values(), key=lambda p: (p.branch, p.human)), counts
+
+
+def bare_subject(subject: str) -> str:
+    """A subject without its release prefixes and trailing (#N): what a backport and its original share."""
+    prev = None
+    while prev != subject:
+        prev, subject = subject, RELEASE_PREFIX.sub("", subject, count=1)
+    return TRAILING_PR.sub("", subject).strip()
 
 
 def _main_by_pr(git: Git, main: str, since_args: list[str]) -> dict[str, str]:
@@ -148,13 +183,10 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
             picks = [Pick(p.original, (commits[p.original].parents or (None,))[0], p.target) for p in pairs]
             preds = predictor.predict(picks)
             humans = predictor.trees([p.human for p in pairs])
-        conflicts = []
-        for i, (pair, pred, human_tree) in enumerate(zip(pairs, preds, humans, strict=True)):
+        clean: dict[int, str] = {}
+        for i, (pred, human_tree) in enumerate(zip(preds, humans, strict=True)):
             if pred.clean and not verify:
-                results[i] = Result(pair, "reproduced" if pred.tree == human_tree else "clean-different")
-                bar.step()
-            else:
-                conflicts.append(i)
+                clean[i] = "reproduced" if pred.tree == human_tree else "clean-different"
         engine = Engine(llm, sandbox)
         ws = Workspace.in_place(clone, Path(tmp) / "data")
         main_ref = ws.branch_ref(main) or main
@@ -163,14 +195,40 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
         def one(i: int) -> None:
             pair = pairs[i]
             try:
-                results[i] = _replay_one(git, engine, ws, main_ref, i, pair, human_backports, verify)
+                if i in clean:  # decided in memory, checked as a real backport's clean pick is
+                    parent = (commits[pair.original].parents or ("",))[0]
+                    results[i] = Result(pair, clean[i], warnings=_names_warnings(git, pair, parent))
+                    results[i].flagged = bool(results[i].warnings)
+                else:
+                    results[i] = _replay_one(git, engine, ws, main_ref, i, pair, human_backports, verify)
             except Exception as exc:  # one odd pair never stops the evaluation
                 results[i] = Result(pair, "other", reason=f"{type(exc).__name__}: {exc}")
             bar.step()
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(one, conflicts))
+            list(pool.map(one, range(len(pairs))))
     return [results[i] for i in range(len(pairs))]
+
+
+def _names_warnings(git: Git, pair: Pair, parent: str) -> list[str]:
+    """What Engine._check_names would flag on this clean pick (no work tree needed)."""
+    if not parent:
+        return []
+    found = symbols.missing_names(git, pair.original, parent, pair.target, pair.branch)
+    return [f"names check of {pair.original[:10]}: {'; '.join(found[:symbols.SHOWN])}"] if found else []
+
+
+def _changed_lines(git: Git, a: str, b: str) -> Counter[str]:
+    """The multiset of a diff's added and removed lines, whitespace removed (context not counted)."""
+    diff = git.run("diff", "--no-color", "--no-renames", "-U0", a, b, check=False).stdout
+    return Counter(line[0] + re.sub(r"\s+", "", line[1:]) for line in diff.splitlines()
+                   if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")))
+
+
+def human_kept(git: Git, pair: Pair, parent: str) -> bool:
+    """Whether the human's backport adds and removes the same lines as the fix (only the context
+    around them drifted), or changed them."""
+    return _changed_lines(git, pair.target, pair.human) == _changed_lines(git, parent, pair.original)
 
 
 def _human_backports(pairs: list[Pair]) -> dict[str, dict[str, str]]:
@@ -190,22 +248,31 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
     outcome = engine.run(Plan(ws, source, f"eval-{n}", pair.target, main_ref, verify), Silent())
     rungs = [h.resolved_by for h in outcome.hunks]
     flagged = any("names" in w for w in outcome.warnings)
+    warnings = list(outcome.warnings)
     rejected = sum(str(h.detail.get("note", "")).startswith("LLM answer rejected") for h in outcome.hunks)
+    parent = (source.commits[-1].parents or ("",))[0]
+    kept = human_kept(git, pair, parent) if parent and (rungs or outcome.conflicts) else None
     if outcome.succeeded:
         trees = git.out("rev-parse", f"{outcome.result_commit}^{{tree}}", f"{pair.human}^{{tree}}").split()
         same = trees[0] == trees[1]
         git.run("update-ref", "-d", f"refs/heads/{outcome.result_branch}", check=False)
         if not rungs:  # it applied cleanly (only with --verify does a clean pair come this way)
-            return Result(pair, "reproduced" if same else "clean-different", flagged=flagged)
+            return Result(pair, "reproduced" if same else "clean-different", flagged=flagged, warnings=warnings)
         return Result(pair, "resolved-equal" if same else "resolved-different", rungs, flagged=flagged,
-                      llm_rejected=rejected)
+                      llm_rejected=rejected, warnings=warnings, kept=kept)
     failure = outcome.failure
     assert failure is not None
     prereqs = [p["commit"] for p in failure.details.get("prerequisites", [])]
+    named = [p["commit"] for p in failure.details.get("prerequisites", []) if p.get("named", True)]
     if failure.kind != "conflict":
-        return Result(pair, "other", rungs, reason=f"{failure.kind}: {failure.reason}", llm_rejected=rejected)
+        return Result(pair, "other", rungs, reason=f"{failure.kind}: {failure.reason}", llm_rejected=rejected,
+                      warnings=warnings, kept=kept)
     if not prereqs:
-        return Result(pair, "unresolved", rungs, reason=failure.reason, llm_rejected=rejected)
+        return Result(pair, "unresolved", rungs, reason=failure.reason, llm_rejected=rejected, warnings=warnings,
+                      kept=kept)
+    # Named although the target already carries it (ancestor, trailer, (#N), patch-id): must be none.
+    there = branch_index(git, pair.target, main_ref).presence(read_commits(git, *named), own_pr=True)
+    present = [p for p in named if p in there]
     # Confirmed: the human also backported one of them to this branch, no later than this fix
     # (often in a parallel PR, so it is not in this backport's history).
     on_branch = human_backports.get(pair.branch, {})
@@ -215,7 +282,7 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
 
         confirmed = any(p in on_branch and when(on_branch[p]) <= when(pair.human) for p in prereqs)
     return Result(pair, "unresolved-prereq-confirmed" if confirmed else "unresolved-prereq-named", rungs, prereqs,
-                  failure.reason, llm_rejected=rejected)
+                  failure.reason, llm_rejected=rejected, warnings=warnings, kept=kept, prereqs_present=present)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -256,6 +323,41 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
     for rung, count in hunks.most_common():
         p = pairs_by[rung]
         lines.append(f"{rung:<16}{count:>8}{sum(p.values()):>8}{p['resolved-equal']:>13}{p['resolved-different']:>17}")
+    lines += ["", "Conflicting pairs, by whether the human kept the fix's +/- lines (only the context drifted):",
+              f"{'':<24}{'pairs':>6}" + "".join(f"{s:>12}" for s in short[2:])]
+    by_kept: dict[bool, Counter[str]] = defaultdict(Counter)
+    rung_kept: dict[tuple[str, bool], Counter[str]] = defaultdict(Counter)
+    for r in results:
+        if r.kept is not None:
+            by_kept[r.kept][r.cls] += 1
+            for rung in set(r.rungs):
+                rung_kept[(rung, r.kept)][r.cls] += 1
+    for kept in (True, False):
+        c = by_kept[kept]
+        lines.append(f"{'kept' if kept else 'changed':<24}{sum(c.values()):>6}"
+                     + "".join(f"{c[k]:>12}" for k in CLASSES[2:]))
+    lines.append(f"{'rung, kept/changed':<16}{'pairs':>8}{'equal':>8}{'different':>11}")
+    for rung, _ in hunks.most_common():
+        for kept in (True, False):
+            c = rung_kept[(rung, kept)]
+            if c:
+                lines.append(f"{rung + (' kept' if kept else ' changed'):<16}{sum(c.values()):>8}"
+                             f"{c['resolved-equal']:>8}{c['resolved-different']:>11}")
+    kept_n = sum(by_kept[True].values())
+    kept_ok = by_kept[True]["resolved-equal"]
+    different = [r for r in results if r.cls in ("clean-different", "resolved-different")]
+    silent = [r for r in different if not r.warnings]
+    named = sum(len(r.prerequisites) for r in results)
+    present = sum(len(r.prereqs_present) for r in results)
+    lines += ["", f"Context drifted (kept) conflicts reproduced: {kept_ok}/{kept_n}"
+              + (f" ({kept_ok / kept_n:.1%})" if kept_n else ""),
+              "Different from the human: " + ", ".join(
+                  f"{cls} {sum(r.cls == cls for r in different)} "
+                  f"({sum(r.cls == cls and bool(r.warnings) for r in different)} flagged or explained)"
+                  for cls in ("clean-different", "resolved-different"))
+              + f"; neither flagged nor explained: {len(silent)}",
+              f"Prerequisites named that were already there: {present} (of {named} named, "
+              f"in {sum(bool(r.prereqs_present) for r in results)} failures)"]
     baseline = total["reproduced"]
     lines += ["", f"Plain cherry-pick reproduces the human backport: {baseline}/{n}"
               + (f" ({baseline / n:.1%})" if n else "")

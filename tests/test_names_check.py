@@ -259,3 +259,26 @@ def test_errors_read_go_and_cpp():
     assert syntax.errors("a.go", "package a\n\nfunc F( {}\n") > 0
     assert syntax.errors("a.cc", "namespace n { class A { public: int f(); }; }\n") == 0
     assert syntax.errors("a.cc", "namespace n { class A { public: int f( }; }\n") > 0
+
+
+def test_a_name_the_branch_uses_in_code_is_there_even_when_main_alone_defines_it(repo: GitRepo):
+    # systemd: main's EFI headers define EINVAL as a fallback; the branch takes it from libc
+    code = "#include <errno.h>\n\nint g(int x) {\n        return x ? -EINVAL : 0;\n}\n"
+    fdset = "#include <errno.h>\n\nint f(int fd) {\n        return 0;\n}\n"
+    fix = fix_on_main(repo, {"src/basic/g.c": code, "src/shared/fdset.c": fdset},
+                      {"src/fundamental/efivars-fundamental.h": "#pragma once\n#define EINVAL 22\n"},
+                      {"src/shared/fdset.c": fdset.replace("return 0;", "if (fd < 0)\n                return -EINVAL;\n"
+                                                                        "        return 0;")})
+    assert check(repo, fix) == []
+
+
+def test_a_field_the_fix_adds_in_another_file_comes_with_it(repo: GitRepo):
+    # systemd v252: the fix adds oom_policy to struct Scope and uses it in dbus-scope.c, while
+    # main also has a field of that name in service.h
+    scope_h = "struct Scope {\n        int result;\n};\n"
+    dbus = "#include \"scope.h\"\n\nint prop(struct Scope *s) {\n        return s->result;\n}\n"
+    fix = fix_on_main(repo, {"src/core/scope.h": scope_h, "src/core/dbus-scope.c": dbus},
+                      {"src/core/service.h": "struct Service {\n        int oom_policy;\n};\n"},
+                      {"src/core/scope.h": scope_h.replace("};", "        int oom_policy;\n};"),
+                       "src/core/dbus-scope.c": dbus.replace("return s->result;", "return s->result + s->oom_policy;")})
+    assert check(repo, fix) == []

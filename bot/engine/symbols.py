@@ -48,20 +48,23 @@ def check(git: Git, commit: str, parent: str, target: str, branch: str = "the br
     trees = _Trees(git, parent, target)
     out: list[Finding] = []
     blobs = _blobs(git, [f"{rev}:{p}" for p in added for rev in (commit, parent, target)])
-    checks = []
+    news = {}
     for path, lines in added.items():
         blob = blobs.get(f"{commit}:{path}")
         new = definitions.read(path, blob[1], lines) if blob else None
         if new is not None:
-            checks.append(_Check(trees, path, lines, new, _facts(path, blobs.get(f"{parent}:{path}")),
-                                 _facts(path, blobs.get(f"{target}:{path}")), branch))
+            news[path] = new
+    # What the fix defines itself, in any of its files, comes with it.
+    brought = {d.name for path, new in news.items() for d in new.definitions if d.line in added[path]}
+    checks = [_Check(trees, path, added[path], new, _facts(path, blobs.get(f"{parent}:{path}")),
+                     _facts(path, blobs.get(f"{target}:{path}")), branch, brought) for path, new in news.items()]
     # C's names are global: one search of each tree for every file's (a search reads the whole tree).
     c_uses = [u for c in checks if c.new.lang in ("c", "cpp") for u in c.open_uses]
     if c_uses:
         fields = {u.name for u in c_uses if u.kind == "field"}
         on_branch = trees.defined(trees.target, {u.name for u in c_uses}, "c", None, fields)
-        trees.defined(trees.parent, {u.name for u in c_uses if not _satisfies(u, on_branch.get(u.name, []))},
-                      "c", None, fields)
+        trees.defined(trees.parent, {u.name for u in c_uses if not _satisfies(u, on_branch.get(u.name, []))
+                                     and u.name not in trees.mentioned[trees.target]}, "c", None, fields)
     for here in checks:
         out += here.run()
     return sorted(set(out), key=lambda f: (f.path, f.line, f.text))
@@ -116,6 +119,7 @@ def _facts(path: str, blob: tuple[str, str] | None) -> Facts | None:
     return None if blob is None else definitions.cached(blob[0], path, blob[1])
 
 
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 _COMMENT = re.compile(r"/\*.*?(\*/|$)|//.*$|^\s*\*.*$|^\s*#(?!\s*define).*$")
 
 
@@ -141,6 +145,9 @@ class _Trees:
         self.git = git
         self.parent, self.target = git.out("rev-parse", f"{parent}^{{tree}}", f"{target}^{{tree}}").split()
         self._memo: dict[tuple[str, str, str | None, str, bool], list[tuple[str, Definition]]] = {}
+        # Names a tree's code (not its comments or strings) mentions: outside APIs, names a macro
+        # makes, or defined in a way the parsers miss; the branch has them either way.
+        self.mentioned: dict[str, set[str]] = defaultdict(set)
 
     def files(self, tree: str) -> frozenset[str]:
         return _ls_tree(self.git, tree)
@@ -173,8 +180,8 @@ class _Trees:
             found = self._search(tree, todo, specs, fields)
             for name, where in found.items():
                 out.setdefault(name, []).extend(where)
-            todo = {n for n in todo if not any((d.kind in ("field", "method")) == (n in fields)
-                                               for _, d in found.get(n, []))}
+            todo = {n for n in todo if n not in self.mentioned[tree] and not any(
+                (d.kind in ("field", "method")) == (n in fields) for _, d in found.get(n, []))}
         for name in asked:
             self._memo[(tree, family, directory, name, name in fields)] = out.get(name, [])
         return out
@@ -193,7 +200,9 @@ class _Trees:
             if len(parts) != 3:
                 continue
             path, code = parts[0].split(":", 1)[1], _COMMENT.sub("", parts[2])
-            for name in set(words.findall(code)):
+            used = set(words.findall(_STRING.sub('""', code)))
+            self.mentioned[tree] |= used
+            for name in used:
                 if patterns[name].search(code):
                     candidates[path].add(name)
         # Short paths first; a name is looked for until a definition of the kind asked for is
@@ -274,12 +283,11 @@ class _Check:
     """One file of the fix."""
 
     def __init__(self, trees: _Trees, path: str, lines: set[int], new: Facts, before: Facts | None,
-                 branch_file: Facts | None, branch: str) -> None:
+                 branch_file: Facts | None, branch: str, brought: set[str]) -> None:
         self.trees, self.path, self.lines, self.new = trees, path, lines, new
         self.before, self.branch_file, self.branch = before, branch_file, branch
         self.found: list[Finding] = []
         self.uses = [u for u in new.uses if u.line in lines]
-        brought = {d.name for d in new.definitions if d.line in lines}
         known = branch_file.words if branch_file else set()
         # Names the branch's own file already uses in code are there; so are the fix's own.
         self.open_uses = [u for u in self.uses if u.name not in brought
@@ -309,7 +317,8 @@ class _Check:
         fields = {u.name for u in uses if u.kind == "field"}
         t = self.trees
         on_branch = t.defined(t.target, wanted, lang, directory, fields)
-        absent = {u.name for u in uses if not _satisfies(u, on_branch.get(u.name, []))}
+        absent = {u.name for u in uses if not _satisfies(u, on_branch.get(u.name, []))
+                  and u.name not in t.mentioned[t.target]}
         on_main = t.defined(t.parent, absent, lang, directory, fields)
         said: set[str] = set()
         for u in uses:

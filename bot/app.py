@@ -39,14 +39,17 @@ from bot.core import reports
 from bot.core.context import Context, Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.features.backports import run_attempt
+from bot.core.features.digest import FIRST_WINDOW_DAYS
 from bot.core.lease import Keeper
 from bot.core.ports import LLM, AlreadyOpen, Chat
 from bot.core.repos import Repo, from_path
 from bot.core.workflow import Attempt, State, Workflow
+from bot.engine import candidates as candidates_mod
+from bot.engine import digest_eval
 from bot.engine import evaluate as evaluate_mod
 from bot.engine import source as source_mod
 from bot.engine.backport import Engine
-from bot.engine.candidates import Candidate
+from bot.engine.candidates import PROPOSED, Candidate
 from bot.engine.errors import BackportFailure, BadInput
 from bot.engine.ports import Command
 from bot.engine.source import Source
@@ -113,7 +116,7 @@ def repo_from_spec(spec: config_mod.RepoSpec, data_dir: Path, auth: Auth | None 
             branches[n] = b.git_branch
     return Repo(spec.name, ws, spec.main_branch, branches, display, commands(spec.commands),
                 tuple(spec.fix_labels), tuple(spec.channels), spec.github, spec.push_repo, spec.push_url, spec.verify,
-                spec.ci_timeout_minutes)
+                spec.ci_timeout_minutes, (*PROPOSED, *spec.digest_include))
 
 
 def commands(specs: list[config_mod.CommandSpec]) -> tuple[Command, ...]:
@@ -189,7 +192,8 @@ def make_engine(cfg: config_mod.Config | None, data_dir: Path, llm: LLM | None =
     sandbox = make_sandbox(cfg, data_dir)
     if cfg is None or llm is None:
         return Engine(sandbox=sandbox)
-    return Engine(llm, sandbox, cfg.llm.max_calls, cfg.llm.max_tokens)
+    return Engine(llm, sandbox, cfg.llm.max_calls, cfg.llm.max_tokens, cfg.llm.context_tokens,
+                  cfg.llm.max_tokens_per_day)
 
 
 def github_credentials(cfg: config_mod.Config | None, secrets: Secrets) -> Credentials | None:
@@ -229,7 +233,7 @@ def build_app(cfg: config_mod.Config | None, data_dir: Path, out: TextIO, *, use
         repos = [repo_from_spec(spec, data_dir, git_auth(credentials)) for spec in cfg.repos]
         user = user or cfg.chat.console.user
         settings = Settings(frozenset(cfg.bot.maintainers) or frozenset({user}), cfg.bot.workers,
-                            cfg.bot.ci_poll_seconds, cfg.digest.channel, cfg.digest.batch)
+                            cfg.bot.ci_poll_seconds, cfg.digest.channel, cfg.digest.batch, cfg.digest.timezone)
         channel = cfg.chat.console.channel
         adapters = cfg.chat.adapters
     else:
@@ -450,8 +454,28 @@ class Shell:
         finally:
             self.lease.end()
 
-    def digest(self, since: str | None) -> list[Candidate]:
-        return self.repo.candidates(since or "7 days ago", self.store.dismissed(self.repo.key))
+    def digest(self, since: str | None, timezone: str = "UTC", record: bool = False) -> tuple[str, list[Candidate]]:
+        """The window in words and the candidates in it: since `since` (a commit, or a date from its
+        00:00 in `timezone`), else since the previous digest's main-branch head, else from 00:00
+        seven days ago. `record`: the next digest starts where this one ended. No forge here: the
+        evidence is the commits' messages and paths."""
+        git, key = self.repo.workspace.git, self.repo.key
+        last = self.store.last_digest(key)
+        since = since or (last.head if last and git.rev(f"{last.head}^{{commit}}") else
+                          candidates_mod.days_back(FIRST_WINDOW_DAYS, timezone))
+        window = candidates_mod.window(git, self.repo.main_ref, since, timezone)
+        found = self.repo.candidates(window.since, self.store.dismissed(key), timezone=timezone)
+        if record:
+            self.store.add_digest(key, window.head, "cli", "", len(found))
+        return window.describe(git, timezone), found
+
+
+def evaluate_digest(args: argparse.Namespace) -> int:
+    """`backportbot eval digest`: the digest replayed over past weeks, scored against later backports."""
+    if args.weeks and args.since:
+        raise BadInput("give --weeks N or --since DATE, not both")
+    return digest_eval.run(args.repo, args.main, args.branches, args.weeks, args.since, args.until, args.json,
+                           timezone=args.timezone)
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.repos import DEFAULT_FIX_LABELS
+from bot.engine.candidates import OPTIONAL
 from bot.engine.errors import BadInput
 from bot.engine.git import Git
 from bot.secrets import SECRET_ENV_VARS
@@ -78,6 +79,18 @@ class RepoSpec(Strict):
     ci_timeout_minutes: int = Field(default=60, ge=1, le=10080,
                                     description="with verify = \"ci\": minutes after the PR opened without any CI "
                                                 "report before the thread is told and the bot stops waiting")
+
+    digest_include: list[str] = Field(
+        default=[], description="categories the digest also proposes besides security, crash or data loss, bug "
+                                "and build: \"test-only\", \"docs\"")
+
+    @field_validator("digest_include")
+    @classmethod
+    def _optional_categories(cls, names: list[str]) -> list[str]:
+        for n in names:
+            if n not in OPTIONAL:
+                raise ValueError(f"unknown digest category {n!r}; these can be added: {', '.join(OPTIONAL)}")
+        return names
 
     @model_validator(mode="after")
     def _one_location(self) -> RepoSpec:
@@ -174,6 +187,9 @@ class LLMSpec(Strict):
     timeout: float = Field(default=60, gt=0, description="seconds per request")
     max_calls: int = Field(default=8, ge=1, description="requests per attempt")
     max_tokens: int = Field(default=40_000, ge=1, description="tokens per attempt")
+    max_tokens_per_day: int = Field(default=1_000_000, ge=1, description="tokens per repository per UTC day")
+    context_tokens: int = Field(default=3000, ge=200, description="tokens per request: the hunk and the code "
+                                "gathered around it (the rest is cut, and the model is told what)")
 
 
 class DigestSpec(Strict):

@@ -264,10 +264,28 @@ def stats(store: Store) -> str:
              + (", ".join(f"{rung} {n}" for rung, n in rungs.most_common()) or "none") + ".",
              f"AI-resolved hunks: {rungs.get('llm', 0)}; LLM use: {usage['calls']:g} calls, "
              f"{usage['tokens']:g} tokens, {usage['seconds']:.1f} s",
+             model_reviews(store, attempts, rungs.get("llm-repair", 0)),
              f"Time saved: about {saved / 60:.1f} hours on {len(merged)} merged backport"
              f"{'' if len(merged) == 1 else 's'} ({MINUTES_PER_BACKPORT} min each, {MINUTES_PER_RESOLVED_HUNK} min "
              f"per resolved hunk: {hunks})" + _not_counted(unmerged, closed) + "."]
     return "\n".join(lines)
+
+
+def model_reviews(store: Store, attempts: list[Attempt], repaired: int) -> str:
+    """What maintainers made of the results with model-written code: approved (✅, and not closed
+    unmerged since), changed (a later attempt of the same fix and branch took a resolution people
+    recorded, rerere, where the model's was) or rejected (❌, cancelled, or the PR closed unmerged)."""
+    by_model = [a for a in attempts if a.state in SUCCEEDED | {State.CANCELLED, State.CLOSED}
+                and any(h.resolved_by in BY_MODEL for h in store.hunks(a.id))]
+    changed = [a for a in by_model if any(
+        later.id > a.id and later.source == a.source and later.branch == a.branch
+        and any(h.resolved_by == "rerere" for h in store.hunks(later.id)) for later in attempts)]
+    rejected = [a for a in by_model if a not in changed and a.state in (State.CANCELLED, State.CLOSED)]
+    approved = [a for a in by_model if a not in changed and a not in rejected and a.approved_by]
+    waiting = len(by_model) - len(changed) - len(rejected) - len(approved)
+    return (f"Model resolutions reviewed: {len(approved)} approved, {len(changed)} changed, {len(rejected)} "
+            f"rejected by maintainers, {waiting} not reviewed yet; {repaired} hunks repaired after a failed build "
+            "(llm-repair).")
 
 
 def weekly(store: Store, weeks: int | None = None, now: float | None = None) -> list[dict[str, Any]]:
@@ -346,12 +364,16 @@ def result_line(a: Attempt) -> str:
 # --- the digest ------------------------------------------------------------------------------------
 
 
-def digest_header(candidates: list[Candidate], repo: str, landed_missing: int | None = None) -> str:
-    """The digest's first message; one thread reply per candidate follows."""
+def digest_header(candidates: list[Candidate], repo: str, landed_missing: int | None = None,
+                  window: str | None = None) -> str:
+    """The digest's first message, with the window it looked at; one thread reply per candidate
+    follows (most severe first, then the easiest)."""
     security = sum(c.security for c in candidates)
     head = f"Backport digest for {repo}: {len(candidates)} candidate{'s' if len(candidates) != 1 else ''}"
     if security:
         head += f" ({security} security)"
+    if window:
+        head += f", {window}"
     head += ". React on a candidate: ✅ backport it to its suggested branches, ❌ dismiss it, 🔁 check it again."
     if landed_missing:
         head += f"\nRequested or labelled but not landed yet: {landed_missing} (`/backport landed <branch>`)."

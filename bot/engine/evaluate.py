@@ -218,6 +218,15 @@ def _names_warnings(git: Git, pair: Pair, parent: str) -> list[str]:
     return [f"names check of {pair.original[:10]}: {'; '.join(found[:symbols.SHOWN])}"] if found else []
 
 
+def already_there(git: Git, target: str, main_ref: str, named: list[str]) -> list[str]:
+    """The named prerequisites the target already carries (ancestor, trailer, (#N), patch-id):
+    naming them sends people after nothing, so eval counts them (the target: none)."""
+    if not named:
+        return []
+    there = branch_index(git, target, main_ref).presence(read_commits(git, *named), own_pr=True)
+    return [sha for sha in named if sha in there]
+
+
 def _changed_lines(git: Git, a: str, b: str) -> Counter[str]:
     """The multiset of a diff's added and removed lines, whitespace removed (context not counted)."""
     diff = git.run("diff", "--no-color", "--no-renames", "-U0", a, b, check=False).stdout
@@ -270,9 +279,7 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
     if not prereqs:
         return Result(pair, "unresolved", rungs, reason=failure.reason, llm_rejected=rejected, warnings=warnings,
                       kept=kept)
-    # Named although the target already carries it (ancestor, trailer, (#N), patch-id): must be none.
-    there = branch_index(git, pair.target, main_ref).presence(read_commits(git, *named), own_pr=True)
-    present = [p for p in named if p in there]
+    present = already_there(git, pair.target, main_ref, named)
     # Confirmed: the human also backported one of them to this branch, no later than this fix
     # (often in a parallel PR, so it is not in this backport's history).
     on_branch = human_backports.get(pair.branch, {})

@@ -10,12 +10,23 @@ and is divided by the file's hunks), repeating each measurement and keeping the 
 
 Prints one row per rung: hunks tried, hunks it claims, and the time per hunk (median, 95th
 percentile, max). Other work on the machine inflates the times: run it on a quiet machine.
+
+For farm-bench (which times whole processes): `--save FILE` keeps the captured conflicts, and
+`--load FILE --rung NAME` runs only that rung once over all of them (`--rung none` only loads):
+
+    python bench/rungs.py ... --save /tmp/conflicts.json
+    farm-bench -- python bench/rungs.py --load /tmp/conflicts.json --rung placement \
+        --vs 'python bench/rungs.py --load /tmp/conflicts.json --rung none'
+
+(A - B) / hunks is what the rung adds per hunk.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
+import json
 import statistics
 import subprocess
 import sys
@@ -73,7 +84,40 @@ def main() -> int:
     ap.add_argument("--branches", nargs="+", required=True, help="release branches (fnmatch patterns)")
     ap.add_argument("--since")
     ap.add_argument("--limit", type=int, default=150, help="conflicting pairs to capture")
+    ap.add_argument("--save", type=Path, help="write the captured conflicts here")
+    ap.add_argument("--load", type=Path, help="read captured conflicts instead of mining (--repo is then unused)")
+    ap.add_argument("--rung", help="with --load: run only this rung once (or none), print nothing")
     args = ap.parse_args()
+    if args.load:
+        files = [(path, text, three) for path, text, three in json.loads(args.load.read_text())]
+        if args.rung:
+            once(files, args.rung)
+            return 0
+    else:
+        files = collect(args)
+    if args.save:
+        args.save.write_text(json.dumps(files))
+    report(files)
+    return 0
+
+
+def _place(path: str, parsed: conflicts.ConflictedFile, base: str, ours: str, theirs: str) -> object:
+    found = placement.place(path, base.splitlines(True), ours.splitlines(True), theirs.splitlines(True))
+    return found and placement.resolutions(parsed, found[0])
+
+
+def once(files: list[tuple[str, str, list[str]]], rung: str) -> None:
+    rule = dict(rules.RULES).get(rung)
+    for path, text, (base, ours, theirs) in files:
+        parsed = conflicts.parse(text)
+        if rule is not None:
+            for h in parsed.hunks:
+                rule(h, path)
+        elif rung == "placement" and parsed.hunks:
+            _place(path, parsed, base, ours, theirs)
+
+
+def collect(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     git = Git(args.repo)
     heads = git.out("for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
     branches = [b for b in heads if any(fnmatch.fnmatch(b, p) for p in args.branches)]
@@ -89,6 +133,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rungs-") as tmp:
         for n, pair in enumerate(conflicting):
             files += capture(args.repo, pair.original, pair.target, Path(tmp) / f"wt{n}")
+    print(f"{len(conflicting)} conflicting pairs")
+    return files
+
+
+def report(files: list[tuple[str, str, list[str]]]) -> None:
     per_hunk: dict[str, list[float]] = {name: [] for name, _ in rules.RULES} | {"placement": []}
     claimed: dict[str, int] = dict.fromkeys(per_hunk, 0)
     hunks = 0
@@ -97,25 +146,20 @@ def main() -> int:
         hunks += len(parsed.hunks)
         for h in parsed.hunks:
             for name, rule in rules.RULES:
-                seconds, result = timed(lambda rule=rule, h=h: rule(h, path))  # type: ignore[misc]
+                seconds, result = timed(functools.partial(rule, h, path))
                 per_hunk[name].append(seconds)
                 claimed[name] += result is not None
         if parsed.hunks:
-            def place(base: str = base, ours: str = ours, theirs: str = theirs, parsed=parsed) -> object:
-                found = placement.place(path, base.splitlines(True), ours.splitlines(True), theirs.splitlines(True))
-                return found and placement.resolutions(parsed, found[0])
-            seconds, result = timed(place)
+            seconds, result = timed(functools.partial(_place, path, parsed, base, ours, theirs))
             per_hunk["placement"] += [seconds / len(parsed.hunks)] * len(parsed.hunks)
             claimed["placement"] += len(parsed.hunks) if result else 0
-    print(f"{len(conflicting)} conflicting pairs, {len(files)} conflicted files, {hunks} hunks; "
-          f"median of {REPEAT} runs per measurement")
+    print(f"{len(files)} conflicted files, {hunks} hunks; median of {REPEAT} runs per measurement")
     print(f"{'rung':<14}{'hunks':>7}{'claims':>8}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}")
     for name, times in per_hunk.items():
         if times:
             ms = sorted(t * 1000 for t in times)
             print(f"{name:<14}{len(ms):>7}{claimed[name]:>8}{statistics.median(ms):>11.2f}"
                   f"{ms[int(0.95 * (len(ms) - 1))]:>9.2f}{ms[-1]:>9.2f}")
-    return 0
 
 
 if __name__ == "__main__":

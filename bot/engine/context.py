@@ -164,8 +164,15 @@ class Gatherer:
     tokens: int = 3000  # per request, the hunk itself included
     is_fix: Callable[[Commit], bool] | None = None
 
-    def for_hunk(self, path: str, parsed: ConflictedFile, h: Hunk, fixed: int) -> Gathered:
-        """`fixed`: the characters the request carries anyway (the hunk, the diff, the message)."""
+    def for_hunk(self, path: str, parsed: ConflictedFile, h: Hunk, fixed: int, diff: str = "") -> Gathered:
+        """`fixed`: the characters the request carries anyway (the hunk, the message). The fix's
+        `diff` for the file comes first, in at most half of what is left (a sweeping fix's diff
+        would leave no room for the code around the hunk)."""
+        half = max(0, self.tokens * CHARS_PER_TOKEN - fixed) // 2 // CHARS_PER_TOKEN
+        first = Gathered({"fix_diff": diff} if diff else {})
+        if len(diff) > half * CHARS_PER_TOKEN:
+            first = fit(0, [("fix_diff", diff)], half)
+        fixed += len(first.sections.get("fix_diff", ""))
         branch = parsed.render({o.index: list(o.ours) for o in parsed.hunks}).splitlines(keepends=True)
         start = _ours_start(parsed, h)
         branch_function = enclosing(path, branch, start, start + max(len(h.ours), 1))
@@ -175,7 +182,8 @@ class Gatherer:
         defs, missing = self._definitions(path, h, branch_function, fix_function)
         sections = [("branch_function", branch_function), ("definitions", defs), ("missing", missing),
                     ("fix_function", fix_function), ("prerequisites", self._prerequisites(path, h))]
-        return fit(fixed, sections, self.tokens)
+        rest = fit(fixed, sections, self.tokens)
+        return Gathered({**first.sections, **rest.sections}, first.cut + rest.cut)
 
     def _definitions(self, path: str, h: Hunk, branch_function: str, fix_function: str) -> tuple[str, str]:
         """The branch's definitions of the functions, macros and types the fix's side of the hunk

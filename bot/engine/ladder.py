@@ -219,9 +219,10 @@ class Ladder:
                               "".join(h.after), diff, message)
         if budget.context is not None:
             fixed = sum(len(t) for t in (request.ours, request.base, request.theirs, request.before, request.after,
-                                         diff, message))
-            gathered = budget.context.for_hunk(path, parsed, h, fixed)
-            request = replace(request, context=gathered.sections, cut=tuple(gathered.cut))
+                                         message[:4000]))
+            gathered = budget.context.for_hunk(path, parsed, h, fixed, diff)
+            request = replace(request, fix_diff=gathered.sections.pop("fix_diff", ""), context=gathered.sections,
+                              cut=tuple(gathered.cut))
         answer = self.llm.resolve_hunk(request)
         budget.used = budget.used + answer.usage
         if answer.timed_out:

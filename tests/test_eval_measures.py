@@ -94,7 +94,7 @@ def test_the_bots_own_resolution_is_never_replayed_as_recorded(repo: GitRepo):
     repo.branch("rel1")
     repo.branch("rel2")
     for rel in ("rel1", "rel2"):
-        repo.commit("Branch tweak", {"a.c": edit(BASE, 5, REL_5)}, on=rel)
+        repo.commit(f"Branch tweak on {rel}", {"a.c": edit(BASE, 5, REL_5)}, on=rel)
     repo.checkout("main")
     fix = repo.commit("Fix a (#1)", {"a.c": edit(BASE, 6, "fixed a")})
     for rel in ("rel1", "rel2"):

@@ -95,7 +95,9 @@ def read(path: str, text: str, lines: set[int] | frozenset[int] = frozenset()) -
     if parsed is None or lang is None:
         return None
     facts = Facts(lang)
-    _local.parents, _local.lines = _parents(parsed.root_node), lines
+    # Without uses to read, C needs no parents: its definitions are read outside function bodies.
+    _local.parents = _parents(parsed.root_node) if lines or lang not in ("c", "cpp") else {}
+    _local.lines = lines
     try:
         {"c": _read_c, "cpp": _read_c, "go": _read_go, "python": _read_python}[lang](parsed.root_node, facts)
     finally:
@@ -202,11 +204,27 @@ def _in_declarator(node: Any) -> bool:
         and parent.child_by_field_name("type") != child
 
 
+_C_NOISE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', re.S)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _outside_bodies(node: Any) -> Any:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n.type != "compound_statement":
+            stack.extend(reversed(n.children))
+
+
 def _read_c(root: Any, facts: Facts) -> None:
     locals_of: dict[int, set[str]] = {}  # function node id -> its parameters and locals
-    for node in _walk(root):
+    whole = bool(_local.lines)  # else only what is outside function bodies (a file of the branch)
+    if not whole:
+        facts.words = set(_WORD.findall(_C_NOISE.sub(" ", root.text.decode("utf-8", "replace"))))
+    for node in _walk(root) if whole else _outside_bodies(root):
         t = node.type
-        if t in ("identifier", "field_identifier", "type_identifier"):
+        if whole and t in ("identifier", "field_identifier", "type_identifier"):
             facts.words.add(_text(node))
         if t == "function_definition":
             declared = _declared(node.child_by_field_name("declarator"))

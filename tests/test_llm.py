@@ -127,6 +127,7 @@ def test_questions_in_words_are_answered_from_the_stored_record(tmp_path, data_d
                     lambda d: "It failed at `resolving`: `src/server.c` conflicts and `#10` is missing on rel."]
     out = converse(cfg, data_dir, ["/backport 16 to rel", "why did 16 fail on rel?"])
     assert "It failed at `resolving`" in out and "answered by the LLM from the stored record of attempt 1" in out
+    assert model.requests[1]["max_tokens"] == 1024  # an answer in words is bounded too
     question = json.loads(model.requests[1]["messages"][1]["content"])
     assert question["question"] == "why did 16 fail on rel?"
     assert "Add a limit parameter to handle (#10)" in question["facts"]
@@ -149,6 +150,7 @@ def test_classification_for_the_digest(model):
     first = llm.classify("Fix heap overflow in RESTORE (CVE-2026-1234)", "Checks the length first.")
     assert (first.is_fix, first.is_security, first.reason) == (True, True, "fixes a heap overflow")
     assert llm.classify("Refactor", "").reason == "the model could not classify it"
+    assert [r["max_tokens"] for r in model.requests] == [256, 256]  # every request bounds its answer
 
 
 def test_eval_with_the_llm_rung_reports_equal_different_and_rejected(repo, model, capsys):

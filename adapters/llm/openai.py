@@ -94,6 +94,8 @@ REASONING_FACTOR = 4
 # twice that, plus room for the explanation (a 135M model once ran on to its 4,096-token context).
 CHARS_PER_TOKEN = 3
 EXPLANATION_TOKENS = 256
+ANSWER_TOKENS = 1024  # a brief answer in words to a question
+CLASSIFY_TOKENS = 256  # two booleans and a sentence
 _SECRETS = re.compile(r"(sk-[\w*-]{4,}|Bearer\s+\S+)")  # a key, even as OpenAI masks it
 
 
@@ -291,7 +293,7 @@ class OpenAIModel:
             return RepairAnswer({}, "the model's answer was not the JSON asked for", 0.0, usage=usage)
 
     def answer(self, question: str, facts: str) -> tuple[str, Usage]:
-        text, usage = self._ask(ANSWER_PROMPT, {"question": question, "facts": facts})
+        text, usage = self._ask(ANSWER_PROMPT, {"question": question, "facts": facts}, bound=ANSWER_TOKENS)
         return text.strip(), usage
 
     def check(self) -> str | None:
@@ -309,7 +311,7 @@ class OpenAIModel:
     def classify(self, title: str, message: str) -> Classification:
         try:
             text, usage = self._ask(CLASSIFY_PROMPT, {"title": title, "message": message[:4000]},
-                                    ("classification", CLASSIFY_SCHEMA))
+                                    ("classification", CLASSIFY_SCHEMA), CLASSIFY_TOKENS)
         except ModelFailed as e:
             return Classification(False, False, f"the model could not classify it: {e.reason}", e.usage)
         try:

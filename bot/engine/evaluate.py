@@ -343,12 +343,12 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
         c = by_kept[kept]
         lines.append(f"{'kept' if kept else 'changed':<24}{sum(c.values()):>6}"
                      + "".join(f"{c[k]:>12}" for k in CLASSES[2:]))
-    lines.append(f"{'rung, kept/changed':<16}{'pairs':>8}{'equal':>8}{'different':>11}")
+    lines.append(f"{'rung, kept/changed':<24}{'pairs':>8}{'equal':>8}{'different':>11}")
     for rung, _ in hunks.most_common():
         for kept in (True, False):
             c = rung_kept[(rung, kept)]
             if c:
-                lines.append(f"{rung + (' kept' if kept else ' changed'):<16}{sum(c.values()):>8}"
+                lines.append(f"{rung + (' kept' if kept else ' changed'):<24}{sum(c.values()):>8}"
                              f"{c['resolved-equal']:>8}{c['resolved-different']:>11}")
     kept_n = sum(by_kept[True].values())
     kept_ok = by_kept[True]["resolved-equal"]

@@ -282,3 +282,12 @@ def test_a_field_the_fix_adds_in_another_file_comes_with_it(repo: GitRepo):
                       {"src/core/scope.h": scope_h.replace("};", "        int oom_policy;\n};"),
                        "src/core/dbus-scope.c": dbus.replace("return s->result;", "return s->result + s->oom_policy;")})
     assert check(repo, fix) == []
+
+
+
+def test_a_new_test_program_with_its_own_main_is_no_duplicate(repo):
+    # A fix that adds a test program (tests/overflow.c, its own main()) beside src/server.c's main():
+    # two executables, not one definition added twice.
+    fix = fix_on_main(repo, {"src/server.c": "int main(void) {\n        return 0;\n}\n"}, {},
+                      {"tests/overflow.c": "int main(void) {\n        return 1;\n}\n"})
+    assert check(repo, fix) == []

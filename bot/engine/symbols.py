@@ -498,7 +498,7 @@ class _Check:
         t = self.trees
         had = {d.name for d in self.before.definitions} if self.before else set()
         added = [d for d in self.new.definitions if d.line in self.lines and d.name not in had
-                 and (d.top or d.kind == "method")]
+                 and (d.top or d.kind == "method") and d.name not in _EVERY_PROGRAM_HAS]
         if not added:
             return
         lang = self.new.lang
@@ -532,6 +532,10 @@ class _Check:
                 if same is not None and d.kind in ("function", "type"):
                     self.say(d.line, f"adds `{_shown(d)}` in {self.path}:{d.line}, already defined on {self.branch} "
                                      f"in {self.path}:{same.line}")
+
+
+# Defined once per program (C's main) or as often as wanted (Go's init): never a duplicate.
+_EVERY_PROGRAM_HAS = frozenset({"main", "init"})
 
 
 def _shown(d: Definition) -> str:

@@ -79,9 +79,9 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repo", type=Path, required=True)
+    ap.add_argument("--repo", type=Path)
     ap.add_argument("--main", default="main")
-    ap.add_argument("--branches", nargs="+", required=True, help="release branches (fnmatch patterns)")
+    ap.add_argument("--branches", nargs="+", default=[], help="release branches (fnmatch patterns)")
     ap.add_argument("--since")
     ap.add_argument("--limit", type=int, default=150, help="conflicting pairs to capture")
     ap.add_argument("--save", type=Path, help="write the captured conflicts here")

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.engine import conflicts, placement, relocate, rules, syntax, testfiles
+from bot.engine import conflicts, linediff, placement, relocate, rules, syntax, testfiles
 from bot.engine.conflicts import Hunk
 from bot.engine.context import Gatherer
 from bot.engine.git import Git
@@ -266,9 +265,9 @@ def moved_construct(path: str, base: str, theirs: str, result: str) -> str | Non
     construct than in `theirs`, said in words; None when every one kept its kind (or no parser
     knows the file)."""
     b, t, r = base.splitlines(), theirs.splitlines(), result.splitlines()
-    added = [j for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(a=b, b=t).get_opcodes() if tag != "equal"
+    added = [j for tag, _i1, _i2, j1, j2 in linediff.opcodes(b, t) if tag != "equal"
              for j in range(j1, j2) if t[j].strip() not in ("", "{", "}", "};", ")", "),")]
-    where = {m.a + k: m.b + k for m in difflib.SequenceMatcher(a=t, b=r).get_matching_blocks() for k in range(m.size)}
+    where = linediff.matching(t, r)
     pairs = [(j, where[j]) for j in added if j in where]
     if not pairs:
         return None

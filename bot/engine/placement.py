@@ -16,12 +16,11 @@ Each placed block records where it landed, the context it matched and the fuzz i
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.engine import conflicts, tokens
+from bot.engine import conflicts, linediff, tokens
 
 Lines = Sequence[str]
 CONTEXT = 3  # lines of context on each side, as in git's and patch's hunks
@@ -73,8 +72,7 @@ class Placed:
 
 
 def blocks(base: Lines, theirs: Lines) -> list[Block]:
-    matcher = difflib.SequenceMatcher(a=list(base), b=list(theirs), autojunk=False)
-    ops = [op[1:] for op in matcher.get_opcodes() if op[0] != "equal"]
+    ops = [op[1:] for op in linediff.opcodes(base, theirs) if op[0] != "equal"]
     out = []
     for n, (i1, i2, j1, j2) in enumerate(ops):
         low = ops[n - 1][1] if n else 0
@@ -245,8 +243,7 @@ def resolutions(parsed: conflicts.ConflictedFile, placed: Lines) -> dict[int, li
         else:
             merged.extend(part)
     edits: dict[int, list[tuple[int, int, list[str]]]] = {i: [] for i in spans}
-    matcher = difflib.SequenceMatcher(a=merged, b=list(placed), autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in linediff.opcodes(merged, placed):
         if tag == "equal":
             continue
         new = list(placed[j1:j2])

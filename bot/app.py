@@ -480,7 +480,8 @@ def evaluate_digest(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """`backportbot eval`: the engine (and the model, with --llm) on the repository's own history."""
-    llm = openai_model(args.model, 120, Secrets()) if args.llm else None
+    llm = openai_model(args.model, args.llm_timeout, Secrets()) if args.llm else None
     verify = tuple(Command(f"verify {n + 1}", cmd, args.verify_timeout) for n, cmd in enumerate(args.verify))
     return evaluate_mod.run(args.repo, args.main, args.branches, args.since, args.limit, args.jobs, args.json,
-                            llm=llm, verify=verify, sandbox=make_sandbox(None, config_mod.data_dir(None)))
+                            llm=llm, verify=verify, sandbox=make_sandbox(None, config_mod.data_dir(None)),
+                            context_tokens=args.context_tokens)

@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument("--json", type=Path, help="write the per-pair details here")
     ep.add_argument("--llm", action="store_true", help="add the LLM rung (OPENAI_BASE_URL, OPENAI_API_KEY)")
     ep.add_argument("--model", default="gpt-4o-mini", help="the model for --llm")
+    ep.add_argument("--llm-timeout", type=float, default=120, help="seconds per model request (default 120)")
+    ep.add_argument("--context-tokens", type=int, default=3000,
+                    help="tokens per model request, the hunk and the code gathered around it (default 3000)")
     ep.add_argument("--verify", action="append", default=[], metavar="COMMAND",
                     help="also run this build/test command on every replayed pair (repeatable)")
     ep.add_argument("--verify-timeout", type=int, default=1800, help="seconds per --verify command")

@@ -191,3 +191,30 @@ def test_the_digest_is_re_ranked_by_the_model_but_not_decided_by_it(tmp_path, da
     order = re.findall(r"bot: (?:🔒 security: )?(#\d) ", out)
     assert order == ["#4", "#3", "#1", "#5", "#6"]  # the leak moved up; nothing was added or removed
     assert "(LLM: the leak exposes memory)" in out
+
+
+def test_eval_scores_the_model_on_the_conflicts_the_ladder_leaves(repo, model, capsys):
+    """eval --llm's table: pairs resolved equal, different (each needs review), refused, with the
+    time-outs said as such, and what a hunk cost."""
+    from bot.cli import main
+    from tests.test_eval import build
+
+    build(repo)
+
+    def take_the_fix(data: dict) -> str:
+        return json.dumps({"window": data["before"] + data["fix_version"] + data["after"],
+                           "explanation": "applied the fix as is", "confidence": 0.5})
+
+    model.script = [take_the_fix, lambda d: {"sleep": 3}, lambda d: "no idea"]
+    assert main(["eval", "--repo", str(repo.path), "--branches", "rel", "--llm", "--model", "local-model",
+                 "--jobs", "1", "--llm-timeout", "1", "--context-tokens", "500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("LLM rung, on the conflicts the ladder leaves"))
+    assert lines[at + 1].split() == ["pairs", "equal", "different", "refused", "timed", "out", "verified", "hunks",
+                                     "tokens/hunk", "s/hunk"]
+    row = re.fullmatch(r"\s*3\s+(\d) \(\d+%\)\s+(\d) \(\d+%\)\s+(\d) \(\d+%\)\s+1\s+-\s+3\s+80\s+[\d.]+",
+                       lines[at + 3])
+    # each pair counted once; "no idea" and the time-out refused; the timed-out request cost no tokens
+    assert row and int(row[1]) + int(row[2]) + int(row[3]) == 3 and int(row[3]) >= 2, lines[at + 3]
+    assert lines[at + 4].endswith(" timed out.") and ", 1 timed out." in lines[at + 4]
+    assert all(len(r["messages"][1]["content"]) < 500 * 4 for r in model.requests)  # the context budget held

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.engine import symbols
-from bot.engine.backport import Engine, Plan
+from bot.engine.backport import Engine, Outcome, Plan
 from bot.engine.errors import BackportFailure
 from bot.engine.git import Git
 from bot.engine.policy import branch_index, patch_ids
 from bot.engine.ports import Command, HunkResolver, Sandbox, Silent
 from bot.engine.predict import Pick, Predictor
-from bot.engine.source import PR_SUFFIX, log_commits, read_commits, resolve
+from bot.engine.source import PR_SUFFIX, Source, log_commits, read_commits, resolve
 from bot.engine.workspace import Workspace
 
 TRAILER = re.compile(r"\(cherry picked from commit ([0-9a-f]{7,40})\)")
@@ -61,11 +61,19 @@ class Result:
     warnings: list[str] = field(default_factory=list)  # why the engine would ask for approval
     kept: bool | None = None  # conflicting pairs: the human kept the fix's +/- lines (only context drifted)
     prereqs_present: list[str] = field(default_factory=list)  # named prerequisites the target already carries
+    llm_asked: int = 0  # conflict hunks the ladder left to the model
+    llm_timeouts: int = 0  # of those, the model did not answer in time
+    llm_tokens: int = 0
+    llm_seconds: float = 0.0
+    verified: bool = False  # --verify commands ran and passed on the result
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self.pair), "class": self.cls, "rungs": self.rungs, "prerequisites": self.prerequisites,
                 "reason": self.reason, "flagged": self.flagged, "warnings": self.warnings,
-                "human_kept_lines": self.kept, "prerequisites_present": self.prereqs_present}
+                "human_kept_lines": self.kept, "prerequisites_present": self.prereqs_present,
+                **({"llm": {"asked": self.llm_asked, "rejected": self.llm_rejected, "timeouts": self.llm_timeouts,
+                            "tokens": self.llm_tokens, "seconds": self.llm_seconds}} if self.llm_asked else {}),
+                **({"verified": True} if self.verified else {})}
 
 
 # --- mining ---------------------------------------------------------------------------------------
@@ -168,7 +176,7 @@ class _Progress:
 
 def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: TextIO,
            llm: HunkResolver | None = None, verify: tuple[Command, ...] = (),
-           sandbox: Sandbox | None = None) -> list[Result]:
+           sandbox: Sandbox | None = None, context_tokens: int = 3000) -> list[Result]:
     """Replay every pair. Clean picks are decided in memory; conflicts go through the engine's
     ladder in worktrees of a throwaway clone (so the repository and its rerere cache stay untouched).
     With `verify` commands, every pair goes through the engine, which runs them in its worktree."""
@@ -187,7 +195,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
         for i, (pred, human_tree) in enumerate(zip(preds, humans, strict=True)):
             if pred.clean and not verify:
                 clean[i] = "reproduced" if pred.tree == human_tree else "clean-different"
-        engine = Engine(llm, sandbox)
+        engine = Engine(llm, sandbox, llm_context=context_tokens)
         ws = Workspace.in_place(clone, Path(tmp) / "data")
         main_ref = ws.branch_ref(main) or main
         human_backports = _human_backports(pairs)
@@ -255,6 +263,22 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
     except BackportFailure as f:
         return Result(pair, "other", reason=f"{f.kind}: {f.reason}")
     outcome = engine.run(Plan(ws, source, f"eval-{n}", pair.target, main_ref, verify), Silent())
+    return _llm_figures(_scored(git, pair, source, outcome, main_ref, human_backports), outcome)
+
+
+def _llm_figures(r: Result, outcome: Outcome) -> Result:
+    """What the model was asked on this pair, what it cost, and whether --verify confirmed it."""
+    notes = [str(h.detail.get("note", "")) for h in outcome.hunks if h.resolved_by == "unresolved"]
+    r.llm_timeouts = sum(note.startswith("LLM timed out") for note in notes)
+    r.llm_asked = sum(h.resolved_by == "llm" for h in outcome.hunks) + r.llm_rejected + r.llm_timeouts
+    r.llm_tokens, r.llm_seconds = outcome.llm.tokens, outcome.llm.seconds
+    r.verified = outcome.succeeded and bool(outcome.verified) and all(c.ok for c in outcome.verified)
+    return r
+
+
+def _scored(git: Git, pair: Pair, source: Source, outcome: Outcome, main_ref: str,
+            human_backports: dict[str, dict[str, str]]) -> Result:
+    """The pair's class: the engine's result against the human's."""
     rungs = [h.resolved_by for h in outcome.hunks]
     flagged = any("names" in w for w in outcome.warnings)
     warnings = list(outcome.warnings)
@@ -370,16 +394,46 @@ def tables(results: list[Result], counts: Counter[str], seconds: float) -> str:
               + (f" ({baseline / n:.1%})" if n else "")
               + f"; the ladder adds {total['resolved-equal']} equal and {total['resolved-different']} different.",
               f"Flagged for approval by the names check: {sum(r.flagged for r in results)}.",
-              f"LLM rung: {pairs_by['llm']['resolved-equal']} pairs resolved equal to the human's, "
-              f"{pairs_by['llm']['resolved-different']} different (slipped through the checks), "
-              f"{sum(r.llm_rejected for r in results)} hunks rejected by the checks or declined.",
+              *llm_table(results),
               f"Replayed {n} pairs in {seconds:.1f} s = {n / seconds if seconds else 0:.1f} pairs/s."]
     return "\n".join(lines)
 
 
+def llm_table(results: list[Result]) -> list[str]:
+    """The model on the conflicts the deterministic ladder leaves: per pair with a hunk sent to it,
+    resolved equal to the human's, differently (each needs a maintainer's review; with --verify,
+    how many the build and tests confirm) or refused (a check failed, it declined, or it timed
+    out), and what a hunk cost."""
+    asked = [r for r in results if r.llm_asked]
+    if not asked:
+        return ["LLM rung: no conflict reached the model."]
+    n, hunks = len(asked), sum(r.llm_asked for r in asked)
+    equal = [r for r in asked if r.cls == "resolved-equal"]
+    different = [r for r in asked if r.cls == "resolved-different"]
+    refused = n - len(equal) - len(different)
+    timed_out = sum(r.llm_timeouts > 0 for r in asked)
+    verified = sum(r.verified for r in equal + different)
+    tokens, seconds = sum(r.llm_tokens for r in asked), sum(r.llm_seconds for r in asked)
+
+    def share(k: int) -> str:
+        return f"{k} ({k / n:.0%})"
+
+    header = (f"{'pairs':>6}{'equal':>12}{'different':>12}{'refused':>12}{'timed out':>11}{'verified':>10}"
+              f"{'hunks':>7}{'tokens/hunk':>13}{'s/hunk':>8}")
+    return ["", "LLM rung, on the conflicts the ladder leaves (pairs with a hunk sent to the model; "
+                "'different' each need review, 'verified' passed --verify):", header, "-" * len(header),
+            f"{n:>6}{share(len(equal)):>12}{share(len(different)):>12}{share(refused):>12}{timed_out:>11}"
+            f"{share(verified) if any(r.verified for r in results) else '-':>10}{hunks:>7}"
+            f"{tokens / hunks:>13,.0f}{seconds / hunks:>8.1f}",
+            f"LLM rung: {len(equal)} pairs resolved equal to the human's, {len(different)} different, "
+            f"{sum(r.llm_rejected for r in results)} hunks rejected by the checks or declined, "
+            f"{sum(r.llm_timeouts for r in results)} timed out."]
+
+
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,
         json_file: Path | None, out: TextIO | None = None, progress: TextIO | None = None,
-        llm: HunkResolver | None = None, verify: tuple[Command, ...] = (), sandbox: Sandbox | None = None) -> int:
+        llm: HunkResolver | None = None, verify: tuple[Command, ...] = (), sandbox: Sandbox | None = None,
+        context_tokens: int = 3000) -> int:
     out, progress = out or sys.stdout, progress or sys.stderr
     git = Git(repo)
     if main is None:
@@ -394,7 +448,7 @@ def run(repo: Path, main: str | None, branches: list[str] | None, since: str | N
         pairs = [pairs[int(i * step)] for i in range(limit)]
     mined = time.monotonic()
     progress.write(f"mined {len(pairs)} pairs in {mined - start:.1f} s; replaying with {jobs} jobs\n")
-    results = replay(repo, main, pairs, jobs, progress, llm, verify, sandbox)
+    results = replay(repo, main, pairs, jobs, progress, llm, verify, sandbox, context_tokens)
     out.write(tables(results, counts, time.monotonic() - mined) + "\n")
     if json_file:
         json_file.write_text(json.dumps([r.as_json() for r in results], indent=1))

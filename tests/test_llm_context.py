@@ -90,17 +90,17 @@ def test_the_budget_cuts_the_least_needed_first_and_says_so(tmp_path):
     whole = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=3000).for_hunk(
         "src/server.c", parsed, h, 200)
     assert list(whole.sections) == ["branch_function", "missing", "fix_function", "prerequisites"] and not whole.cut
-    small = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=100).for_hunk(
+    small = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=134).for_hunk(
         "src/server.c", parsed, h, 200)
     assert list(small.sections) == ["branch_function", "missing"]
     assert [c.split(":")[0] for c in small.cut] == ["fix_function", "prerequisites"], small.cut
-    assert small.cut[0].startswith("fix_function: left out (34 tokens; token budget)")
+    assert small.cut[0].startswith("fix_function: left out (46 tokens; token budget)")
     long_diff = "".join(f"+line {n}\n" for n in range(2000))  # a sweeping fix: half the room at most
     cut = Gatherer(Git(wt), fix, f"{fix}^", "refs/heads/rel", "refs/heads/main", tokens=600).for_hunk(
         "src/server.c", parsed, h, 400, long_diff)
     assert cut.cut[0].startswith("fix_diff: ") and cut.cut[0].endswith(" of 2000 lines kept (token budget)")
-    assert len(cut.sections["fix_diff"]) <= (600 * 4 - 400) // 2 and "branch_function" in cut.sections
-    trimmed = fit(0, [("a", "x\n" * 300)], 120)
+    assert len(cut.sections["fix_diff"]) <= (600 * 3 - 400) // 2 and "branch_function" in cut.sections
+    trimmed = fit(0, [("a", "x\n" * 300)], 160)
     assert trimmed.cut == ["a: 220 of 300 lines kept (token budget)"] and len(trimmed.sections["a"]) <= 480
 
 

@@ -178,9 +178,9 @@ def test_the_digest_is_re_ranked_by_the_model_but_not_decided_by_it(tmp_path, da
 
     _, cfg = digest_setup(tmp_path)
     cfg.write_text(cfg.read_text() + '\n[llm]\nenabled = true\nmodel = "m"\n')
-    verdicts = {"Fix crash in a": (False, "a crash fix"), "fix: leak in c": (True, "the leak exposes memory"),
+    verdicts = {"Fix crash in a": (False, "a crash fix"), "fix: leak in c": (False, "a leak"),
                 "Fix overflow in d, CVE-2026-1111": (True, "CVE"), "Fix race in e": (False, "a race"),
-                "Fix f rounding": (False, "rounding")}
+                "Fix f rounding": (True, "the rounding lets a quota be exceeded")}
 
     def classify(data: dict) -> str:
         fix_security = verdicts[data["title"]]
@@ -189,8 +189,10 @@ def test_the_digest_is_re_ranked_by_the_model_but_not_decided_by_it(tmp_path, da
     model.script = [classify] * 5
     out = converse(cfg, data_dir, ["/backport digest"])
     order = re.findall(r"bot: (?:🔒 security: )?(#\d) ", out)
-    assert order == ["#4", "#3", "#1", "#5", "#6"]  # the leak moved up; nothing was added or removed
-    assert "(LLM: the leak exposes memory)" in out
+    # Without the model: #4 #1 #3 #5 #6 (severity, then ease). It moves the rounding fix it finds
+    # security-relevant up within its category (bugs), never above a crash; nothing added or removed.
+    assert order == ["#4", "#1", "#6", "#3", "#5"], order
+    assert "(LLM: the rounding lets a quota be exceeded)" in out
 
 
 def test_eval_scores_the_model_on_the_conflicts_the_ladder_leaves(repo, model, capsys):

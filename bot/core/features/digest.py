@@ -102,7 +102,8 @@ class Digest(Feature):
         cand = next((c for c in found if c.commit == commit), None)
         if cand is None:
             return
-        note = await self.ctx.chat.post(channel, "🔒 A security fix was just merged: " + cand.line()
+        note = await self.ctx.chat.post(channel, "🔒 A security fix was just merged: " + cand.line().removeprefix(
+            "🔒 security: ")
                                         + ". React ✅ to backport it, ❌ to dismiss it.")
         self.ctx.store.add_candidate(CandidateRecord(note.id, repo.key, cand.key, cand.commit, cand.suggested, True,
                                                      channel, None))

@@ -10,18 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests import scenarios
-from tests.fake_openai import FakeOpenAI
 from tests.gitrepo import GitRepo, published
 from tests.test_console import converse, prs
-
-
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch):
-    fake = FakeOpenAI()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
-    yield fake
-    fake.close()
 
 
 def setup(tmp_path: Path, scenario=scenarios.prerequisite, llm: bool = True) -> tuple[GitRepo, Path]:

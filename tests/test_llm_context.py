@@ -10,8 +10,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from bot.engine import conflicts
 from bot.engine.context import Gatherer, fit
 from tests import scenarios
@@ -19,15 +17,6 @@ from tests.fake_openai import FakeOpenAI
 from tests.gitrepo import GitRepo
 from tests.test_console import converse, prs
 from tests.test_llm import correct, setup
-
-
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch):
-    fake = FakeOpenAI()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
-    yield fake
-    fake.close()
 
 
 def test_the_model_sees_the_function_the_fix_and_the_missing_prerequisite(tmp_path, data_dir, model):

@@ -62,6 +62,11 @@ _KIND_BY_STAGES = {
 }
 
 
+def stage(wt: Git, path: str, n: int) -> str:
+    """One side of a conflicted file: 1 the fix's parent, 2 the branch, 3 the fix."""
+    return wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape")
+
+
 def unmerged_paths(wt: Git) -> dict[str, set[int]]:
     out = wt.raw("ls-files", "-u", "-z").decode("utf-8", "surrogateescape")
     stages: dict[str, set[int]] = {}
@@ -126,7 +131,7 @@ class Ladder:
     def _relocate(wt: Git, path: str) -> HunkOutcome | None:
         """The fix changes a file the branch does not have: its changes placed where the same
         lines live in the branch's other files, if each is found in exactly one place."""
-        base, theirs = (wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape") for n in (1, 3))
+        base, theirs = stage(wt, path, 1), stage(wt, path, 3)
         found = relocate.relocate(wt, path, base, theirs)
         if found is None:
             return None
@@ -175,7 +180,7 @@ class Ladder:
         ruled = [o for o in outcomes if o.hunk is not None and o.resolution is not None]
         if not ruled or syntax.language(path) is None:
             return
-        base, theirs = (wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape") for n in (1, 3))
+        base, theirs = stage(wt, path, 1), stage(wt, path, 3)
         result = parsed.render({**{h.index: list(h.ours) for h in parsed.hunks},
                                 **{o.hunk.index: list(o.resolution) for o in ruled if o.hunk and o.resolution}})
         if (moved := moved_construct(path, base, theirs, result)) is None:
@@ -195,10 +200,8 @@ class Ladder:
     def _place(wt: Git, path: str, parsed: conflicts.ConflictedFile, outcomes: list[HunkOutcome]) -> None:
         """The fix's own change blocks placed in the branch's whole file (patch with a strict fuzz);
         it resolves the hunks the rules left, or none of them."""
-        def stage(n: int) -> list[str]:
-            return wt.raw("show", f":{n}:{path}").decode("utf-8", "surrogateescape").splitlines(keepends=True)
-
-        found = placement.place(path, stage(1), stage(2), stage(3))
+        base, ours, theirs = (stage(wt, path, n).splitlines(keepends=True) for n in (1, 2, 3))
+        found = placement.place(path, base, ours, theirs)
         split = placement.resolutions(parsed, found[0]) if found else None
         if found is None or split is None:
             return

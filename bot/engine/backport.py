@@ -272,8 +272,7 @@ class Engine:
                 continue
             found = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target, branch)
             if found:
-                more = f"; and {len(found) - symbols.SHOWN} more" if len(found) > symbols.SHOWN else ""
-                self._flag(recorder, outcome, f"names check of {c.sha[:10]}: {'; '.join(found[:symbols.SHOWN])}{more}")
+                self._flag(recorder, outcome, symbols.warning(c.sha, found))
 
     @contextmanager
     def _worktree(self, recorder: Recorder, ws: Workspace, plan: Plan, commit: str) -> Iterator[Git]:

@@ -223,7 +223,7 @@ def _names_warnings(git: Git, pair: Pair, parent: str) -> list[str]:
     if not parent:
         return []
     found = symbols.missing_names(git, pair.original, parent, pair.target, pair.branch)
-    return [f"names check of {pair.original[:10]}: {'; '.join(found[:symbols.SHOWN])}"] if found else []
+    return [symbols.warning(pair.original, found)] if found else []
 
 
 def already_there(git: Git, target: str, main_ref: str, named: list[str]) -> list[str]:

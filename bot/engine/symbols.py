@@ -33,6 +33,12 @@ _SOURCES = ["*.c", "*.cc", "*.cpp", "*.cxx"]
 SHOWN = 8  # findings said per commit; the rest are counted
 
 
+def warning(sha: str, found: list[str]) -> str:
+    """The approval reason for what the check found in one commit (the engine's and eval's)."""
+    more = f"; and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+    return f"names check of {sha[:10]}: {'; '.join(found[:SHOWN])}{more}"
+
+
 @dataclass(frozen=True)
 class Finding:
     path: str

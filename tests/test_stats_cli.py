@@ -22,7 +22,6 @@ from bot.core.ports import Delivery, PullRequestClosed
 from tests import scenarios
 from tests.gitrepo import GitRepo
 from tests.test_llm import correct
-from tests.test_llm import model as model  # noqa: F401  (the fixture: a local model server)
 
 TWO_WEEKS = 14 * 86400
 

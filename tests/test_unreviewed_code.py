@@ -15,7 +15,6 @@ import pytest
 from tests import scenarios
 from tests.gitrepo import published
 from tests.test_console import converse, prs
-from tests.test_llm import model as model  # noqa: F401  (the fixture: a local model server)
 from tests.test_sandbox import bubblewrap_works
 
 

@@ -177,11 +177,12 @@ def check_run(head: str) -> dict:
                                                  "check_run": {"check_suite": {"head_branch": head}}})
 
 
-def closed_backport(number: int, head: str) -> dict:
-    """The backport PR itself, merged."""
+def closed_backport(number: int, head: str, sha: str = "c0ffee" * 6 + "c0ff") -> dict:
+    """The backport PR itself, merged; `sha` is its head commit."""
     return complete(M.WebhookPullRequestClosed, {
         "action": "closed", "repository": {"full_name": "acme/server"},
-        "pull_request": {"number": number, "merged": True, "labels": [{"name": "backport"}], "head": {"ref": head}}})
+        "pull_request": {"number": number, "merged": True, "labels": [{"name": "backport"}],
+                         "head": {"ref": head, "sha": sha}}})
 
 
 def test_ci_verifies_a_draft_pr_and_marks_it_ready(tmp_path, data_dir, github):
@@ -240,8 +241,10 @@ def test_the_backport_pr_being_merged_ends_the_attempt(tmp_path, data_dir, githu
     assert len(github.created_pulls()) == 1
     from adapters.store.sqlite import SQLiteStore as Store
 
-    (attempt,) = Store(data_dir / "backportbot.db").attempts("server")
+    store = Store(data_dir / "backportbot.db")
+    (attempt,) = store.attempts("server")
     assert attempt.state == "merged"
+    assert store.events(attempt.id)[-1].detail == {"on_forge": True, "head": "c0ffee" * 6 + "c0ff"}
 
 
 def test_a_replayed_body_under_a_new_id_and_a_delivery_without_id_are_refused(tmp_path, data_dir, github):

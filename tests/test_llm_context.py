@@ -10,6 +10,9 @@ import re
 import subprocess
 from pathlib import Path
 
+from adapters.store.sqlite import SQLiteStore
+from bot.core.ports import PullRequestClosed
+from bot.core.workflow import Op
 from bot.engine import conflicts
 from bot.engine.context import Gatherer, fit
 from tests import scenarios
@@ -17,6 +20,7 @@ from tests.fake_openai import FakeOpenAI
 from tests.gitrepo import GitRepo
 from tests.test_console import converse, prs
 from tests.test_llm import correct, setup
+from tests.test_stats_cli import talk
 
 
 def test_the_model_sees_the_function_the_fix_and_the_missing_prerequisite(tmp_path, data_dir, model):
@@ -235,3 +239,29 @@ def test_stats_count_a_model_resolution_a_maintainer_changed(repo, tmp_path, dat
     out = converse(cfg, data_dir, ["/backport retry 16 rel", "/backport stats"])
     assert "rerere" in out and len(model.requests) == 1, out
     assert "Model resolutions reviewed: 0 approved, 1 changed, 0 rejected by maintainers" in out, out
+
+
+def test_stats_count_a_model_resolution_merged_with_a_maintainers_commits_as_changed(tmp_path, data_dir, model):
+    """Approved, then a maintainer pushed a commit to the PR before merging it: the forge merged
+    something other than the bot's result, so the model's resolution counts as changed."""
+    work, cfg = setup(tmp_path)
+    model.script = [correct]
+    out = talk(cfg, data_dir, ["/backport 16 to rel"])
+    number = re.search(r"\[(\d+)\] bot: ✋ rel: waiting for a maintainer's approval", out)
+    assert number, out
+    talk(cfg, data_dir, [f"react {number.group(1)} ✅"])
+    store = SQLiteStore(data_dir / "backportbot.db")
+    (attempt,) = store.all_attempts()
+    assert attempt.state == "pr_open" and attempt.result_branch and attempt.result_commit, attempt
+    remote = tmp_path / "remote.git"
+    work.git("fetch", "-q", str(remote), attempt.result_branch)
+    work.git("checkout", "-q", "FETCH_HEAD")
+    pushed = work.commit("Review: the limit is 11 on this branch",
+                         {"src/server.c": work.show("HEAD", "src/server.c").replace("y >= 10", "y >= 11")})
+    work.git("push", "-q", str(remote), f"HEAD:refs/heads/{attempt.result_branch}")
+
+    out = talk(cfg, data_dir, ["/backport stats"], (PullRequestClosed("demo", attempt.result_branch, True, pushed),))
+    assert [e.detail.get("head") for e in store.events(attempt.id) if e.op == Op.MERGED] == [pushed]
+    out = talk(cfg, data_dir, ["/backport stats"])
+    assert "Model resolutions reviewed: 0 approved, 1 changed, 0 rejected by maintainers, 0 not reviewed yet" \
+        in out, out

@@ -75,3 +75,19 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path):
     conn.close()
     with pytest.raises(RuntimeError, match="newer backportbot"):
         SQLiteStore(path)
+
+
+def test_the_day_budget_counts_only_the_repository_s_attempts_since_the_day_began(tmp_path):
+    store = SQLiteStore(tmp_path / "backportbot.db")
+    spent = {("demo", "yesterday"): 500, ("demo", "today"): 120, ("other", "today"): 70, ("demo", "no model"): None}
+    day = 1_700_000_000 // 86400 * 86400
+    for (repo, when), tokens in spent.items():
+        attempt = store.add_attempt(store.add_request(repo, "#1", [when], "ada", "console"), repo, f"#{when}", when)
+        if tokens is not None:
+            store.note(attempt, Op.NOTE, {}, llm={"calls": 1, "tokens": tokens, "seconds": 2.5})
+        at = day - 3600 if when == "yesterday" else day + 60
+        store.db.execute("update attempts set created_at = ? where id = ?", [at, attempt])
+    assert store.llm_tokens_since("demo", day) == 120
+    assert store.llm_tokens_since("other", day) == 70
+    assert store.llm_tokens_since("demo", day - 86400) == 620
+    assert store.llm_tokens_since("nobody", day) == 0

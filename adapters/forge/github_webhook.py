@@ -141,7 +141,7 @@ class GitHubWebhook:
         merged = pr.merged is True  # a bool when closed; UNSET or None are possible when labeled
         closed = isinstance(payload, WebhookPullRequestClosed)
         if closed and pr.head.ref.startswith("backport/"):
-            return [PullRequestClosed(repo, pr.head.ref, merged)]
+            return [PullRequestClosed(repo, pr.head.ref, merged, pr.head.sha)]
         if not merged:
             return []
         out: list[Delivery] = []

@@ -357,6 +357,12 @@ class SQLiteStore:
         with self.lock:
             return [_attempt(r) for r in self._t("attempts").rows_where(" and ".join(where), params, order_by="id")]
 
+    def llm_tokens_since(self, repo: str, since: float) -> int:
+        with self.lock:
+            row = self.db.execute("select sum(coalesce(json_extract(llm, '$.tokens'), 0)) from attempts "
+                                  "where repo = ? and created_at >= ?", [repo, since]).fetchone()
+            return int(row[0] or 0)
+
     def latest(self, repo: str, source: str, branch: str) -> Attempt | None:
         with self.lock:
             rows = list(self._t("attempts").rows_where(

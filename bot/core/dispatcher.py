@@ -106,7 +106,7 @@ class Dispatcher:
         elif isinstance(delivery, Merged):
             await self.digest.merged(delivery.repo, delivery.number, delivery.title, list(delivery.labels))
         elif isinstance(delivery, PullRequestClosed):
-            await self.ci.pr_closed(delivery.repo, delivery.head_branch, delivery.merged)
+            await self.ci.pr_closed(delivery.repo, delivery.head_branch, delivery.merged, delivery.head_sha)
         elif isinstance(delivery, ChecksChanged):
             await self.ci.checks_changed(delivery.repo, delivery.head_branch)
 

@@ -98,6 +98,7 @@ class PullRequestClosed:
     repo: str
     head_branch: str
     merged: bool
+    head_sha: str = ""  # the PR's head when it closed: the bot's result commit unless people pushed to it
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,10 @@ class Store(AttemptStore, LeaseStore, Protocol):
         ...
 
     def attempts(self, repo: str, source: str | None = None, branch: str | None = None) -> list[Attempt]: ...
+
+    def llm_tokens_since(self, repo: str, since: float) -> int:
+        """Model tokens spent by the repository's attempts created at or after `since`."""
+        ...
 
     def latest(self, repo: str, source: str, branch: str) -> Attempt | None:
         """The newest attempt for a fix named by its key or by one of its commits."""

@@ -273,11 +273,12 @@ def stats(store: Store) -> str:
 
 def model_reviews(store: Store, attempts: list[Attempt], repaired: int) -> str:
     """What maintainers made of the results with model-written code: approved (✅, and not closed
-    unmerged since), changed (a later attempt of the same fix and branch took a resolution people
-    recorded, rerere, where the model's was) or rejected (❌, cancelled, or the PR closed unmerged)."""
+    unmerged since), changed (the PR merged with commits people pushed on top of the bot's, or a
+    later attempt of the same fix and branch took a resolution people recorded, rerere, where the
+    model's was) or rejected (❌, cancelled, or the PR closed unmerged)."""
     by_model = [a for a in attempts if a.state in SUCCEEDED | {State.CANCELLED, State.CLOSED}
                 and any(h.resolved_by in BY_MODEL for h in store.hunks(a.id))]
-    changed = [a for a in by_model if any(
+    changed = [a for a in by_model if _merged_changed(store, a) or any(
         later.id > a.id and later.source == a.source and later.branch == a.branch
         and any(h.resolved_by == "rerere" for h in store.hunks(later.id)) for later in attempts)]
     rejected = [a for a in by_model if a not in changed and a.state in (State.CANCELLED, State.CLOSED)]
@@ -286,6 +287,12 @@ def model_reviews(store: Store, attempts: list[Attempt], repaired: int) -> str:
     return (f"Model resolutions reviewed: {len(approved)} approved, {len(changed)} changed, {len(rejected)} "
             f"rejected by maintainers, {waiting} not reviewed yet; {repaired} hunks repaired after a failed build "
             "(llm-repair).")
+
+
+def _merged_changed(store: Store, a: Attempt) -> bool:
+    """Merged, and what the forge merged is not the commit the bot pushed."""
+    heads = [e.detail.get("head") for e in store.events(a.id) if e.op == Op.MERGED]
+    return a.state == State.MERGED and bool(heads) and heads[-1] not in (None, a.result_commit)
 
 
 def weekly(store: Store, weeks: int | None = None, now: float | None = None) -> list[dict[str, Any]]:

@@ -304,8 +304,9 @@ class Workflow:
         self.store.note(attempt_id, Op.CI, {"ci": status, **detail}, ci=status)
         self._told(self.store.attempt(attempt_id))
 
-    def merged(self, attempt_id: int) -> Attempt:
-        return self._move(attempt_id, Op.MERGED, {"on_forge": True})
+    def merged(self, attempt_id: int, head_sha: str = "") -> Attempt:
+        """`head_sha`: what was merged, when the forge says (people may have pushed to the PR)."""
+        return self._move(attempt_id, Op.MERGED, {"on_forge": True, **({"head": head_sha} if head_sha else {})})
 
     def closed(self, attempt_id: int) -> Attempt:
         return self._move(attempt_id, Op.CLOSED, {"on_forge": True})

@@ -52,7 +52,7 @@ def run_attempt(engine: Engine, workflow: Workflow, store: Store, attempt_id: in
 def tokens_today(store: Store, repo_key: str, now: float | None = None) -> int:
     """Model tokens the repository's attempts requested today (UTC) spent: its day budget's use."""
     day = (time.time() if now is None else now) // 86400 * 86400
-    return sum(int(a.llm_usage.get("tokens", 0)) for a in store.attempts(repo_key) if a.created_at >= day)
+    return store.llm_tokens_since(repo_key, day)
 
 
 def verify_approved(engine: Engine, workflow: Workflow, attempt: Attempt, repo: Repo, source: Source) -> Attempt:

@@ -99,11 +99,11 @@ class CiFollowUp(Feature):
     def _said_slow(self, attempt_id: int) -> bool:
         return any(e.op == Op.CI and e.detail.get("slow") for e in self.ctx.store.events(attempt_id))
 
-    async def pr_closed(self, repo_key: str, head_branch: str, merged: bool) -> None:
+    async def pr_closed(self, repo_key: str, head_branch: str, merged: bool, head_sha: str = "") -> None:
         for a in self.ctx.store.in_state(State.PR_OPEN):
             if a.repo == repo_key and a.result_branch == head_branch:
                 if merged:
-                    self.ctx.workflow.merged(a.id)
+                    self.ctx.workflow.merged(a.id, head_sha)
                 else:
                     self.ctx.workflow.closed(a.id)
 

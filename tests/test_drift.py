@@ -3,6 +3,8 @@ own hunks, code moved or split on main (relocated), and tests that exist only on
 
 from __future__ import annotations
 
+import pytest
+
 from bot.engine import ladder
 from tests import scenarios
 from tests.gitrepo import GitRepo, lines
@@ -126,3 +128,54 @@ def test_a_fix_made_right_after_the_branch_point_names_no_prerequisite(repo: Git
                                                       "        int limit;\n};\n"})
     code, (out,) = backport(repo, "#71", capsys=capsys)
     assert code == 1 and out["prerequisites"] == [] and "prerequisite" not in out["reason"]
+
+
+LIMIT = "def clamp(x):\n    if x > 10:\n        return -1\n    return x\n"
+TEST = "from limits import clamp\n\n\ndef test_small():\n    assert clamp(3) == 3\n"
+
+
+@pytest.mark.parametrize("branch_drifted", [False, True])
+def test_a_test_that_needs_a_helper_only_on_main_is_left_out_and_the_code_carried(repo: GitRepo, capsys,
+                                                                                  branch_drifted: bool):
+    # As in Go and Python histories: a fix's test uses a test helper main gained after the branch
+    # was cut; it cannot run there. The code is carried (picked clean, or resolved when the branch
+    # changed the line above it), the test left out.
+    repo.commit("Initial import", {"limits.py": LIMIT, "tests/test_limits.py": TEST})
+    repo.branch("rel")
+    if branch_drifted:
+        repo.commit("Say why", {"limits.py": LIMIT.replace("x > 10:", "x > 10:  # too large")}, on="rel")
+        repo.checkout("main")
+    repo.commit("Add test helpers (#60)", {"tests/helpers.py": "def expect_clamped(f, x):\n    assert f(x) == 10\n"})
+    repo.commit("Fix clamp of large values (#61)", {
+        "limits.py": LIMIT.replace("return -1", "return 10"),
+        "tests/test_limits.py": TEST.replace("from limits import clamp\n", "from limits import clamp\n"
+                                             "from tests.helpers import expect_clamped\n")
+        + "\n\ndef test_large():\n    expect_clamped(clamp, 11)\n"})
+    code, (out,) = backport(repo, "#61", capsys=capsys)
+    assert code == 0, out
+    assert bool(out["conflicts"]) is branch_drifted, out
+    fixed = LIMIT.replace("return -1", "return 10")
+    assert repo.show(out["result_commit"], "limits.py") == (fixed.replace("x > 10:", "x > 10:  # too large")
+                                                            if branch_drifted else fixed)
+    assert repo.show(out["result_commit"], "tests/test_limits.py") == TEST  # as the branch has it
+    assert out["needs_approval"] is True
+    (warning,) = out["warnings"]
+    assert warning.startswith("the fix's test changes in tests/test_limits.py are left out (they need what rel "
+                              "lacks: tests/test_limits.py:2 "), warning
+    assert "tests.helpers" in warning and warning.endswith("; the fix's code is carried")
+
+
+def test_a_new_test_a_build_file_lists_is_not_left_out(repo: GitRepo, capsys):
+    # As in systemd: a new src/test/test-*.c is listed in meson.build by the same fix; leaving the
+    # file out would make the build name a missing file, so the pick stays whole, and flagged.
+    scenarios.base(repo)
+    repo.commit("Add the assert helpers (#62)", {"src/shared/tests.h": "#define ASSERT_OK(x) (x)\n"})
+    repo.commit("Fix overflow in handle (#63)", {
+        "src/server.c": scenarios.fixed(scenarios.SERVER, "return -1;", "return 0;"),
+        "src/test/test-handle.c": "#include \"tests.h\"\nint main(void) {\n    ASSERT_OK(handle(11));\n}\n",
+        "src/test/meson.build": "tests += files('test-handle.c')\n"})
+    code, (out,) = backport(repo, "#63", capsys=capsys)
+    assert code == 0, out
+    assert "src/test/test-handle.c" in repo.git("ls-tree", "-r", "--name-only", out["result_commit"])
+    (warning,) = out["warnings"]
+    assert warning.startswith("names check of ") and "ASSERT_OK" in warning, warning

@@ -173,8 +173,8 @@ class Engine:
             self._flag(recorder, outcome, why)
 
         target = git.out("rev-parse", f"{plan.target_ref}^{{commit}}")
-        result = self._pick_in_memory(git, commits, source.mainline, target)
-        self._check_names(recorder, outcome, git, commits, source.mainline, target, plan.branch)
+        leave_out = self._check_names(recorder, outcome, git, commits, source.mainline, target, plan.branch)
+        result = self._pick_in_memory(git, commits, source.mainline, target, leave_out)
         if result is not None:
             recorder.note({"picked": "in memory", "commits": [c.sha for c in commits]})
             if plan.commands and not self._verify_later(recorder, outcome):
@@ -182,7 +182,7 @@ class Engine:
                     self._verify(recorder, outcome, plan, wt)
         else:
             try:
-                result = self._pick_all(recorder, outcome, plan, commits, target)
+                result = self._pick_all(recorder, outcome, plan, commits, target, leave_out)
             except Conflict as conflict:
                 deps = self._prerequisites_to_pick(plan, conflict) if plan.with_deps else None
                 if not deps:
@@ -193,7 +193,7 @@ class Engine:
                 outcome.conflicts.clear()
                 outcome.hunks.clear()
                 outcome.regions.clear()
-                result = self._pick_all(recorder, outcome, plan, deps + commits, target)
+                result = self._pick_all(recorder, outcome, plan, deps + commits, target, leave_out)
         try:
             ws.update_branch(plan.result_branch, result)
         except GitError as e:
@@ -201,7 +201,7 @@ class Engine:
         outcome.result_branch, outcome.result_commit, outcome.base_commit = plan.result_branch, result, target
 
     def _pick_all(self, recorder: Recorder, outcome: Outcome, plan: Plan, commits: list[Commit],
-                  target: str) -> str:
+                  target: str, leave_out: set[str]) -> str:
         """Pick the commits in a work tree, resolving what the ladder can; verify; the result."""
         budget = Budget(self.llm_calls, self.llm_tokens)
         if self.llm_day_tokens is not None and self.llm_day_tokens - plan.llm_tokens_today < self.llm_tokens:
@@ -212,6 +212,8 @@ class Engine:
             try:
                 for commit in commits:
                     self._pick_in_worktree(recorder, outcome, plan, wt, commit, budget)
+                    if leave_out and commit.parents and testfiles.restore(wt, target, leave_out):
+                        recorder.note({"tests_left_out": sorted(leave_out), "commit": commit.sha})
             finally:
                 outcome.llm = outcome.llm + budget.used
             result = wt.out("rev-parse", "HEAD")
@@ -264,15 +266,26 @@ class Engine:
         return True
 
     def _check_names(self, recorder: Recorder, outcome: Outcome, git: Git, commits: list[Commit],
-                     mainline: int | None, target: str, branch: str = "the branch") -> None:
+                     mainline: int | None, target: str, branch: str = "the branch") -> set[str]:
         """The names check (symbols.py), clean picks included: one flag per commit, naming what
-        and where."""
+        and where. Test files that use what the branch lacks are left out when the fix's code can
+        be carried without them (flagged too): the test files to leave out."""
+        leave_out: set[str] = set()
         for c in commits:
             if not c.parents:
                 continue
-            found = symbols.missing_names(git, c.sha, c.parents[(mainline or 1) - 1], target, branch)
-            if found:
+            parent = c.parents[(mainline or 1) - 1]
+            findings = symbols.check(git, c.sha, parent, target, branch)
+            tests = testfiles.needing_what_the_branch_lacks(git, parent, c.sha, {f.path for f in findings})
+            if found := [f.text for f in findings if f.path not in tests]:
                 self._flag(recorder, outcome, symbols.warning(c.sha, found))
+            if tests:
+                leave_out |= tests
+                first = next(f for f in findings if f.path in tests)
+                self._flag(recorder, outcome, f"the fix's test changes in {', '.join(sorted(tests))} are left out "
+                                              f"(they need what {branch} lacks: {first.path}:{first.line} "
+                                              f"{first.text}); the fix's code is carried")
+        return leave_out
 
     @contextmanager
     def _worktree(self, recorder: Recorder, ws: Workspace, plan: Plan, commit: str) -> Iterator[Git]:
@@ -284,8 +297,10 @@ class Engine:
             remove_worktree(path)
             recorder.worktree(None)
 
-    def _pick_in_memory(self, git: Git, commits: list[Commit], mainline: int | None, target: str) -> str | None:
-        """Commit the picks without a work tree when every one applies cleanly; else None."""
+    def _pick_in_memory(self, git: Git, commits: list[Commit], mainline: int | None, target: str,
+                        leave_out: set[str]) -> str | None:
+        """Commit the picks without a work tree when every one applies cleanly, the test files to
+        leave out as the branch has them; else None."""
         chain = [(c.sha, c.parents[(mainline or 1) - 1] if c.parents else None) for c in commits]
         with Predictor(git, keep_objects=True) as predictor:
             preds = predictor.predict_chain(chain, target)
@@ -294,15 +309,16 @@ class Engine:
             return None
         head = target
         for commit, pred in zip(commits, preds, strict=True):
-            if pred.tree == head_tree:
+            assert pred.tree is not None
+            tree = testfiles.tree_without(git, pred.tree, target, leave_out) if leave_out else pred.tree
+            if tree == head_tree:
                 continue  # empty pick: this change is already there
             raw = raw_message(git, commit.sha).rstrip("\n") + "\n"
             author = {"GIT_AUTHOR_NAME": commit.author_name, "GIT_AUTHOR_EMAIL": commit.author_email,
                       "GIT_AUTHOR_DATE": commit.author_date}
-            assert pred.tree is not None
-            head = git.with_env(**author).out("commit-tree", pred.tree, "-p", head,
+            head = git.with_env(**author).out("commit-tree", tree, "-p", head,
                                               input=cherry_pick_message(raw, commit.sha))
-            head_tree = pred.tree
+            head_tree = tree
         return head if head != target else None
 
     def _pick_in_worktree(self, recorder: Recorder, outcome: Outcome, plan: Plan, wt: Git, commit: Commit,

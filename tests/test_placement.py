@@ -141,6 +141,19 @@ def test_a_line_found_up_to_whitespace_is_rewritten_in_the_branch_layout():
     assert found is not None and "".join(found[0]) == branch.replace("p->pw_dir", "p->pw_shell")
 
 
+def test_a_sign_added_or_removed_in_an_aligned_column_keeps_the_fix_s_column():
+    # systemd's "repart: Fix size round up/round down" swaps 1 and -1 in a config table main had
+    # realigned wider; the human wrote the swap in the branch's narrower alignment.
+    row = '    {{ "Partition", "{}",{}config_parse_size4096, {}, &p->{}{}}},\n'
+    def table(width: int, signs: str) -> str:
+        return "".join(row.format(key, " " * (width - len(key)), f"{sign:>6}", field, " " * 4)
+                       for key, field, sign in zip(("SizeMinBytes", "SizeMaxBytes"), ("size_min", "size_max"),
+                                                   signs.split(), strict=True))
+    found = placement.place("repart.c", lines(table(24, "1 -1")), lines(table(18, "1 -1")),
+                            lines(table(24, "-1 1")))
+    assert found is not None and "".join(found[0]) == table(18, "-1 1")
+
+
 def test_an_insertion_at_the_end_is_placed_even_when_the_lines_above_it_changed():
     # systemd's env-util.h: the last declaration before the fix's new one differs on the branch.
     base = "int a(void);\nint set_full_environment(char **env);\n"

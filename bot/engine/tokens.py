@@ -26,16 +26,23 @@ def split(lines: Sequence[str]) -> tuple[list[str], list[str]]:
 def in_layout_of(branch: Sequence[str], old: Sequence[str], new: Sequence[str]) -> list[str] | None:
     """`old` -> `new` applied to `branch`, which has the same tokens as `old` in another layout:
     unchanged tokens keep the branch's spacing; a token replaced one for one takes the spacing of
-    the one it replaces; added tokens bring the fix's. None when the tokens are not the same."""
+    the one it replaces; added tokens bring the fix's, and so does the first unchanged token after
+    tokens added or removed (its neighbour changed: `1` -> `-1` in an aligned column keeps the
+    fix's column). None when the tokens are not the same."""
     before, _ = split(old)
     ours, ours_space = split(branch)
     after, after_space = split(new)
     if before != ours:
         return None
     out: list[str] = []
+    neighbour_changed = False
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-            out += [ours_space[i1 + k] + after[j1 + k] for k in range(j2 - j1)]
-        elif tag != "delete":
+            for k in range(j2 - j1):
+                space = after_space[j1] if k == 0 and neighbour_changed else ours_space[i1 + k]
+                out.append(space + after[j1 + k])
+            neighbour_changed = False
+        else:
             out += [after_space[j] + after[j] for j in range(j1, j2)]
+            neighbour_changed = True
     return ("".join(out) + ours_space[-1]).splitlines(keepends=True)

@@ -75,6 +75,28 @@ def test_clean_pairs_get_the_names_check_and_unflagged_differences_are_a_headlin
     assert "neither flagged nor explained: 0" in out
 
 
+def test_a_clean_pair_is_scored_with_the_tests_the_engine_leaves_out(repo: GitRepo):
+    """As a real backport does: the fix's test uses a helper only main has, so the engine carries the
+    code and leaves the test out; the human did the same. eval scores the engine's tree, not the
+    plain pick's."""
+    limits = "def clamp(x):\n    if x > 10:\n        return -1\n    return x\n"
+    test = "from limits import clamp\n\n\ndef test_small():\n    assert clamp(3) == 3\n"
+    repo.commit("Initial", {"limits.py": limits, "tests/test_limits.py": test})
+    repo.branch("rel")
+    repo.commit("Add test helpers", {"tests/helpers.py": "def expect_clamped(f, x):\n    assert f(x) == 10\n"})
+    fix = repo.commit("Fix clamp of large values", {
+        "limits.py": limits.replace("return -1", "return 10"),
+        "tests/test_limits.py": "from tests.helpers import expect_clamped\n" + test
+        + "\n\ndef test_large():\n    expect_clamped(clamp, 11)\n"})
+    repo.commit(f"Fix clamp of large values\n\n(cherry picked from commit {fix})",
+                {"limits.py": limits.replace("return -1", "return 10")}, on="rel")
+    repo.checkout("main")
+    pairs, _ = mine(Git(repo.path), "main", ["rel"])
+    (result,) = replay(repo.path, "main", pairs, jobs=1, progress=io.StringIO())
+    assert result.cls == "reproduced", result
+    assert result.flagged and "tests/test_limits.py are left out" in result.warnings[0]
+
+
 def test_eval_json_keeps_its_fields_and_adds_the_new_ones(repo: GitRepo, tmp_path, capsys):
     names_history(repo)
     out_json = tmp_path / "pairs.json"

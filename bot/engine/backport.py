@@ -267,24 +267,16 @@ class Engine:
 
     def _check_names(self, recorder: Recorder, outcome: Outcome, git: Git, commits: list[Commit],
                      mainline: int | None, target: str, branch: str = "the branch") -> set[str]:
-        """The names check (symbols.py), clean picks included: one flag per commit, naming what
-        and where. Test files that use what the branch lacks are left out when the fix's code can
-        be carried without them (flagged too): the test files to leave out."""
+        """The names check of every commit, clean picks included (`check_names`): its flags, and
+        the test files to leave out."""
         leave_out: set[str] = set()
         for c in commits:
             if not c.parents:
                 continue
-            parent = c.parents[(mainline or 1) - 1]
-            findings = symbols.check(git, c.sha, parent, target, branch)
-            tests = testfiles.needing_what_the_branch_lacks(git, parent, c.sha, {f.path for f in findings})
-            if found := [f.text for f in findings if f.path not in tests]:
-                self._flag(recorder, outcome, symbols.warning(c.sha, found))
-            if tests:
-                leave_out |= tests
-                first = next(f for f in findings if f.path in tests)
-                self._flag(recorder, outcome, f"the fix's test changes in {', '.join(sorted(tests))} are left out "
-                                              f"(they need what {branch} lacks: {first.path}:{first.line} "
-                                              f"{first.text}); the fix's code is carried")
+            flags, tests = check_names(git, c.sha, c.parents[(mainline or 1) - 1], target, branch)
+            for why in flags:
+                self._flag(recorder, outcome, why)
+            leave_out |= tests
         return leave_out
 
     @contextmanager
@@ -464,6 +456,23 @@ class Engine:
         log_dir = plan.workspace.logs_dir / plan.work_name
         outcome.verified = self.sandbox.run(wt.cwd, plan.commands, log_dir, recorder.process)
         recorder.note({"verified": [asdict(r) for r in outcome.verified]})
+
+
+def check_names(git: Git, commit: str, parent: str, target: str,
+                branch: str = "the branch") -> tuple[list[str], set[str]]:
+    """The names check (symbols.py) of one commit: the flags for a maintainer, naming what and
+    where, and the test files that use what the branch lacks, left out when the fix's code can be
+    carried without them (flagged too). The engine's and eval's."""
+    findings = symbols.check(git, commit, parent, target, branch)
+    tests = testfiles.needing_what_the_branch_lacks(git, parent, commit, {f.path for f in findings})
+    flags = []
+    if found := [f.text for f in findings if f.path not in tests]:
+        flags.append(symbols.warning(commit, found))
+    if tests:
+        first = next(f for f in findings if f.path in tests)
+        flags.append(f"the fix's test changes in {', '.join(sorted(tests))} are left out (they need what {branch} "
+                     f"lacks: {first.path}:{first.line} {first.text}); the fix's code is carried")
+    return flags, tests
 
 
 def _conflict_reason(commit: Commit, outcomes: list[FileOutcome], prereqs: list[prereq.Prerequisite],

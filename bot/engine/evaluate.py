@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.engine import symbols
-from bot.engine.backport import Engine, Outcome, Plan
+from bot.engine import testfiles
+from bot.engine.backport import Engine, Outcome, Plan, check_names
 from bot.engine.errors import BackportFailure
 from bot.engine.git import Git
 from bot.engine.policy import branch_index, patch_ids
@@ -186,15 +186,12 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
         git = Git(clone)
         bar = _Progress(len(pairs), progress)
         results: dict[int, Result] = {}
-        with Predictor(git) as predictor:
+        with Predictor(git, keep_objects=True) as predictor:  # the clone's: a clean pick's tree is reread
             commits = {c.sha: c for c in read_commits(git, *dict.fromkeys(p.original for p in pairs))}
             picks = [Pick(p.original, (commits[p.original].parents or (None,))[0], p.target) for p in pairs]
             preds = predictor.predict(picks)
             humans = predictor.trees([p.human for p in pairs])
-        clean: dict[int, str] = {}
-        for i, (pred, human_tree) in enumerate(zip(preds, humans, strict=True)):
-            if pred.clean and not verify:
-                clean[i] = "reproduced" if pred.tree == human_tree else "clean-different"
+        clean = {i for i, pred in enumerate(preds) if pred.clean and not verify}
         engine = Engine(llm, sandbox, llm_context=context_tokens)
         ws = Workspace.in_place(clone, Path(tmp) / "data")
         main_ref = ws.branch_ref(main) or main
@@ -204,9 +201,7 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
             pair = pairs[i]
             try:
                 if i in clean:  # decided in memory, checked as a real backport's clean pick is
-                    parent = (commits[pair.original].parents or ("",))[0]
-                    results[i] = Result(pair, clean[i], warnings=_names_warnings(git, pair, parent))
-                    results[i].flagged = bool(results[i].warnings)
+                    results[i] = _clean(git, pair, commits[pair.original].parents, preds[i].tree, humans[i])
                 else:
                     results[i] = _replay_one(git, engine, ws, main_ref, i, pair, human_backports, verify)
             except Exception as exc:  # one odd pair never stops the evaluation
@@ -218,12 +213,16 @@ def replay(repo_path: Path, main: str, pairs: list[Pair], jobs: int, progress: T
     return [results[i] for i in range(len(pairs))]
 
 
-def _names_warnings(git: Git, pair: Pair, parent: str) -> list[str]:
-    """What Engine._check_names would flag on this clean pick (no work tree needed)."""
-    if not parent:
-        return []
-    found = symbols.missing_names(git, pair.original, parent, pair.target, pair.branch)
-    return [symbols.warning(pair.original, found)] if found else []
+def _clean(git: Git, pair: Pair, parents: tuple[str, ...], tree: str | None, human_tree: str | None) -> Result:
+    """A pair that picks cleanly, as the engine would commit it: the names check's flags, and the
+    tests it leaves out."""
+    warnings: list[str] = []
+    if parents and tree:
+        warnings, leave_out = check_names(git, pair.original, parents[0], pair.target, pair.branch)
+        if leave_out:
+            tree = testfiles.tree_without(git, tree, pair.target, leave_out)
+    return Result(pair, "reproduced" if tree == human_tree else "clean-different", warnings=warnings,
+                  flagged=bool(warnings))
 
 
 def already_there(git: Git, target: str, main_ref: str, named: list[str]) -> list[str]:

@@ -161,6 +161,34 @@ def test_a_fix_whose_added_lines_are_there_in_a_reworked_file_is_present(repo, d
     assert cand.suggested == ["1.1"]
 
 
+def test_a_fix_naming_the_commit_that_brought_the_bug_does_not_apply_where_that_commit_never_went(repo, data_dir):
+    """systemd's case: "udev: permanent symlinks with USB revision ... Fixes: 04f19d6735" fixes what
+    that commit added; a branch that never got it has no bug to fix, one that got it backported does."""
+    rules = 'SUBSYSTEM=="media", SYMLINK+="media/by-path/$env{ID_PATH}"\n'
+    repo.commit("Initial", {"src/server.c": SERVER})
+    repo.branch("1.0")
+    repo.branch("1.1")
+    culprit = repo.commit("udev: add /dev/media/by-path symlinks (#40)", {"rules.d/60-media.rules": rules})
+    repo.commit(f"udev: add /dev/media/by-path symlinks\n\n(cherry picked from commit {culprit})",
+                {"rules.d/60-media.rules": rules}, on="1.1")
+    repo.checkout("main")
+    repo.commit(f"udev: permanent media symlinks with the USB revision (#41)\n\nFixes: {culprit[:10]}",
+                {"rules.d/60-media.rules": rules.replace("ID_PATH", "ID_PATH_WITH_USB_REVISION")})
+    (cand,) = from_path(repo.path, data_dir).candidates("2000-01-01")
+    assert cand.category == "bug" and f"commit body: Fixes: {culprit[:10]}" in cand.reasons
+    assert cand.outlook == {"1.0": f"does not apply: what it fixes came with {culprit[:10]} (udev: add "
+                                   "/dev/media/by-path symlinks (#40)), which 1.0 never got", "1.1": "clean"}
+    assert cand.suggested == ["1.1"]
+
+
+def test_a_follow_up_is_not_evidence_of_a_fix_but_a_named_culprit_is():
+    follow = categorize("systemctl: add missing --help entries", "Follow-up for afba41995d", ["src/a.c"], ["bug"])
+    assert follow.category == "other"
+    regression = categorize("stub: get uname from image before loading addons", "Fixes 68f85761e2eb", ["src/a.c"],
+                            ["bug"])
+    assert regression.category == "bug" and regression.evidence == ("commit body: Fixes 68f85761e2eb",)
+
+
 CACHE = "int cache_get(int key) {\n    int slot = key % 8;\n    int value = table[slot];\n    return value;\n}\n"
 
 

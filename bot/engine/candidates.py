@@ -533,14 +533,18 @@ def _fixes_what_branches_lack(git: Git, main_ref: str, branches: dict[str, str],
             [commits[x] for x in sorted({x for c in asked for x in culprits[c.commit]})], own_pr=True)
         for cand in asked:
             if not any(x in there for x in culprits[cand.commit]):
-                first = commits[culprits[cand.commit][0]]
-                cand.outlook[branch] = (f"does not apply: what it fixes came with {first.sha[:10]} "
-                                        f"({first.subject[:60]}), which {branch} never got")
+                c = commits[culprits[cand.commit][0]]
+                brought = _named(c.sha, c.subject, c.pr_number)
+                cand.outlook[branch] = f"does not apply: what it fixes came with {brought}, which {branch} never got"
                 cands.remove(cand)
 
 
 def _name(p: prereq.Prerequisite) -> str:
-    return f"#{p.pr}" if p.pr else f"{p.commit[:10]} ({p.subject[:60]})"
+    return _named(p.commit, p.subject, p.pr)
+
+
+def _named(sha: str, subject: str, pr: int | None) -> str:
+    return f"#{pr}" if pr else f"{sha[:10]} ({subject[:60]})"
 
 
 def not_landed(git: Git, main_ref: str, branch: str, ref: str, requested: dict[str, str]) -> list[tuple[str, str]]:

@@ -52,11 +52,6 @@ BUILD_WORDS = re.compile(r"\b(build(?:ing|s)?|compil\w*|warnings?|linker|link er
 # How a message says which issue it fixes: "Fixes #1051", "Closes: #12", a Linux-style "Fixes: <sha>".
 LINKED = re.compile(r"\b(?:fix(?:es|ed)?|close[sd]?|resolve[sd]?)\b:?\s+(?:[\w.-]+/[\w.-]+)?#(\d+)"
                     r"|^Fixes:\s+[0-9a-f]{7,40}\b", re.I | re.M)
-# How a message names the commit that brought the bug: "Fixes: 1a2b3c4d" (Linux style), systemd's
-# "Follow-up for <sha>", "regression introduced by <sha>".
-CULPRIT = re.compile(r"(?:^fixes:?|\bfollow[- ]?up (?:for|to|of)|\bregression (?:introduced )?(?:by|in|from|since)"
-                     r"|\bintroduced (?:by|in)|\b(?:broken|caused|regressed) (?:by|in|since))\s*:?\s*(?:commit\s+)?"
-                     r"([0-9a-f]{7,40})\b", re.I | re.M)
 # A described wrong behaviour in a message body.
 WRONG = re.compile(r"\b(incorrect(?:ly)?|wrong(?:ly)?|erroneous(?:ly)?|instead of|should (?:not )?(?:be|have|"
                    r"return|use)|fails? to|failed to|does(?:n't| not) work|regression|was not (?:being )?"
@@ -196,7 +191,7 @@ def categorize(subject: str, body: str, paths: Sequence[str], fix_labels: Collec
             if (found := rx.search(text)) and not any(found.group(0).lower() in e for e in ev[cat]):
                 ev[cat].append(f"{where} says {found.group(0).lower()!r}")
         # "Follow-up for <sha>" continues a change, it does not say the change was wrong
-        if found := LINKED.search(text) or next((m for m in CULPRIT.finditer(text)
+        if found := LINKED.search(text) or next((m for m in prereq.CULPRIT.finditer(text)
                                                  if not m.group(0).lower().startswith("follow")), None):
             ev["bug"].append(f"{where}: {found.group(0).strip()}")
         elif found := WRONG.search(text):
@@ -516,25 +511,16 @@ def _fixes_what_branches_lack(git: Git, main_ref: str, branches: dict[str, str],
     """A fix whose message names the commit that brought the bug ("Fixes: <sha>", "Follow-up for
     <sha>") does not apply to a branch that carries none of the commits it names (not as an
     ancestor, nor backported): the bug never reached it. Such pairs leave `unmatched`."""
-    named = {c.commit: list(dict.fromkeys(m.group(1).lower() for m in CULPRIT.finditer(bodies.get(c.commit, ""))))
-             for cs in unmatched.values() for c in cs}
-    refs = sorted({r for rs in named.values() for r in rs})
-    if not refs:
-        return
-    lines = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="".join(f"{r}\n" for r in refs))
-    full = {r: line.split()[0] for r, line in zip(refs, lines.splitlines(), strict=True) if line.endswith(" commit")}
-    culprits = {sha: [full[r] for r in rs if r in full] for sha, rs in named.items()}
-    commits = {c.sha: c for c in read_commits(git, *sorted({x for xs in culprits.values() for x in xs}))}
+    named = prereq.culprits(git, {c.commit: bodies.get(c.commit, "") for cs in unmatched.values() for c in cs})
     for branch, cands in unmatched.items():
-        asked = [c for c in cands if culprits.get(c.commit)]
+        asked = [c for c in cands if named.get(c.commit)]
         if not asked:
             continue
         there = branch_index(git, branches[branch], main_ref).presence(
-            [commits[x] for x in sorted({x for c in asked for x in culprits[c.commit]})], own_pr=True)
+            list({x.sha: x for c in asked for x in named[c.commit]}.values()), own_pr=True)
         for cand in asked:
-            if not any(x in there for x in culprits[cand.commit]):
-                c = commits[culprits[cand.commit][0]]
-                brought = _named(c.sha, c.subject, c.pr_number)
+            if culprit := prereq.never_reached(named[cand.commit], there):
+                brought = _named(culprit.sha, culprit.subject, culprit.pr_number)
                 cand.outlook[branch] = f"does not apply: what it fixes came with {brought}, which {branch} never got"
                 cands.remove(cand)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from bot.engine.conflicts import Hunk
@@ -18,6 +18,11 @@ from bot.engine.source import Commit, changed_paths, read_commits
 NAMED = 3  # prerequisites named to people; more only make the advice useless
 SWEEP = 100  # a commit touching this many files is a repository-wide sweep
 SWEEP_FORMATTING = 0.8  # a sweep is a reformat when this share of its hunks in the conflicting files only re-space
+# How a message names the commit that brought the bug: "Fixes: 1a2b3c4d" (Linux style), systemd's
+# "Follow-up for <sha>", "regression introduced by <sha>".
+CULPRIT = re.compile(r"(?:^fixes:?|\bfollow[- ]?up (?:for|to|of)|\bregression (?:introduced )?(?:by|in|from|since)"
+                     r"|\bintroduced (?:by|in)|\b(?:broken|caused|regressed) (?:by|in|since))\s*:?\s*(?:commit\s+)?"
+                     r"([0-9a-f]{7,40})\b", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,24 @@ def _absent_change(git: Git, commit: str, target_ref: str, path: str) -> bool:
               for removed, _ in _diff(git, commit, {path}).get(path, [])
               if sum(_meaningful(line) for line in removed) >= 2]
     return bool(judged) and all(judged)
+
+
+def culprits(git: Git, messages: dict[str, str]) -> dict[str, list[Commit]]:
+    """Per message, the commits it names as having brought the bug (`CULPRIT`) that the repository has."""
+    named = {k: list(dict.fromkeys(m.group(1).lower() for m in CULPRIT.finditer(text))) for k, text in messages.items()}
+    refs = sorted({r for rs in named.values() for r in rs})
+    if not refs:
+        return {k: [] for k in messages}
+    lines = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="".join(f"{r}\n" for r in refs))
+    full = {r: line.split()[0] for r, line in zip(refs, lines.splitlines(), strict=True) if line.endswith(" commit")}
+    commits = {c.sha: c for c in read_commits(git, *sorted(set(full.values())))} if full else {}
+    return {k: list({full[r]: commits[full[r]] for r in rs if r in full}.values()) for k, rs in named.items()}
+
+
+def never_reached(named: list[Commit], there: Collection[str]) -> Commit | None:
+    """The first commit a fix names as having brought the bug, when the branch carries none of
+    them (`there`: what it carries): the bug never reached that branch."""
+    return named[0] if named and not any(c.sha in there for c in named) else None
 
 
 def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,

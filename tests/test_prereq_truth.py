@@ -20,7 +20,7 @@ from bot.engine.git import Git
 from bot.engine.policy import BranchIndex
 from bot.engine.source import read_commits
 from tests import scenarios
-from tests.gitrepo import GitRepo
+from tests.gitrepo import GitRepo, lines
 from tests.scenarios import SERVER, fixed
 
 WITH_LIMIT = fixed(fixed(fixed(SERVER, "int handle(int x) {", "int handle(int x, int limit) {"),
@@ -217,3 +217,32 @@ def test_a_fix_to_code_a_refactor_reshaped_names_the_refactor_instead(repo, caps
     out = backport(repo, "#38", capsys)
     assert [(p["pr"], p["feature"]) for p in out["prerequisites"]] == [(37, False)], out
     assert "backport it first" in out["reason"] and "probably" not in out["reason"]
+
+
+@pytest.mark.parametrize("culprit_is_a_fix", [True, False])
+def test_the_commit_a_fix_says_brought_the_bug_is_named_first(repo, capsys, culprit_is_a_fix: bool):
+    """systemd's follow-ups name the commit they fix ("Follow-up for <sha>"): that commit is the
+    prerequisite, though blame ranks others above it; when it is no fix, the fix probably does
+    not apply."""
+    text = lines(12)
+    repo.commit("Initial", {"a.txt": text})
+    repo.branch("rel")
+    for n, (first, second) in ((51, (5, 6)), (52, (7, 8)), (53, (9, 10))):
+        text = text.replace(f"line {first}\n", f"step {first}\n").replace(f"line {second}\n", f"step {second}\n")
+        repo.commit(f"Rename steps {first} and {second} (#{n})", {"a.txt": text})
+    text = text.replace("line 4\n", "limit 4\n")
+    culprit = repo.commit("Fix the limit (#54)" if culprit_is_a_fix else "Add a limit (#54)", {"a.txt": text})
+    for i in range(4, 11):
+        text = text.replace(f" {i}\n", f" {i} checked\n")
+    repo.commit(f"Check every step (#55)\n\nFollow-up for {culprit}", {"a.txt": text})
+    out = backport(repo, "#55", capsys)
+    assert out["kind"] == "conflict", out
+    named = [p["pr"] for p in out["prerequisites"] if p["named"]]
+    assert 54 in named and len(named) == 3, out["prerequisites"]
+    first = next(p for p in out["prerequisites"] if p["pr"] == 54)
+    assert first["feature"] is not culprit_is_a_fix
+    if culprit_is_a_fix:
+        assert "backport them first" in out["reason"], out["reason"]
+    else:
+        assert f"probably does not apply to rel: the code it changes came with {culprit[:10]} (Add a limit (#54))" \
+            in out["reason"], out["reason"]

@@ -73,6 +73,14 @@ def _ranges(git: Git, parent: str, commit: str, path: str, hunk: Hunk | None) ->
     return out
 
 
+def _culprit(git: Git, commit: str, index: BranchIndex) -> Commit | None:
+    """The commit the fix's message names as having brought the bug, when the target carries none
+    of those it names."""
+    (fix,) = read_commits(git, commit)
+    named = culprits(git, {commit: fix.body})[commit]
+    return never_reached(named, index.presence(named, own_pr=True)) if named else None
+
+
 def _blame(git: Git, base: str, parent: str, path: str, ranges: list[tuple[int, int]],
            deadline: float | None = None) -> Counter[str]:
     """The commits since `base` that last touched those lines, with how many lines each.
@@ -289,7 +297,8 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
             absent_by.update(blamed)
         else:
             every_absent = False
-    if not touched:
+    culprit = _culprit(git, commit, index) if index is not None else None
+    if not touched and culprit is None:
         return []
     commits = sorted(read_commits(git, *touched), key=lambda c: int(c.author_date.split()[0]))  # oldest first
     if not predicted:  # predicted: blamed in merge-base..parent, so none is an ancestor of the target
@@ -317,11 +326,15 @@ def find(git: Git, commit: str, parent: str, target_ref: str, main_ref: str,
     brought = absent_by.most_common(1)[0][0] if every_absent and absent_by else None
     feature = next((c.sha for c in kept if c.sha == brought and c.sha in grew and is_fix is not None
                     and not is_fix(c)), None)
-    result = [Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched[c.sha])), lines=explains[c.sha],
-                           feature=c.sha == feature) for c in kept]
-    # The few that explain most of the conflict (the feature's commit first), kept in history order;
-    # the rest are only counted.
-    ranked = sorted(result, key=lambda p: (not p.feature, -p.lines))
+    if culprit is not None:  # the fix says which commit brought the bug: that one is the prerequisite
+        kept = [c for c in kept if c.sha != culprit.sha] + [culprit]
+        feature = culprit.sha if is_fix is not None and not is_fix(culprit) else None
+    result = [Prerequisite(c.sha, c.subject, c.pr_number, tuple(sorted(touched.get(c.sha, ()))),
+                           lines=explains[c.sha], feature=c.sha == feature)
+              for c in sorted(kept, key=lambda c: int(c.author_date.split()[0]))]
+    # The few that explain most of the conflict (the culprit's or the feature's commit first), kept in
+    # history order; the rest are only counted.
+    ranked = sorted(result, key=lambda p: (culprit is None or p.commit != culprit.sha, not p.feature, -p.lines))
     named = {p.commit for p in ranked[:NAMED]}
     return [p for p in result if p.commit in named] + [
         Prerequisite(p.commit, p.subject, p.pr, p.paths, named=False, lines=p.lines)

@@ -15,7 +15,8 @@
 # Then no server is installed or started here.
 #
 # Other knobs: EVAL_REPO (default: the FRRouting mirror), EVAL_ARGS (default: one stable branch, a
-# 2025 slice, 40 pairs), LLM_REAL_TIMEOUT (seconds per request, default 300), LLM_REAL_CONTEXT_TOKENS
+# 2025 slice, 40 pairs), VERIFY (a build/test command for eval's --verify, run on every replayed pair in
+# the sandbox, e.g. "git diff --name-only HEAD~1 -- '*.py' | xargs -r python3 -m py_compile"), LLM_REAL_TIMEOUT (seconds per request, default 300), LLM_REAL_CONTEXT_TOKENS
 # (per request, default 1500), LLM_VENV (default /tmp/llm-venv), PORT (default 8765),
 # SKIP_SCENARIOS=1 / SKIP_EVAL=1, OUT (where the reports go, default /tmp/llm-real).
 set -euo pipefail
@@ -64,7 +65,8 @@ if [[ -z "${SKIP_EVAL:-}" ]]; then
     EVAL_REPO=${EVAL_REPO:-/work/.mirror/FRRouting+frr/repo}
     read -r -a eval_args <<< "${EVAL_ARGS:---main master --branches stable/10.2 --since 2025-01-01 --limit 40}"
     OPENAI_BASE_URL=$LLM_REAL_URL OPENAI_API_KEY=${OPENAI_API_KEY:-not-needed-locally} \
-        .venv/bin/backportbot eval --repo "$EVAL_REPO" "${eval_args[@]}" --jobs 1 --llm --model "$LLM_REAL_MODEL" \
+        .venv/bin/backportbot eval --repo "$EVAL_REPO" "${eval_args[@]}" ${VERIFY:+--verify "$VERIFY"} \
+        --jobs 1 --llm --model "$LLM_REAL_MODEL" \
         --llm-timeout "$LLM_REAL_TIMEOUT" --context-tokens "$LLM_REAL_CONTEXT_TOKENS" --json "$OUT/eval.json" \
         | tee "$OUT/eval.txt"
 fi

@@ -291,3 +291,27 @@ def test_a_new_test_program_with_its_own_main_is_no_duplicate(repo):
     fix = fix_on_main(repo, {"src/server.c": "int main(void) {\n        return 0;\n}\n"}, {},
                       {"tests/overflow.c": "int main(void) {\n        return 1;\n}\n"})
     assert check(repo, fix) == []
+
+
+MAN = """<refentry id="kernel-install" xmlns:xi="http://www.w3.org/2001/XInclude">
+  <variablelist>
+    <varlistentry>
+      <term>uki</term>
+      <listitem><para>Unified kernel image.</para></listitem>
+    </varlistentry>
+  </variablelist>
+</refentry>
+"""
+
+
+def test_an_xinclude_of_a_file_only_main_has_is_flagged(repo: GitRepo):
+    # systemd: man pages on main name the version each entry came with through
+    # <xi:include href="version-info.xml" .../>; v254-stable has no version-info.xml, and its
+    # maintainers dropped those lines from every documentation backport.
+    fix = fix_on_main(repo, {"man/kernel-install.xml": MAN},
+                      {"man/version-info.xml": "<para>Added in version 254.</para>\n"},
+                      {"man/kernel-install.xml": MAN.replace(
+                          "image.</para></listitem>",
+                          "image.</para>\n      <xi:include href=\"version-info.xml\" xpointer=\"v254\"/>\n"
+                          "      <xi:include href=\"../man/kernel-install.xml\" xpointer=\"uki\"/></listitem>")})
+    assert check(repo, fix) == ["includes `version-info.xml` (man/kernel-install.xml:6), absent on 8.1"]

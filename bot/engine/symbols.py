@@ -1,6 +1,6 @@
 """The names check: is what a fix's new lines need there on the branch? The most dangerous
 backport is a clean pick that is wrong for the branch: it calls a helper, macro, struct field or
-enum constant only main has, includes or imports a path the branch lacks, uses a Go or Python
+enum constant only main has, includes or imports a path the branch lacks (XInclude in XML too), uses a Go or Python
 feature newer than the branch declares, or adds a helper the branch already defines elsewhere.
 Each finding names what and where; the attempt then needs a maintainer's approval.
 
@@ -49,10 +49,14 @@ class Finding:
 def check(git: Git, commit: str, parent: str, target: str, branch: str = "the branch") -> list[Finding]:
     """What `commit`'s new lines (against `parent`) need that `target` lacks."""
     added = _added_lines(git, parent, commit)
-    if not added:
+    xincludes = _xincludes(git, parent, commit)
+    if not added and not xincludes:
         return []
     trees = _Trees(git, parent, target)
-    out: list[Finding] = []
+    out = [Finding(path, line, f"includes `{href}` ({path}:{line}), absent on {branch}")
+           for path, line, href in xincludes
+           if (local := posixpath.normpath(posixpath.join(posixpath.dirname(path), href))) in trees.files(parent)
+           and local not in trees.files(target)]
     blobs = _blobs(git, [f"{rev}:{p}" for p in added for rev in (commit, parent, target)])
     news = {}
     for path, lines in added.items():
@@ -97,6 +101,26 @@ def _added_lines(git: Git, parent: str, commit: str) -> dict[str, set[int]]:
                 start, count = int(m.group(1)), int(m.group(2) or "1")
                 out[path].update(range(start, start + count))
     return {p: lines for p, lines in out.items() if lines}
+
+
+XINCLUDE = re.compile(r"<xi:include\s[^>]*\bhref=[\"']([^\"'#]+)")
+
+
+def _xincludes(git: Git, parent: str, commit: str) -> list[tuple[str, int, str]]:
+    """The XInclude files (DocBook, as systemd's man pages use them) the fix's new XML lines name:
+    (path, line, href)."""
+    diff = git.run("diff", "--no-color", "--no-ext-diff", "-U0", parent, commit, "--", "*.xml", check=False).stdout
+    out: list[tuple[str, int, str]] = []
+    path, line = "", 0
+    for text in diff.splitlines():
+        if text.startswith("+++ "):
+            path = text[6:] if text.startswith("+++ b/") else ""
+        elif m := re.match(r"@@ -\S+ \+(\d+)", text):
+            line = int(m.group(1))
+        elif text.startswith("+") and path:
+            out += [(path, line, href) for href in XINCLUDE.findall(text)]
+            line += 1
+    return out
 
 
 def _blobs(git: Git, specs: Iterable[str]) -> dict[str, tuple[str, str]]:

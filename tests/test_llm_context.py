@@ -265,3 +265,41 @@ def test_stats_count_a_model_resolution_merged_with_a_maintainers_commits_as_cha
     out = talk(cfg, data_dir, ["/backport stats"])
     assert "Model resolutions reviewed: 0 approved, 1 changed, 0 rejected by maintainers, 0 not reviewed yet" \
         in out, out
+
+
+def wide_conflict(repo: GitRepo) -> str:
+    """The branch and the fix both rewrote every line of a 60-line table: one conflict hunk of
+    thousands of characters, which no budget can cut (numpy's generated tables look like this)."""
+    table = "".join(f"    {{\"entry_{i}\", {i}, {i * 3}}},\n" for i in range(60))
+    repo.commit("Initial import", {"src/table.c": "static const struct row rows[] = {\n" + table + "};\n"})
+    repo.branch("rel")
+    repo.commit("Renumber rel's table", {"src/table.c": "static const struct row rows[] = {\n"
+                                         + table.replace("},", ", 0},") + "};\n"}, on="rel")
+    repo.checkout("main")
+    repo.commit("Fix every row's width (#70)", {"src/table.c": "static const struct row rows[] = {\n"
+                                                + table.replace("},", ", 1},") + "};\n"})
+    return "#70"
+
+
+def test_a_conflict_over_the_request_budget_is_not_sent(tmp_path, data_dir, model):
+    _, cfg = setup(tmp_path, scenario=wide_conflict)
+    cfg.write_text(cfg.read_text().replace("timeout = 1\n", "timeout = 1\ncontext_tokens = 500\n"))
+    out = converse(cfg, data_dir, ["/backport 70 to rel", "/backport why 70 rel"])
+    assert model.requests == [], out
+    assert re.search(r"LLM not asked: the conflict alone is about \d+ tokens, over the budget of 500 per request "
+                     r"\(\[llm\] context_tokens\)", out), out
+
+
+def test_eval_counts_conflicts_over_the_request_budget_apart(repo, model, capsys):
+    from bot.cli import main
+    wide_conflict(repo)
+    fix = repo.git("log", "-1", "--format=%H", "main")
+    rows = repo.show("rel", "src/table.c").replace(", 0},", ", 0, 1},")
+    repo.commit(f"Fix every row's width\n\n(cherry picked from commit {fix})", {"src/table.c": rows}, on="rel")
+    repo.checkout("main")
+    assert main(["eval", "--repo", str(repo.path), "--branches", "rel", "--llm", "--model", "local-model",
+                 "--jobs", "1", "--context-tokens", "200"]) == 0
+    out = capsys.readouterr().out
+    assert model.requests == []
+    assert "LLM rung: no conflict reached the model. 1 hunks were not sent: each conflict alone was over the " \
+           "per-request budget." in out, out

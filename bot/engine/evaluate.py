@@ -63,6 +63,7 @@ class Result:
     prereqs_present: list[str] = field(default_factory=list)  # named prerequisites the target already carries
     llm_asked: int = 0  # conflict hunks the ladder left to the model
     llm_timeouts: int = 0  # of those, the model did not answer in time
+    llm_not_sent: int = 0  # conflict hunks left to the model but over its per-request budget
     llm_tokens: int = 0
     llm_seconds: float = 0.0
     verified: bool = False  # --verify commands ran and passed on the result
@@ -72,7 +73,8 @@ class Result:
                 "reason": self.reason, "flagged": self.flagged, "warnings": self.warnings,
                 "human_kept_lines": self.kept, "prerequisites_present": self.prereqs_present,
                 **({"llm": {"asked": self.llm_asked, "rejected": self.llm_rejected, "timeouts": self.llm_timeouts,
-                            "tokens": self.llm_tokens, "seconds": self.llm_seconds}} if self.llm_asked else {}),
+                            "not_sent": self.llm_not_sent, "tokens": self.llm_tokens, "seconds": self.llm_seconds}}
+                   if self.llm_asked or self.llm_not_sent else {}),
                 **({"verified": True} if self.verified else {})}
 
 
@@ -269,6 +271,7 @@ def _llm_figures(r: Result, outcome: Outcome) -> Result:
     """What the model was asked on this pair, what it cost, and whether --verify confirmed it."""
     notes = [str(h.detail.get("note", "")) for h in outcome.hunks if h.resolved_by == "unresolved"]
     r.llm_timeouts = sum(note.startswith("LLM timed out") for note in notes)
+    r.llm_not_sent = sum(note.startswith("LLM not asked") for note in notes)
     r.llm_asked = sum(h.resolved_by == "llm" for h in outcome.hunks) + r.llm_rejected + r.llm_timeouts
     r.llm_tokens, r.llm_seconds = outcome.llm.tokens, outcome.llm.seconds
     r.verified = outcome.succeeded and bool(outcome.verified) and all(c.ok for c in outcome.verified)
@@ -404,8 +407,10 @@ def llm_table(results: list[Result]) -> list[str]:
     how many the build and tests confirm) or refused (a check failed, it declined, or it timed
     out), and what a hunk cost."""
     asked = [r for r in results if r.llm_asked]
+    not_sent = sum(r.llm_not_sent for r in results)
+    over = f" {not_sent} hunks were not sent: each conflict alone was over the per-request budget." if not_sent else ""
     if not asked:
-        return ["LLM rung: no conflict reached the model."]
+        return ["LLM rung: no conflict reached the model." + over]
     n, hunks = len(asked), sum(r.llm_asked for r in asked)
     equal = [r for r in asked if r.cls == "resolved-equal"]
     different = [r for r in asked if r.cls == "resolved-different"]
@@ -426,7 +431,7 @@ def llm_table(results: list[Result]) -> list[str]:
             f"{tokens / hunks:>13,.0f}{seconds / hunks:>8.1f}",
             f"LLM rung: {len(equal)} pairs resolved equal to the human's, {len(different)} different, "
             f"{sum(r.llm_rejected for r in results)} hunks rejected by the checks or declined, "
-            f"{sum(r.llm_timeouts for r in results)} timed out."]
+            f"{sum(r.llm_timeouts for r in results)} timed out." + over]
 
 
 def run(repo: Path, main: str | None, branches: list[str] | None, since: str | None, limit: int | None, jobs: int,

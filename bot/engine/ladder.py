@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.engine import conflicts, linediff, placement, relocate, rules, syntax, testfiles
 from bot.engine.conflicts import Hunk
-from bot.engine.context import Gatherer
+from bot.engine.context import CHARS_PER_TOKEN, Gatherer
 from bot.engine.git import Git
 from bot.engine.ports import HunkAnswer, HunkRequest, HunkResolver, Region, RepairAnswer, Usage
 
@@ -222,6 +222,10 @@ class Ladder:
         if budget.context is not None:
             fixed = sum(len(t) for t in (request.ours, request.base, request.theirs, request.before, request.after,
                                          message[:4000]))
+            if (size := fixed // CHARS_PER_TOKEN) > budget.context.tokens:  # the conflict itself cannot be cut
+                return HunkOutcome(h, UNRESOLVED, note=f"LLM not asked: the conflict alone is about {size} tokens, "
+                                                       f"over the budget of {budget.context.tokens} per request "
+                                                       "([llm] context_tokens)")
             gathered = budget.context.for_hunk(path, parsed, h, fixed, diff)
             request = replace(request, fix_diff=gathered.sections.pop("fix_diff", ""), context=gathered.sections,
                               cut=tuple(gathered.cut))

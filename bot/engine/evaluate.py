@@ -263,7 +263,8 @@ def _replay_one(git: Git, engine: Engine, ws: Workspace, main_ref: str, n: int, 
         source = resolve(git, pair.original, main_ref)
     except BackportFailure as f:
         return Result(pair, "other", reason=f"{f.kind}: {f.reason}")
-    outcome = engine.run(Plan(ws, source, f"eval-{n}", pair.target, main_ref, verify), Silent())
+    outcome = engine.run(Plan(ws, source, pair.branch, pair.target, main_ref, verify, label=f"eval-{n}",
+                              result_name=f"eval-{n}"), Silent())
     return _llm_figures(_scored(git, pair, source, outcome, main_ref, human_backports), outcome)
 
 

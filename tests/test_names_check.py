@@ -315,3 +315,30 @@ def test_an_xinclude_of_a_file_only_main_has_is_flagged(repo: GitRepo):
                           "image.</para>\n      <xi:include href=\"version-info.xml\" xpointer=\"v254\"/>\n"
                           "      <xi:include href=\"../man/kernel-install.xml\" xpointer=\"uki\"/></listitem>")})
     assert check(repo, fix) == ["includes `version-info.xml` (man/kernel-install.xml:6), absent on 8.1"]
+
+
+NETWORKD_TESTS = '''import subprocess
+
+
+def read_networkd_log(invocation_id=None):
+    return subprocess.check_output(["journalctl", "-u", "systemd-networkd"], text=True)
+
+
+def test_bond_reconfigure():
+    reconfigure("dummy98")
+'''
+
+
+def test_a_keyword_the_branch_s_function_does_not_take_is_flagged(repo: GitRepo):
+    # systemd's networkd tests: a test added on main passes `since=` to read_networkd_log(), a
+    # parameter main gained after v254 was cut; the pick is clean and would fail there.
+    with_since = NETWORKD_TESTS.replace("def read_networkd_log(invocation_id=None):",
+                                        "def read_networkd_log(invocation_id=None, since=None, **options):")
+    fix = fix_on_main(repo, {"test/networkd_tests.py": NETWORKD_TESTS}, {"test/networkd_tests.py": with_since},
+                      {"test/networkd_tests.py": with_since.replace(
+                          '    reconfigure("dummy98")\n',
+                          '    since = "-1min"\n    reconfigure("dummy98")\n'
+                          '    assert "down" not in read_networkd_log(\n'
+                          '        invocation_id=None,\n        since=since)\n')})
+    assert check(repo, fix) == ["calls `read_networkd_log(since=...)` (test/networkd_tests.py:13), but "
+                                "`read_networkd_log` on 8.1 takes no `since`"]

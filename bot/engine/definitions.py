@@ -71,6 +71,10 @@ class Facts:
     words: set[str] = field(default_factory=set)  # every identifier in code (not comments or strings)
     package: str = ""  # Go: the package clause
     features: list[tuple[str, int]] = field(default_factory=list)  # syntax a toolchain table may date
+    # Python: each top-level function's parameter names and whether it takes **kwargs; and the
+    # keyword arguments of calls to plain names on the lines asked for: (function, keyword, line)
+    params: dict[str, tuple[frozenset[str], bool]] = field(default_factory=dict)
+    keywords: list[tuple[str, str, int]] = field(default_factory=list)
 
     def defined(self, name: str) -> list[Definition]:
         return [d for d in self.definitions if d.name == name]
@@ -495,6 +499,12 @@ def _read_python(root: Any, facts: Facts) -> None:
                                                 top=top, scope="class" if in_class else ""))
             if node.child_by_field_name("type_parameters") is not None:
                 facts.features.append(("py-type-params", _line(node)))
+            if t == "function_definition" and top and (parameters := node.child_by_field_name("parameters")):
+                facts.params[_text(node.child_by_field_name("name"))] = _py_params(parameters)
+        elif t == "call" and _local.lines and (callee := node.child_by_field_name("function")) is not None \
+                and callee.type == "identifier" and (arguments := node.child_by_field_name("arguments")):
+            facts.keywords += [(_text(callee), _text(a.child_by_field_name("name")), _line(a))
+                               for a in arguments.children if a.type == "keyword_argument" and _wanted(a)]
         elif t == "expression_statement" and _up(node) is not None and _up(node).type == "module":
             for a in node.children:
                 if a.type == "assignment":
@@ -542,6 +552,20 @@ def _read_python(root: Any, facts: Facts) -> None:
         use = _py_use(node, bound, modules) if _wanted(node) else None
         if use is not None:
             facts.uses.append(use)
+
+
+def _py_params(parameters: Any) -> tuple[frozenset[str], bool]:
+    """A Python function's parameter names, and whether it takes **kwargs."""
+    names: set[str] = set()
+    kwargs = False
+    for p in parameters.children:
+        kwargs |= p.type == "dictionary_splat_pattern" or any(c.type == "dictionary_splat_pattern" for c in p.children)
+        name = p if p.type == "identifier" else p.child_by_field_name("name") if p.type in (
+            "default_parameter", "typed_default_parameter") else next(
+            (c for c in p.children if c.type == "identifier"), None) if p.type == "typed_parameter" else None
+        if name is not None:
+            names.add(_text(name))
+    return frozenset(names), kwargs
 
 
 def _py_bound(root: Any) -> set[str]:

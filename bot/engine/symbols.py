@@ -446,6 +446,7 @@ class _Check:
                     said.add(u.name)
                     self.say(u.line, f"uses `{u.shown()}` ({self.path}:{u.line}), defined nowhere on {self.branch} "
                                      f"(main defines it in {self.path})")
+        self.python_keywords()
         modules = {b: m for i in self.new.imports for b, m in i.modules().items()}
         for imp in self.new.imports:
             if imp.line not in self.lines:
@@ -469,6 +470,18 @@ class _Check:
                 self.say(u.line, f"uses `{u.shown()}` ({self.path}:{u.line}), defined nowhere on {self.branch} "
                                  f"(main defines it in {on_main})")
         self.python_toolchain()
+
+    def python_keywords(self) -> None:
+        """A call that passes a keyword the branch's function (in the same file) does not take, when
+        main's does: the fix relies on a parameter added after the branch was cut."""
+        if self.branch_file is None or self.before is None:
+            return
+        for function, keyword, line in self.new.keywords:
+            theirs, ours = self.before.params.get(function), self.branch_file.params.get(function)
+            if line in self.lines and theirs and ours and keyword in theirs[0] and keyword not in ours[0] \
+                    and not ours[1]:
+                self.say(line, f"calls `{function}({keyword}=...)` ({self.path}:{line}), but `{function}` on "
+                               f"{self.branch} takes no `{keyword}`")
 
     def py_module(self, tree: str, module: str) -> str | None:
         """The file of the repository a module name resolves to in `tree`, or None."""

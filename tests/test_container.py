@@ -201,6 +201,19 @@ def test_in_a_container_a_test_script_finds_no_secret_nor_the_data_directory_nor
     assert containers() == []  # --rm, and the sandbox removed what was left
 
 
+def test_a_build_that_asks_git_works_in_a_container(podman, repo, tmp_path):
+    """As in bubblewrap: run as nobody, git trusts the work tree it was lent."""
+    ref = scenarios.clean(repo)
+    data = tmp_path / "data"
+    bot = backport(configure(tmp_path, repo, "git log -1 --format=picked:%s && git diff --name-only HEAD~1"), data,
+                   ref)
+    out, _ = bot.communicate(timeout=180)
+    assert bot.returncode == 0, out
+    (log,) = (data / "logs").rglob("1-snoop.log")
+    assert "picked:Fix overflow in handle (#12)" in log.read_text() and "src/server.c" in log.read_text(), \
+        log.read_text()
+
+
 def test_with_verify_network_the_container_reaches_the_network(podman, repo, tmp_path):
     """The control for the network part above: the same connection, allowed, gets through."""
     with listener() as target:

@@ -28,7 +28,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from adapters.sandbox.bubblewrap import NOBODY, _chown_tree, _git_common_dir
+from adapters.sandbox.bubblewrap import NOBODY, _chown_tree, _git_common_dir, trusted
 from bot.engine.errors import VerifyFailed
 
 RUNTIMES = ("podman", "docker")
@@ -164,7 +164,8 @@ class Container:
         if git_dir is not None:
             argv += ["--mount", _bind(git_dir, read_only=True)]
         argv += ["--mount", _bind(worktree, read_only=False), "--workdir", str(worktree)]
-        for key, value in {**env, "HOME": "/tmp", "TMPDIR": "/tmp"}.items():
+        env = {**env, "HOME": "/tmp", "TMPDIR": "/tmp", **(trusted(worktree) if self.as_root else {})}
+        for key, value in env.items():
             if key != "PATH":  # the image knows where its tools are; the bot's PATH names the bot's
                 argv += ["--env", f"{key}={value}"]
         argv += [self.image, "bash", "-c", command]
